@@ -1,0 +1,1 @@
+"""Archivist's faces: the ``archivist`` command line (cli.py) and the Textual workstation."""

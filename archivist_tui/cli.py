@@ -1,0 +1,99 @@
+"""The ``archivist`` command line: every action of the workstation is a command here.
+
+Each command group lives in ``archivist_tui/commands/<group>.py`` with a ``register(subparsers)``
+function. Modules imported here stay cheap (no torch, no textual): handlers import the engine
+lazily, so ``archivist --help`` starts fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+from collections.abc import Sequence
+
+from engine.errors import ArchivistError, UsageError
+
+# Order is the order of the help listing.
+COMMAND_MODULES = (
+    "doctor",
+    "models",
+    "restore",
+)
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse that reports usage errors as one line (raised, so ``main`` decides the exit)."""
+
+    def error(self, message: str):  # type: ignore[override]
+        raise UsageError(f"{message} (see '{self.prog} --help')")
+
+
+def build_parser() -> ArgumentParser:
+    """The whole command tree; also used to generate docs/cli.md."""
+    parser = ArgumentParser(
+        prog="archivist",
+        description="Archivist: restore old film and cel animation with small neural networks.",
+        epilog="Run 'archivist COMMAND --help' for the options of a command. "
+        "With no command, the workstation (TUI) opens.",
+    )
+    parser.add_argument("--version", action="version", version=_version())
+    parser.add_argument("-v", "--verbose", action="store_true", help="log engine details to stderr")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=ArgumentParser)
+    for name in COMMAND_MODULES:
+        module = importlib.import_module(f"archivist_tui.commands.{name}")
+        module.register(sub)
+    return parser
+
+
+def _version() -> str:
+    from engine import __version__
+
+    return f"archivist {__version__}"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; returns the exit code (0 ok, 1 failure, 2 usage error)."""
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    try:
+        parser = build_parser()
+        args = parser.parse_args(args_list)
+    except UsageError as exc:
+        print(f"archivist: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except SystemExit as exc:  # --help and --version
+        return int(exc.code or 0)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="archivist: %(levelname)s: %(message)s",
+        stream=sys.stderr,
+    )
+    handler = getattr(args, "func", None)
+    if handler is None:
+        if args.command is None:
+            print(parser.format_help(), end="")
+            return 0
+        # A group such as `archivist models` with no sub-command.
+        return _print_group_help(parser, args.command)
+    try:
+        return int(handler(args) or 0)
+    except ArchivistError as exc:
+        print(f"archivist: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("archivist: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0
+
+
+def _print_group_help(parser: ArgumentParser, command: str) -> int:
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction) and command in action.choices:
+            print(action.choices[command].format_help(), end="")
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
