@@ -1,0 +1,273 @@
+"""The model library: ``ARCHIVIST_HOME/models/<name>.safetensors`` plus the built-ins shipped in the package.
+
+Every model is stored as ``.safetensors`` whose metadata says what it is (arch, sizes, role,
+iterations, source, training profiles and hashes, sha256 of the weights), so listing the library
+reads only file headers. Built-in models (``engine/models/builtin/``) appear in every library,
+read-only.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import struct
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from engine.errors import ArchivistError
+from engine.paths import state_subdir
+
+ROLES = ("antilines", "rough", "medium", "soft", "rgb", "denoise", "custom")
+NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+EXPORT_FORMATS = ("pth", "safetensors", "onnx")
+BUILTIN_DIR = Path(__file__).resolve().parent / "builtin"
+
+
+@dataclass
+class ModelEntry:
+    """One model of the library, as listed (read from the file's header only)."""
+
+    name: str
+    path: Path
+    arch: str
+    num_feat: int | None
+    num_conv: int | None
+    scale: int
+    params: int
+    role: str
+    sha256: str
+    iterations: int | None = None
+    source: str | None = None
+    builtin: bool = False
+    size_bytes: int = 0
+    in_channels: int = 3
+    out_channels: int = 3
+    hyper: dict[str, Any] = field(default_factory=dict)
+    profiles: Any = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["path"] = str(self.path)
+        d.pop("metadata")
+        return d
+
+    @property
+    def size_label(self) -> str:
+        if self.arch == "compact":
+            return f"{self.num_feat}/{self.num_conv}×{self.scale}"
+        if self.arch == "drunet":
+            nc = self.hyper.get("nc") or [self.num_feat]
+            return f"{nc[0]}…×1"
+        return "-"
+
+
+def check_name(name: str) -> str:
+    """A model name: letters, digits, '.', '_' and '-', 1–64 characters, starting with a letter or digit."""
+    if not NAME_RE.match(name or ""):
+        raise ArchivistError(
+            f"invalid model name {name!r}: use 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit"
+        )
+    return name
+
+
+def check_role(role: str) -> str:
+    if role not in ROLES:
+        raise ArchivistError(f"invalid role {role!r}: allowed are {', '.join(ROLES)}")
+    return role
+
+
+def read_header(path: Path) -> dict[str, Any]:
+    """The JSON header of a safetensors file (tensor shapes and ``__metadata__``) without loading weights."""
+    try:
+        with open(path, "rb") as f:
+            (n,) = struct.unpack("<Q", f.read(8))
+            if n > 100_000_000:
+                raise ValueError("header too large")
+            return json.loads(f.read(n))
+    except (OSError, ValueError, struct.error) as exc:
+        raise ArchivistError(f"{path}: unreadable model file in the library ({exc})") from None
+
+
+def entry_from_file(path: Path, builtin: bool = False) -> ModelEntry:
+    """Build a listing entry from a library file's header."""
+    from engine.models.files import decode_metadata
+
+    header = read_header(path)
+    meta = decode_metadata(header.get("__metadata__", {}))
+    params = meta.get("params")
+    if params is None:
+        params = 0
+        for key, info in header.items():
+            if key != "__metadata__":
+                n = 1
+                for d in info.get("shape", []):
+                    n *= d
+                params += n
+    return ModelEntry(
+        name=path.stem,
+        path=path,
+        arch=meta.get("arch", "unknown"),
+        num_feat=meta.get("num_feat"),
+        num_conv=meta.get("num_conv"),
+        scale=int(meta.get("scale", 1)),
+        params=int(params),
+        role=meta.get("role", "custom"),
+        sha256=meta.get("sha256", ""),
+        iterations=meta.get("iterations"),
+        source=meta.get("source"),
+        builtin=builtin,
+        size_bytes=path.stat().st_size,
+        in_channels=int(meta.get("in_channels", 3)),
+        out_channels=int(meta.get("out_channels", 3)),
+        hyper=meta.get("hyper") or {},
+        profiles=meta.get("profiles"),
+        metadata=meta,
+    )
+
+
+class Library:
+    """The models in ``ARCHIVIST_HOME/models`` and the package's built-ins."""
+
+    def __init__(self, root: Path | None = None, builtin_dir: Path | None = BUILTIN_DIR):
+        self.root = root if root is not None else state_subdir("models")
+        self.builtin_dir = builtin_dir
+
+    # -- reading -----------------------------------------------------------------------------
+    def _builtin_files(self) -> dict[str, Path]:
+        if self.builtin_dir is None or not self.builtin_dir.is_dir():
+            return {}
+        return {p.stem: p for p in sorted(self.builtin_dir.glob("*.safetensors"))}
+
+    def _user_files(self) -> dict[str, Path]:
+        if not self.root.is_dir():
+            return {}
+        return {p.stem: p for p in sorted(self.root.glob("*.safetensors")) if not p.name.startswith(".")}
+
+    def list(self) -> list[ModelEntry]:
+        """Every model, built-ins first, then the user's, by name."""
+        entries = [entry_from_file(p, builtin=True) for p in self._builtin_files().values()]
+        builtin_names = {e.name for e in entries}
+        entries += [entry_from_file(p) for n, p in self._user_files().items() if n not in builtin_names]
+        return entries
+
+    def names(self) -> list[str]:
+        return [e.name for e in self.list()]
+
+    def find(self, name: str) -> ModelEntry | None:
+        builtin = self._builtin_files().get(name)
+        if builtin is not None:
+            return entry_from_file(builtin, builtin=True)
+        user = self._user_files().get(name)
+        return entry_from_file(user) if user is not None else None
+
+    def get(self, name: str) -> ModelEntry:
+        """The entry of a model by name, or a clear error listing what exists."""
+        entry = self.find(name)
+        if entry is None:
+            known = ", ".join(self.names()) or "none yet (archivist models import PATH)"
+            raise ArchivistError(f"no model named {name!r} in the library; models: {known}")
+        return entry
+
+    def resolve(self, name_or_path: str) -> Path:
+        """A library name or a path to a model file → the file to load."""
+        entry = self.find(name_or_path) if NAME_RE.match(name_or_path) else None
+        if entry is not None:
+            return entry.path
+        path = Path(name_or_path).expanduser()
+        if path.exists() or any(name_or_path.lower().endswith(s) for s in (".pth", ".pt", ".ckpt", ".safetensors")):
+            if not path.exists():
+                raise ArchivistError(f"{path}: no such model file")
+            return path
+        return self.get(name_or_path).path  # raises with the list of names
+
+    # -- writing -----------------------------------------------------------------------------
+    def _target(self, name: str, force: bool) -> Path:
+        check_name(name)
+        if name in self._builtin_files():
+            raise ArchivistError(f"{name!r} is a built-in model and cannot be replaced; choose another --name")
+        target = self.root / f"{name}.safetensors"
+        if target.exists() and not force:
+            raise ArchivistError(f"a model named {name!r} exists already; use --force to replace it or --name")
+        return target
+
+    def import_file(self, path: str | os.PathLike, name: str | None = None, role: str | None = None,
+                    force: bool = False, source: str | None = None, **extra: Any) -> ModelEntry:
+        """Convert a model file to ``.safetensors`` in the library and return its entry."""
+        from engine.models.files import detect_spec, read_state_dict, save_safetensors
+
+        path = Path(path)
+        state_dict, meta = read_state_dict(path)
+        spec = detect_spec(state_dict, meta, path)
+        if spec.arch == "unet_discriminator":
+            raise ArchivistError(f"{path}: is a discriminator (training only), not a restoration model")
+        if name is None:
+            name = re.sub(r"[^A-Za-z0-9._-]", "-", path.stem).strip("-._").lower() or "model"
+        target = self._target(name, force)
+        if role is None:
+            role = meta.get("role") or ("denoise" if spec.arch == "drunet" else "custom")
+        check_role(role)
+        keep = {k: meta[k] for k in ("iterations", "profiles", "profile_hashes", "run", "trained_on") if k in meta}
+        keep.update(extra)
+        save_safetensors(target, state_dict, spec, role=role, source=source or meta.get("source") or str(path.resolve()),
+                         name=name, **keep)
+        return entry_from_file(target)
+
+    def _user_entry(self, name: str, action: str) -> ModelEntry:
+        entry = self.get(name)
+        if entry.builtin:
+            raise ArchivistError(f"{name!r} is a built-in model and cannot be {action}")
+        return entry
+
+    def rename(self, old: str, new: str) -> ModelEntry:
+        """Rename a user model (the file and its metadata)."""
+        entry = self._user_entry(old, "renamed")
+        target = self._target(new, force=False)
+        self._rewrite(entry, target, name=new)
+        entry.path.unlink()
+        return entry_from_file(target)
+
+    def set_role(self, name: str, role: str) -> ModelEntry:
+        """Change a user model's role."""
+        entry = self._user_entry(name, "changed")
+        self._rewrite(entry, entry.path, role=check_role(role))
+        return entry_from_file(entry.path)
+
+    def _rewrite(self, entry: ModelEntry, target: Path, **changes: Any) -> None:
+        from safetensors.torch import save_file
+
+        from engine.models.files import atomic_write, encode_metadata, read_state_dict
+
+        tensors, meta = read_state_dict(entry.path)
+        meta.update(changes)
+        atomic_write(target, lambda tmp: save_file(tensors, str(tmp), metadata=encode_metadata(meta)))
+
+    def remove(self, name: str) -> None:
+        """Delete a user model."""
+        self._user_entry(name, "removed").path.unlink()
+
+    def export(self, name: str, fmt: str, out: str | os.PathLike) -> Path:
+        """Write a model as ``pth`` (Real-ESRGAN layout), ``safetensors`` or ``onnx``."""
+        import shutil
+
+        from engine.models.files import atomic_write, export_onnx, export_pth, load_model
+
+        if fmt not in EXPORT_FORMATS:
+            raise ArchivistError(f"invalid export format {fmt!r}: allowed are {', '.join(EXPORT_FORMATS)}")
+        entry = self.get(name)
+        out = Path(out)
+        if out.is_dir():
+            out = out / f"{entry.name}.{fmt}"
+        if not out.parent.is_dir():
+            raise ArchivistError(f"{out.parent}: output folder does not exist")
+        if fmt == "safetensors":
+            atomic_write(out, lambda tmp: shutil.copyfile(entry.path, tmp))
+            return out
+        loaded = load_model(entry.path)
+        if fmt == "pth":
+            export_pth(out, loaded.module.state_dict())
+        else:
+            export_onnx(out, loaded.module, loaded.spec)
+        return out
