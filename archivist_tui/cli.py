@@ -35,8 +35,7 @@ def build_parser() -> ArgumentParser:
     parser = ArgumentParser(
         prog="archivist",
         description="Archivist: restore old film and cel animation with small neural networks.",
-        epilog="Run 'archivist COMMAND --help' for the options of a command. "
-        "With no command, the workstation (TUI) opens.",
+        epilog="Run 'archivist COMMAND --help' for the options of a command.",
     )
     parser.add_argument("--version", action="version", version=_version())
     parser.add_argument("-v", "--verbose", action="store_true", help="log engine details to stderr")

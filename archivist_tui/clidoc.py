@@ -1,0 +1,39 @@
+"""Generate docs/cli.md from the argparse tree, so the reference cannot drift from the code.
+
+``python -m archivist_tui.clidoc > docs/cli.md``; a test checks the committed file is current.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+
+
+def _walk(parser: argparse.ArgumentParser, path: list[str]):
+    yield path, parser
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, child in action.choices.items():
+                yield from _walk(child, path + [name])
+
+
+def render() -> str:
+    """The whole CLI reference as Markdown."""
+    from archivist_tui.cli import build_parser
+
+    os.environ["COLUMNS"] = "100"
+    parser = build_parser()
+    out = [
+        "# Command-line reference",
+        "",
+        "Generated from the parser by `python -m archivist_tui.clidoc`; do not edit by hand.",
+        "",
+    ]
+    for path, p in _walk(parser, ["archivist"]):
+        title = " ".join(path)
+        out += [f"## `{title}`", "", "```text", p.format_help().rstrip(), "```", ""]
+    return "\n".join(out)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    print(render(), end="")

@@ -1,0 +1,139 @@
+"""``archivist models``: the model library (list, info, import, export, rename, role, remove, fetch)."""
+
+from __future__ import annotations
+
+import argparse
+
+from archivist_tui.commands._common import add_json_option
+from engine.models.library import ROLES
+
+
+def register(sub) -> None:
+    p = sub.add_parser("models", help="manage the model library",
+                       description="The model library in ARCHIVIST_HOME/models plus the built-in models.")
+    msub = p.add_subparsers(dest="models_command", metavar="ACTION")
+
+    q = msub.add_parser("list", help="list the models")
+    add_json_option(q)
+    q.set_defaults(func=cmd_list)
+
+    q = msub.add_parser("info", help="everything known about one model")
+    q.add_argument("name", metavar="NAME")
+    add_json_option(q)
+    q.set_defaults(func=cmd_info)
+
+    q = msub.add_parser("import", help="add a model file (.pth/.ckpt/.safetensors) to the library")
+    q.add_argument("path", metavar="PATH")
+    q.add_argument("--name", help="library name (default: the file name)")
+    q.add_argument("--role", choices=ROLES, help="what the model is for (default custom; denoise for DRUNet)")
+    q.add_argument("--force", action="store_true", help="replace a model of the same name")
+    q.set_defaults(func=cmd_import)
+
+    q = msub.add_parser("export", help="write a model as .pth (Real-ESRGAN layout), .safetensors or ONNX")
+    q.add_argument("name", metavar="NAME")
+    q.add_argument("--format", required=True, choices=("pth", "safetensors", "onnx"))
+    q.add_argument("-o", "--output", required=True, metavar="OUT", help="output file or folder")
+    q.set_defaults(func=cmd_export)
+
+    q = msub.add_parser("rename", help="rename a model")
+    q.add_argument("old", metavar="OLD")
+    q.add_argument("new", metavar="NEW")
+    q.set_defaults(func=cmd_rename)
+
+    q = msub.add_parser("role", help="set a model's role")
+    q.add_argument("name", metavar="NAME")
+    q.add_argument("role", metavar="ROLE", choices=ROLES)
+    q.set_defaults(func=cmd_role)
+
+    q = msub.add_parser("remove", help="delete a model from the library")
+    q.add_argument("name", metavar="NAME")
+    q.set_defaults(func=cmd_remove)
+
+    try:
+        from archivist_tui.commands.models_fetch import add_fetch_parser
+    except ImportError:  # fetch arrives in its own module
+        pass
+    else:
+        add_fetch_parser(msub)
+
+
+def _fmt_params(n: int) -> str:
+    return f"{n / 1e6:.1f} M" if n >= 1e6 else f"{n / 1e3:.0f} k" if n >= 1e3 else str(n)
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    from archivist_tui.output import print_json, print_table
+    from engine.models.library import Library
+
+    entries = Library().list()
+    if args.json:
+        print_json([e.to_dict() for e in entries])
+        return 0
+    if not entries:
+        print("no models yet: archivist models import PATH, or archivist models fetch --list")
+        return 0
+    rows = [
+        (e.name + (" (built-in)" if e.builtin else ""), e.arch, e.size_label, e.role, _fmt_params(e.params),
+         e.iterations if e.iterations is not None else "-", e.sha256[:12])
+        for e in entries
+    ]
+    print_table(rows, ("NAME", "ARCH", "SIZE", "ROLE", "PARAMS", "ITERS", "SHA256"))
+    return 0
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    from archivist_tui.output import print_json
+    from engine.models.library import Library
+
+    entry = Library().get(args.name)
+    info = entry.to_dict()
+    info["metadata"] = entry.metadata
+    if args.json:
+        print_json(info)
+        return 0
+    for key in ("name", "arch", "role", "num_feat", "num_conv", "scale", "in_channels", "out_channels",
+                "params", "iterations", "sha256", "source", "builtin", "size_bytes", "path"):
+        print(f"{key:13} {info.get(key) if info.get(key) is not None else '-'}")
+    if entry.profiles:
+        print(f"{'profiles':13} {entry.profiles}")
+    return 0
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    from engine.models.library import Library
+
+    entry = Library().import_file(args.path, name=args.name, role=args.role, force=args.force)
+    print(f"imported {entry.name}: {entry.arch} {entry.size_label}, {entry.params} parameters, role {entry.role}")
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from engine.models.library import Library
+
+    out = Library().export(args.name, args.format, args.output)
+    print(out)
+    return 0
+
+
+def cmd_rename(args: argparse.Namespace) -> int:
+    from engine.models.library import Library
+
+    entry = Library().rename(args.old, args.new)
+    print(f"renamed {args.old} -> {entry.name}")
+    return 0
+
+
+def cmd_role(args: argparse.Namespace) -> int:
+    from engine.models.library import Library
+
+    entry = Library().set_role(args.name, args.role)
+    print(f"{entry.name}: role {entry.role}")
+    return 0
+
+
+def cmd_remove(args: argparse.Namespace) -> int:
+    from engine.models.library import Library
+
+    Library().remove(args.name)
+    print(f"removed {args.name}")
+    return 0

@@ -1,0 +1,1 @@
+"""Running a chain of models over images and frames: precision, tiling, batching."""

@@ -1,0 +1,197 @@
+"""A restoration chain: models applied one after another, each blended with its input by a strength.
+
+``archivist restore -m medium -m drunet:0.5:5`` is the chain *medium at full strength, then DRUNet
+at half strength with noise level σ=5*. DRUNet takes σ/255 as a constant fourth input channel.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from engine.errors import ArchivistError
+
+log = logging.getLogger(__name__)
+
+SIGMA_MAX = 50.0
+DEFAULT_SIGMA = 5.0
+MIN_TILE = 64
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One step of a chain: a model (library name or file), its strength in [0, 1], σ for DRUNet."""
+
+    model: str
+    strength: float = 1.0
+    sigma: float | None = None
+
+    def __post_init__(self):
+        if not (0.0 <= self.strength <= 1.0) or math.isnan(self.strength):
+            raise ArchivistError(f"stage {self.model!r}: strength {self.strength:g} out of range: allowed 0 to 1")
+        if self.sigma is not None and not (0.0 <= self.sigma <= SIGMA_MAX):
+            raise ArchivistError(f"stage {self.model!r}: sigma {self.sigma:g} out of range: allowed 0 to {SIGMA_MAX:g}")
+
+    def to_dict(self) -> dict:
+        return {"model": self.model, "strength": self.strength, "sigma": self.sigma}
+
+
+def parse_stage(text: str) -> Stage:
+    """Parse ``MODEL[:strength[:sigma]]`` (``medium``, ``medium:0.8``, ``drunet:0.5:5``)."""
+    parts = text.split(":")
+    numbers: list[float] = []
+    while len(parts) > 1 and len(numbers) < 2:
+        try:
+            numbers.insert(0, float(parts[-1]))
+        except ValueError:
+            break
+        parts.pop()
+    model = ":".join(parts)
+    if not model:
+        raise ArchivistError(f"invalid model stage {text!r}: expected MODEL[:strength[:sigma]]")
+    strength = numbers[0] if numbers else 1.0
+    sigma = numbers[1] if len(numbers) > 1 else None
+    return Stage(model, strength, sigma)
+
+
+@dataclass
+class _LoadedStage:
+    stage: Stage
+    name: str
+    sha256: str
+    spec: object
+    module: object
+    dtype: object
+
+
+class Chain:
+    """Loaded models on one device, ready to restore frames.
+
+    Build with :meth:`load`; :meth:`run` and :meth:`run_batch` take float32 RGB in [0, 1].
+    """
+
+    def __init__(self, stages: list[_LoadedStage], device, tile: int, tile_overlap: int):
+        self.stages = stages
+        self.device = device
+        self.tile = tile
+        self.tile_overlap = tile_overlap
+        self.scale = 1
+        for s in stages:
+            self.scale *= s.spec.scale
+
+    @classmethod
+    def load(cls, stages: list[Stage], device: str = "auto", precision: str = "auto", tile: int = 0,
+             tile_overlap: int = 40, library=None) -> Chain:
+        """Resolve each stage's model (library name or path), load it weights-only and move it to the device."""
+        import torch
+
+        from engine.devices import resolve_device, resolve_precision
+        from engine.models.files import load_model
+        from engine.models.library import Library
+
+        if not stages:
+            raise ArchivistError("no model given: use -m MODEL (a library name or a model file)")
+        if tile < 0 or (0 < tile < MIN_TILE):
+            raise ArchivistError(f"--tile {tile} invalid: 0 (no tiling) or at least {MIN_TILE}")
+        if tile_overlap < 0:
+            raise ArchivistError(f"--tile-overlap {tile_overlap} invalid: must be 0 or more")
+        dev = resolve_device(device)
+        dtype = resolve_precision(precision, dev)
+        library = library or Library()
+        loaded = []
+        for stage in stages:
+            path = library.resolve(stage.model)
+            model = load_model(path)
+            spec = model.spec
+            if spec.in_channels != 3 or spec.out_channels != 3:
+                raise ArchivistError(
+                    f"{path}: model has {spec.in_channels} input and {spec.out_channels} output channels; "
+                    "a restoration chain needs RGB models (3 in, 3 out)"
+                )
+            if stage.sigma is not None and not spec.takes_sigma:
+                raise ArchivistError(f"stage {stage.model!r}: sigma given but {spec.arch} takes no noise level")
+            if spec.takes_sigma and stage.sigma is None:
+                stage = Stage(stage.model, stage.strength, DEFAULT_SIGMA)
+            stage_dtype = dtype
+            if dtype == torch.float16 and not spec.supports_fp16:
+                stage_dtype = torch.float32
+            module = model.module.to(device=dev, dtype=stage_dtype)
+            if dev.type == "cuda":
+                module = module.to(memory_format=torch.channels_last)
+            name = Path(path).stem
+            loaded.append(_LoadedStage(stage, name, model.sha256, spec, module, stage_dtype))
+        return cls(loaded, dev, tile, tile_overlap)
+
+    def describe(self) -> str:
+        """``medium ×1.0 › drunet ×0.5 σ5``."""
+        parts = []
+        for s in self.stages:
+            text = f"{s.name} ×{s.stage.strength:g}"
+            if s.stage.sigma is not None:
+                text += f" σ{s.stage.sigma:g}"
+            parts.append(text)
+        return " › ".join(parts)
+
+    def identity(self) -> list[dict]:
+        """What makes this chain's output what it is: model names, weight hashes, strengths, σ."""
+        return [
+            {"model": s.name, "sha256": s.sha256, "strength": s.stage.strength, "sigma": s.stage.sigma}
+            for s in self.stages
+        ]
+
+    def run(self, image: np.ndarray) -> np.ndarray:
+        """Restore one HxWx3 float32 RGB image in [0, 1]."""
+        return self.run_batch(image[None])[0]
+
+    def run_batch(self, images: np.ndarray) -> np.ndarray:
+        """Restore NxHxWx3 float32 RGB images in [0, 1]; returns float32 in [0, 1]."""
+        import torch
+
+        if images.ndim != 4 or images.shape[-1] != 3:
+            raise ArchivistError(f"expected N×H×W×3 RGB frames, got shape {tuple(images.shape)}")
+        with torch.inference_mode():
+            x = torch.from_numpy(np.ascontiguousarray(images, dtype=np.float32)).to(self.device)
+            x = x.permute(0, 3, 1, 2)
+            for stage in self.stages:
+                x = self._run_stage(stage, x)
+            out = x.clamp_(0, 1).permute(0, 2, 3, 1).float().cpu().numpy()
+        return np.ascontiguousarray(out)
+
+    def _run_stage(self, s: _LoadedStage, x):
+        import torch
+        import torch.nn.functional as F
+
+        from engine.inference.tiling import run_tiled
+
+        def forward(t):
+            t = t.to(s.dtype)
+            if s.spec.takes_sigma:
+                level = torch.full_like(t[:, :1], s.stage.sigma / 255.0)
+                t = torch.cat([t, level], dim=1)
+            if self.device.type == "cuda":
+                t = t.contiguous(memory_format=torch.channels_last)
+            return s.module(t).float()
+
+        tile = self.tile
+        while True:
+            try:
+                out = run_tiled(forward, x, tile, self.tile_overlap, s.spec.scale, s.spec.size_multiple)
+                break
+            except torch.cuda.OutOfMemoryError:
+                torch.cuda.empty_cache()
+                current = tile or max(x.shape[-2:])
+                if current // 2 < MIN_TILE:
+                    raise ArchivistError(
+                        f"out of GPU memory on {self.device} even with {current}px tiles; "
+                        "try --precision fp16, a smaller --tile or another device"
+                    ) from None
+                tile = current // 2
+                log.warning("CUDA out of memory: retrying with %dpx tiles", tile)
+        if s.stage.strength >= 1.0:
+            return out
+        base = x if s.spec.scale == 1 else F.interpolate(x, scale_factor=s.spec.scale, mode="bicubic")
+        return base + (out - base) * s.stage.strength

@@ -1,0 +1,58 @@
+"""Shared fixtures: a private ARCHIVIST_HOME, tiny real model files, small real images."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+
+os.environ.setdefault("OMP_NUM_THREADS", "2")
+
+
+@pytest.fixture(autouse=True)
+def archivist_home(tmp_path_factory, monkeypatch):
+    """Every test gets its own state directory."""
+    home = tmp_path_factory.mktemp("archivist-home")
+    monkeypatch.setenv("ARCHIVIST_HOME", str(home))
+    return home
+
+
+@pytest.fixture
+def tiny_compact(tmp_path):
+    """A real tiny Compact (nf 8, nc 2, scale 1) saved as .safetensors, with its network."""
+    import torch
+
+    from engine.models import compact
+    from engine.models.files import save_safetensors
+
+    torch.manual_seed(0)
+    spec = compact.spec_for(8, 2, 1)
+    net = compact.build(spec).eval()
+    path = tmp_path / "tiny.safetensors"
+    save_safetensors(path, net.state_dict(), spec, role="custom")
+    return path, net
+
+
+@pytest.fixture
+def tiny_drunet(tmp_path):
+    import torch
+
+    from engine.models import drunet
+    from engine.models.files import save_safetensors
+
+    torch.manual_seed(1)
+    spec = drunet.spec_for((8, 16, 32, 64), nb=1)
+    net = drunet.build(spec).eval()
+    path = tmp_path / "tinydrunet.safetensors"
+    save_safetensors(path, net.state_dict(), spec, role="denoise")
+    return path, net
+
+
+@pytest.fixture
+def rgb_image():
+    """A 48×64 RGB float image with edges and gradients."""
+    rng = np.random.default_rng(0)
+    y, x = np.mgrid[0:48, 0:64].astype(np.float32)
+    img = np.stack([x / 63, y / 47, ((x // 8 + y // 8) % 2).astype(np.float32)], axis=-1)
+    return np.clip(img * 0.8 + 0.1 + rng.normal(0, 0.02, img.shape).astype(np.float32), 0, 1)
