@@ -1,0 +1,78 @@
+"""Image quality figures for validation (PSNR, SSIM on RGB) and the metrics log."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+
+def psnr(a: np.ndarray, b: np.ndarray) -> float:
+    """PSNR in dB of two float images in [0, 1] (RGB, all channels)."""
+    mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
+    return 99.0 if mse <= 1e-12 else float(10 * np.log10(1.0 / mse))
+
+
+def ssim(a: np.ndarray, b: np.ndarray) -> float:
+    """SSIM (Wang et al. 2004, 11×11 Gaussian σ 1.5) on 0–255 RGB, averaged over channels."""
+    c1, c2 = (0.01 * 255) ** 2, (0.03 * 255) ** 2
+    vals = []
+    for ch in range(a.shape[2]):
+        x = a[:, :, ch].astype(np.float64) * 255
+        y = b[:, :, ch].astype(np.float64) * 255
+        blur = lambda t: cv2.GaussianBlur(t, (11, 11), 1.5)  # noqa: E731
+        mx, my = blur(x), blur(y)
+        sxx, syy, sxy = blur(x * x) - mx**2, blur(y * y) - my**2, blur(x * y) - mx * my
+        m = ((2 * mx * my + c1) * (2 * sxy + c2)) / ((mx**2 + my**2 + c1) * (sxx + syy + c2))
+        vals.append(m[5:-5, 5:-5].mean() if min(m.shape) > 10 else m.mean())
+    return float(np.mean(vals))
+
+
+class MetricsLog:
+    """``metrics.jsonl`` (one JSON object per line) plus TensorBoard events when tensorboard is installed."""
+
+    def __init__(self, run_dir: Path, enabled: bool = True):
+        self.path = run_dir / "metrics.jsonl"
+        self.enabled = enabled
+        self.tb = None
+        if enabled:
+            try:
+                from torch.utils.tensorboard import SummaryWriter
+
+                self.tb = SummaryWriter(str(run_dir / "tensorboard"))
+            except Exception:  # noqa: BLE001 - tensorboard is an optional extra
+                self.tb = None
+
+    def write(self, record: dict[str, Any]) -> None:
+        if not self.enabled:
+            return
+        with self.path.open("a") as f:
+            f.write(json.dumps(record, default=float) + "\n")
+        if self.tb is not None:
+            step = record.get("iteration", 0)
+            for k, v in record.items():
+                if isinstance(v, (int, float)) and k not in ("iteration", "time"):
+                    self.tb.add_scalar(f"{record.get('kind', 'train')}/{k}", v, step)
+
+    def truncate_after(self, iteration: int) -> None:
+        """Drop lines past ``iteration`` (written after the checkpoint a resume starts from)."""
+        if not self.enabled or not self.path.is_file():
+            return
+        keep = []
+        for line in self.path.read_text().splitlines():
+            try:
+                if json.loads(line).get("iteration", 0) <= iteration:
+                    keep.append(line)
+            except ValueError:
+                pass
+        self.path.write_text("".join(line + "\n" for line in keep))
+
+    def close(self) -> None:
+        if self.tb is not None:
+            self.tb.close()
