@@ -455,7 +455,7 @@ class Trainer:
         guard = self.guard = NanGuard(cfg.train.nan_tolerance)
         loader = tdata.make_loader(self.dataset, self.iteration, end, self.workers)
         window = {"start": time.perf_counter(), "wait": 0.0, "iters": 0}
-        status, checkpoint = "done", None
+        status, checkpoint, saved_at = "done", None, -1
         self.g_train.train()
         t_wait = time.perf_counter()
         try:
@@ -473,7 +473,7 @@ class Trainer:
                     self.progress(it, total)
                 request = self._stop_request()
                 if it % cfg.train.checkpoint_every == 0 or it == end or request:
-                    checkpoint = self._checkpoint()
+                    checkpoint, saved_at = self._checkpoint(), it
                 if request:
                     status = {"pause": "paused", "stop": "stopped"}.get(request, request)
                     if self.main:
@@ -482,7 +482,7 @@ class Trainer:
                 t_wait = time.perf_counter()
             else:
                 status = "done" if self.iteration >= total else "stop_at"
-                if self.iteration == 0 or checkpoint is None:
+                if saved_at != self.iteration:  # nothing left to run (resumed at the end)
                     checkpoint = self._checkpoint()
             if status == "done" and self.main and self.iteration % cfg.train.val_every:
                 self.validate()
