@@ -153,7 +153,7 @@ def _side_packets(src, pairs, offset: float, end: float | None) -> Iterator[tupl
         tb = packet.time_base
         stamp = packet.pts if packet.pts is not None else packet.dts
         t = float(stamp * tb)
-        if t < offset - 1e-6 or (end is not None and t >= end - 1e-6):
+        if (offset and t < offset - 1e-6) or (end is not None and t >= end - 1e-6):
             continue
         if offset:
             shift = shift_cache.setdefault(packet.stream.index, int(round(offset / Fraction(tb))))

@@ -84,8 +84,13 @@ class EncoderPlan:
     color_range: int
 
 
-def plan_encoder(settings: EncoderSettings, high_bit_depth: bool, matrix: int, color_range: int) -> EncoderPlan:
-    """Choose the encoder, the pixel format that keeps the source's bit depth, and the options."""
+def plan_encoder(settings: EncoderSettings, high_bit_depth: bool, matrix: int, color_range: int,
+                 variable_frame_rate: bool = False) -> EncoderPlan:
+    """Choose the encoder, the pixel format that keeps the source's bit depth, and the options.
+
+    With a variable frame rate, x264/x265 run without B-frames: their decode timestamps would
+    otherwise step back where two segments meet, which MP4 cannot hold.
+    """
     codec = settings.codec
     opts: dict[str, str] = {}
     if codec == "ffv1":
@@ -96,10 +101,12 @@ def plan_encoder(settings: EncoderSettings, high_bit_depth: bool, matrix: int, c
         if high_bit_depth:
             log.warning("x264 output is 8-bit; use --codec x265 or ffv1 to keep the source's bit depth")
         opts = {"crf": f"{settings.crf if settings.crf is not None else 18:g}", "preset": settings.preset or "medium"}
+        if variable_frame_rate:
+            opts["bf"] = "0"
         plan = EncoderPlan("libx264", "yuv420p", opts, False, matrix, color_range)
     elif codec == "x265":
         opts = {"crf": f"{settings.crf if settings.crf is not None else 20:g}", "preset": settings.preset or "medium",
-                "x265-params": "log-level=error"}
+                "x265-params": "log-level=error" + (":bframes=0" if variable_frame_rate else "")}
         plan = EncoderPlan("libx265", "yuv420p10le" if high_bit_depth else "yuv420p", opts, high_bit_depth,
                            matrix, color_range)
     elif codec == "prores":
@@ -139,7 +146,8 @@ class SegmentWriter:
         self.frames = 0
         self.last_pts: int | None = None
         try:
-            self.container = av.open(str(path), "w", format="nut")
+            # NUT keeps any time base exactly; it cannot hold ProRes, which goes into MOV.
+            self.container = av.open(str(path), "w", format="mov" if plan.encoder == "prores_ks" else "nut")
         except (OSError, av.error.FFmpegError) as exc:
             raise _write_error(path, exc) from None
         try:
@@ -159,7 +167,7 @@ class SegmentWriter:
             cc.colorspace = plan.matrix
             cc.color_range = plan.color_range
             self.container.start_encoding()
-        except av.error.FFmpegError as exc:
+        except (ValueError, av.error.FFmpegError) as exc:
             self.container.close()
             raise ArchivistError(f"cannot open encoder {plan.encoder} ({plan.pix_fmt}, {plan.options}): {exc}") from None
         self.stream = stream

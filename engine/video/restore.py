@@ -406,7 +406,7 @@ def restore_video(input_path: str | Path, output: str | Path, chain, options: Vi
         tmp_folder.mkdir(exist_ok=True)
         run.sequence_writer = ImageSequenceWriter(tmp_folder, pattern, high)
     else:
-        run.plan = plan_encoder(settings, high, matrix, rng)
+        run.plan = plan_encoder(settings, high, matrix, rng, bool(info and info.variable_frame_rate))
         if sar and sar != 1 and output_path.suffix.lower() == ".mkv" and codec in ("ffv1", "prores"):
             log.warning("sample aspect ratio %s is not stored in %s files written here: the display size "
                         "must be set again (x264/x265, or .mp4/.mov, keep it)", sar, codec)
@@ -501,3 +501,30 @@ def _check_complete(info: VideoInfo, frames, produced: int) -> None:
             f"{info.path}: truncated or damaged: decoding stopped at {reached:.2f} s of {end:.2f} s "
             f"({produced} frames)"
         )
+
+
+def parse_time(text: str, what: str = "time") -> float:
+    """Seconds from ``12.5``, ``1:02.5`` (minutes:seconds) or ``1:02:03.5`` (hours:minutes:seconds)."""
+    parts = str(text).strip().split(":")
+    try:
+        if len(parts) > 3 or any(p == "" for p in parts):
+            raise ValueError
+        seconds = 0.0
+        for part in parts:
+            seconds = seconds * 60 + float(part)
+    except ValueError:
+        raise ArchivistError(f"{what} {text!r} invalid: use seconds (12.5) or [HH:]MM:SS(.ms)") from None
+    if seconds < 0:
+        raise ArchivistError(f"{what} {text!r} invalid: must be 0 or more")
+    return seconds
+
+
+def parse_fps(text: str) -> Fraction:
+    """A frame rate: ``24``, ``23.976``, ``24000/1001``."""
+    try:
+        value = Fraction(text).limit_denominator(1001) if "/" not in text else Fraction(text)
+    except (ValueError, ZeroDivisionError):
+        raise ArchivistError(f"--fps {text!r} invalid: use a number (24, 23.976) or a ratio (24000/1001)") from None
+    if value <= 0:
+        raise ArchivistError(f"--fps {text!r} invalid: must be more than 0")
+    return value
