@@ -138,6 +138,7 @@ def probe(path: str | Path) -> VideoInfo:
         cc = stream.codec_context
         if not cc.width or not cc.height:
             raise ArchivistError(f"{path}: video stream has no frame size (damaged or truncated file)")
+        _check_end(container, path)
         vfr, scanned = _scan_timestamps(container, stream)
         interlaced, rotation = _scan_frames(container, stream, path)
         frames = stream.frames or 0
@@ -197,6 +198,38 @@ def probe(path: str | Path) -> VideoInfo:
     log.info("probed %s: %dx%d %s %s, %s frames", path, info.width, info.height, info.codec, info.pix_fmt,
              info.frame_count)
     return info
+
+
+def _check_end(container, path) -> None:
+    """A file whose packets stop well before its declared duration is truncated: seek near the end and look.
+
+    All streams count (audio may legitimately run past the video), so only a real cut is caught.
+    """
+    import av
+
+    if not container.duration:
+        return
+    start = (container.start_time or 0) / av.time_base
+    end = start + container.duration / av.time_base
+    last = None
+    try:
+        container.seek(int(max(start, end - 2.0) * av.time_base), backward=True)
+        for packet in container.demux():
+            stamp = packet.pts if packet.pts is not None else packet.dts
+            if stamp is None:
+                continue
+            t = float((stamp + (packet.duration or 0)) * packet.time_base)
+            last = t if last is None else max(last, t)
+    except av.error.FFmpegError:
+        pass
+    try:
+        container.seek(0)
+    except av.error.FFmpegError:
+        pass
+    tolerance = max(0.5, 0.02 * (end - start))
+    if last is not None and last < end - tolerance:
+        raise ArchivistError(f"{path}: truncated or damaged: its data stops at {last:.2f} s of the declared "
+                             f"{end:.2f} s")
 
 
 def _int_or(value, default: int) -> int:

@@ -14,6 +14,7 @@ import json
 import logging
 import os
 import shutil
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -147,11 +148,15 @@ def _input_identity(path: Path) -> dict:
 
 def _write_json(path: Path, data: dict) -> None:
     tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w") as fh:
-        json.dump(data, fh, indent=1)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "w") as fh:
+            json.dump(data, fh, indent=1)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise ArchivistError(f"{path}: cannot write: {exc.strerror or exc}") from None
 
 
 def _check_writable_folder(folder: Path, what: str) -> None:
@@ -450,8 +455,15 @@ def restore_video(input_path: str | Path, output: str | Path, chain, options: Vi
             stats = run_sequential(frames, chain.run_batch, sink)
         if not stats.stopped and sink.seg_frames:
             sink.close_segment(sink.last_pts)
-    except BaseException:
+    except BaseException as exc:
         sink.abort()
+        if isinstance(exc, OSError):
+            exc = ArchivistError(f"{exc.filename or job_dir}: cannot write: {exc.strerror or exc}")
+        if isinstance(exc, ArchivistError) and run.segments and "space" in str(exc).lower():
+            raise ArchivistError(f"{exc} ({len(run.segments)} finished segment(s) kept in {job_dir}: free space and "
+                                 "run again with --resume)") from None
+        if exc is not sys.exc_info()[1]:
+            raise exc from None
         raise
 
     produced = sum(s["frames"] for s in run.segments)
@@ -462,8 +474,6 @@ def restore_video(input_path: str | Path, output: str | Path, chain, options: Vi
     if produced == 0:
         raise ArchivistError(f"{input_path}: no frames to restore"
                              + (f" in the range --start {options.start:g}" if options.start else ""))
-    if info is not None and not options.start and options.duration is None and not options.ivtc:
-        _check_complete(info, frames, produced)
 
     # --- the final file
     if sequence_out:
@@ -487,20 +497,6 @@ def restore_video(input_path: str | Path, output: str | Path, chain, options: Vi
     log.info("restored %d frames in %.1f s", produced, elapsed)
     return VideoResult("done", output_path, produced, len(run.segments), len(run.segments), key, job_dir, elapsed,
                        done_frames)
-
-
-def _check_complete(info: VideoInfo, frames, produced: int) -> None:
-    """A file whose decoding ends well before its declared duration is truncated."""
-    if not info.duration or not getattr(frames, "decoded_until", None):
-        return
-    frame_time = 1 / float(info.rate)
-    end = info.start_time + info.duration
-    reached = frames.decoded_until + frame_time
-    if reached < end - max(3 * frame_time, 0.1 * info.duration):
-        raise ArchivistError(
-            f"{info.path}: truncated or damaged: decoding stopped at {reached:.2f} s of {end:.2f} s "
-            f"({produced} frames)"
-        )
 
 
 def parse_time(text: str, what: str = "time") -> float:
