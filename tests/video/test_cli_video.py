@@ -24,14 +24,14 @@ def model(tiny_compact):
 
 @pytest.fixture
 def slow_model(tmp_path):
-    """A Compact big enough (nf 32, nc 6) that a 160x96 clip takes a moment per segment."""
+    """A Compact big enough (nf 24, nc 4) that a 160x96 clip takes a moment per segment."""
     import torch
 
     from engine.models import compact
     from engine.models.files import save_safetensors
 
     torch.manual_seed(2)
-    spec = compact.spec_for(32, 6, 1)
+    spec = compact.spec_for(24, 4, 1)
     path = tmp_path / "slow.safetensors"
     save_safetensors(path, compact.build(spec).state_dict(), spec, role="custom")
     return str(path)
