@@ -47,21 +47,33 @@ def cmd_fetch(args: argparse.Namespace) -> int:
     else:
         todo = [find_entry(name, catalog) for name in dict.fromkeys(args.names)]  # unknown names fail first
     failed = 0
+    report = []
     for entry in todo:
         if args.all and not args.force and library.find(entry.name) is not None:
-            print(f"{entry.name}: in the library already")
+            report.append({"name": entry.name, "status": "skipped", "reason": "in the library already"})
+            if not args.json:
+                print(f"{entry.name}: in the library already")
             continue
         try:
-            _fetch_one(fetcher, entry, library, args.force)
+            result = _fetch_one(fetcher, entry, library, args.force, quiet=args.json)
         except ArchivistError as exc:
-            if len(todo) == 1:
+            if len(todo) == 1 and not args.json:
                 raise
+            report.append({"name": entry.name, "status": "failed", "error": str(exc)})
             print(f"archivist: error: {exc}", file=sys.stderr)
             failed += 1
+        else:
+            report.append({"name": entry.name, "status": "fetched", "size": result.size,
+                           "file_sha256": result.file_sha256, "verified": result.verified,
+                           "resumed_from": result.resumed_from, "model": result.model.to_dict()})
+    if args.json:
+        from archivist_tui.output import print_json
+
+        print_json(report)
     return 1 if failed else 0
 
 
-def _fetch_one(fetcher, entry, library, force: bool) -> None:
+def _fetch_one(fetcher, entry, library, force: bool, quiet: bool = False):
     from archivist_tui.output import Progress
 
     if not entry.verified:
@@ -70,11 +82,13 @@ def _fetch_one(fetcher, entry, library, force: bool) -> None:
     with Progress(f"{entry.name}", unit="MB") as bar:
         result = fetcher.fetch(entry, library=library, force=force,
                                progress=lambda done, total: bar(done / 1e6, total / 1e6 if total else None))
-    model = result.model
-    resumed = f", resumed at byte {result.resumed_from}" if result.resumed_from else ""
-    check = "sha256 verified" if result.verified else f"sha256 {result.file_sha256} NOT verified"
-    print(f"fetched {entry.name}: {model.arch} {model.size_label}, {model.params} parameters, role {model.role} "
-          f"({result.size} bytes{resumed}, {check})")
+    if not quiet:
+        model = result.model
+        resumed = f", resumed at byte {result.resumed_from}" if result.resumed_from else ""
+        check = "sha256 verified" if result.verified else f"sha256 {result.file_sha256} NOT verified"
+        print(f"fetched {entry.name}: {model.arch} {model.size_label}, {model.params} parameters, "
+              f"role {model.role} ({result.size} bytes{resumed}, {check})")
+    return result
 
 
 def _list(args: argparse.Namespace) -> int:

@@ -115,6 +115,15 @@ def download(entry: CatalogEntry, dest: Path, progress: ProgressFn | None = None
     whose size disagrees with the catalog (partial file deleted).
     """
     dest.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        return _download(entry, dest, progress, timeout)
+    finally:
+        # A failure before any byte arrived leaves nothing worth resuming.
+        if dest.exists() and dest.stat().st_size == 0:
+            dest.unlink(missing_ok=True)
+
+
+def _download(entry: CatalogEntry, dest: Path, progress: ProgressFn | None, timeout: float) -> int:
     with open(dest, "ab") as out:
         _lock(out)
         start = out.seek(0, os.SEEK_END)
@@ -142,7 +151,7 @@ def download(entry: CatalogEntry, dest: Path, progress: ProgressFn | None = None
                 progress(done, total)
             try:
                 while True:
-                    block = resp.read(CHUNK)
+                    block = resp.read1(CHUNK)  # what has arrived: a stall loses nothing already received
                     if not block:
                         break
                     out.write(block)
@@ -208,7 +217,7 @@ def verify(entry: CatalogEntry, path: Path) -> str:
     """Check a complete download's size and sha256 against the catalog; returns the actual sha256.
 
     A mismatch deletes the file and raises :class:`ArchivistError` naming expected and actual.
-    An unverified entry (no sha256 in the catalog) is logged as a warning and passes.
+    An unverified entry (no sha256 in the catalog) passes: nothing can be checked.
     """
     size = path.stat().st_size
     if entry.bytes is not None and size != entry.bytes:
@@ -217,8 +226,9 @@ def verify(entry: CatalogEntry, path: Path) -> str:
                              f"from {entry.url}; partial download deleted")
     actual = file_sha256(path)
     if entry.sha256 is None:
-        log.warning("%s: the catalog has no checksum for this model: the download (sha256 %s) could not be "
-                    "verified", entry.name, actual)
+        # Callers see FetchResult.verified; the command line prints the warning itself.
+        log.info("%s: the catalog has no checksum for this model: the download (sha256 %s) could not be "
+                 "verified", entry.name, actual)
     elif actual != entry.sha256:
         path.unlink(missing_ok=True)
         raise ArchivistError(f"{entry.name}: checksum mismatch: expected sha256 {entry.sha256}, got {actual} "

@@ -10,6 +10,7 @@ import hashlib
 import json
 import re
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
@@ -31,6 +32,7 @@ class ModelServer:
         self.files: dict[str, bytes] = {}
         self.ignore_range = False
         self.drop_after: int | None = None  # close the socket after this many body bytes, once
+        self.stall_after: int | None = None  # go silent after this many body bytes, once
         self.requests: list[tuple[str, str | None, int]] = []  # (path, Range header, status)
         self.closed = False
         server = self
@@ -71,6 +73,12 @@ class ModelServer:
                     self.wfile.write(body[:cut])
                     self.wfile.flush()
                     self.close_connection = True
+                    return
+                if server.stall_after is not None:
+                    cut, server.stall_after = server.stall_after, None
+                    self.wfile.write(body[:cut])
+                    self.wfile.flush()
+                    time.sleep(1.5)
                     return
                 self.wfile.write(body)
 
@@ -250,6 +258,49 @@ def test_http_error_and_unreachable_server(catalog, server):
         fetcher.fetch("tiny")
 
 
+def test_stalled_server_times_out_and_resumes(catalog, server, tiny_pth):
+    server.stall_after = 2000
+    with pytest.raises(fetcher.DownloadInterrupted, match="connection dropped after 2000 of .*resume"):
+        fetcher.fetch("tiny", timeout=0.3)
+    assert part_file().stat().st_size == 2000
+    assert fetcher.fetch("tiny", timeout=5).resumed_from == 2000
+
+
+def test_a_second_concurrent_fetch_is_refused(catalog):
+    import fcntl
+
+    part = part_file()
+    with open(part, "ab") as held:
+        fcntl.flock(held.fileno(), fcntl.LOCK_EX)
+        with pytest.raises(ArchivistError, match="another fetch of this model is running"):
+            fetcher.fetch("tiny")
+    assert fetcher.fetch("tiny").model.name == "tiny"
+
+
+def test_failed_start_leaves_no_empty_part(catalog, server):
+    catalog(url=server.url("/missing.pth"))
+    with pytest.raises(ArchivistError, match="HTTP 404"):
+        fetcher.fetch("tiny")
+    assert not part_file().exists()
+
+
+def test_fetch_all_engine(tmp_path, monkeypatch, server, tiny_pth):
+    data = tiny_pth[0]
+    url = server.url("/models/Tiny_Medium.pth")
+    write_catalog(tmp_path, monkeypatch, [
+        dict(name="a", role="rough", url=url, bytes=len(data), sha256=hashlib.sha256(data).hexdigest()),
+        dict(name="b", role="soft", url=server.url("/gone.pth")),
+    ])
+    first = fetcher.fetch_all()
+    assert isinstance(first[0], fetcher.FetchResult) and first[0].model.role == "rough"
+    assert isinstance(first[1], ArchivistError) and "HTTP 404" in str(first[1])
+    second = fetcher.fetch_all()
+    assert second[0].skipped and isinstance(second[1], ArchivistError)
+    status = {r["name"]: r for r in fetcher.catalog_status()}
+    assert status["a"]["installed"] and status["a"]["installed_source"] == url
+    assert not status["b"]["installed"] and not status["b"]["verified"]
+
+
 def test_existing_name_needs_force(catalog):
     fetcher.fetch("tiny")
     with pytest.raises(ArchivistError, match="--force"):
@@ -331,6 +382,19 @@ def test_cli_dropped_connection_then_resume(catalog, server, capsys):
     assert err[0].endswith("run the same command again to resume")
     assert main(["models", "fetch", "tiny"]) == 0
     assert "resumed at byte 1000" in capsys.readouterr().out
+
+
+def test_cli_fetch_json(catalog, server, capsys):
+    server.drop_after = 500
+    assert main(["models", "fetch", "tiny", "--json"]) == 1
+    out, err = capsys.readouterr()
+    (row,) = json.loads(out)
+    assert row["status"] == "failed" and "connection dropped" in row["error"]
+    assert err.count("archivist: error:") == 1
+    assert main(["models", "fetch", "tiny", "--json"]) == 0
+    (row,) = json.loads(capsys.readouterr().out)
+    assert row["status"] == "fetched" and row["resumed_from"] == 500 and row["verified"]
+    assert row["model"]["name"] == "tiny" and row["model"]["role"] == "medium"
 
 
 def test_cli_errors(catalog, capsys):
