@@ -191,10 +191,12 @@ def _plan(resp, entry: CatalogEntry, out, start: int, dest: Path) -> int | None:
     if resp.status == 206:
         m = CONTENT_RANGE_RE.match(resp.headers.get("Content-Range", ""))
         if m is None or int(m.group(1)) != start:
-            # A range we did not ask for: nothing to trust in it; start again.
+            # A range we did not ask for: trust none of it, and let the next run start from zero.
+            _restart(out)
             raise DownloadInterrupted(
                 f"{entry.name}: the server answered a different byte range "
-                f"({resp.headers.get('Content-Range')!r}); run the same command again")
+                f"({resp.headers.get('Content-Range')!r}) than asked for (from byte {start}); the partial "
+                "download was discarded: run the same command again to download from the start")
         total = int(m.group(3)) if m.group(3) != "*" else None
         log.info("%s: resuming at byte %d", entry.name, start)
     else:

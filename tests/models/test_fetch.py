@@ -33,6 +33,7 @@ class ModelServer:
         self.ignore_range = False
         self.drop_after: int | None = None  # close the socket after this many body bytes, once
         self.stall_after: int | None = None  # go silent after this many body bytes, once
+        self.range_offset = 0  # answer a Range request from this many bytes off what was asked
         self.requests: list[tuple[str, str | None, int]] = []  # (path, Range header, status)
         self.closed = False
         server = self
@@ -50,7 +51,7 @@ class ModelServer:
                     return
                 m = re.match(r"bytes=(\d+)-$", rng or "")
                 if m and not server.ignore_range:
-                    start = int(m.group(1))
+                    start = int(m.group(1)) + server.range_offset
                     if start >= len(data):
                         server.requests.append((self.path, rng, 416))
                         self.send_response(416)
@@ -236,6 +237,20 @@ def test_server_ignoring_range_restarts_from_zero(catalog, server, tiny_pth):
     assert server.requests[-1] == ("/models/Tiny_Medium.pth", "bytes=2500-", 200)
     assert result.resumed_from == 0 and result.size == len(data) and result.verified
     assert same_output(load_model(Library().get("tiny").path).module, net)
+
+
+def test_wrong_range_answer_discards_the_part(catalog, server, tiny_pth):
+    data, _ = tiny_pth
+    server.drop_after = 3000
+    with pytest.raises(fetcher.DownloadInterrupted):
+        fetcher.fetch("tiny")
+    server.range_offset = -100
+    with pytest.raises(fetcher.DownloadInterrupted, match="different byte range"):
+        fetcher.fetch("tiny")
+    assert not part_file().exists()
+    server.range_offset = 0
+    result = fetcher.fetch("tiny")
+    assert result.resumed_from == 0 and result.size == len(data)
 
 
 def test_stale_part_past_the_end_restarts(catalog, server, tiny_pth):
