@@ -175,7 +175,12 @@ def _filtered(frames, stream, spec: str):
     import av
 
     graph = av.filter.Graph()
-    src = graph.add_buffer(template=stream)
+    cc = stream.codec_context
+    rate = stream.average_rate or stream.base_rate or Fraction(24)
+    sar = cc.sample_aspect_ratio or Fraction(1)
+    # decimate needs the frame rate on its input link, which a buffer made from the stream lacks.
+    src = graph.add("buffer", f"video_size={cc.width}x{cc.height}:pix_fmt={cc.pix_fmt}:"
+                              f"time_base={stream.time_base}:frame_rate={rate}:pixel_aspect={sar}")
     last = src
     for part in spec.split(","):
         name, _, args = part.partition("=")

@@ -194,6 +194,15 @@ def test_deinterlace_keeps_frame_count(clip, identity_chain, tmp_path):
     assert len(frames) == 8
 
 
+def test_ivtc_drops_one_frame_in_five(clip, identity_chain, tmp_path):
+    src = clip("tc.mkv", frames=30, rate=Fraction(30000, 1001), height=64)
+    result = restore_video(src, tmp_path / "f.mkv", identity_chain, VideoOptions(ivtc=True, segment_frames=7))
+    pts, tb, frames, _ = read_video(tmp_path / "f.mkv")
+    assert result.frames == len(frames) == 24
+    step = np.diff(seconds(pts, tb))
+    assert np.allclose(step, 1001 / 24000, atol=0.0011)
+
+
 @pytest.mark.parametrize("codec,suffix", [("prores", ".mov"), ("x265", ".mkv"), ("tiff", "/")])
 def test_other_encoders(clip, identity_chain, tmp_path, codec, suffix):
     src = clip("e.mkv", frames=4)
@@ -216,3 +225,13 @@ def test_encoder_option_errors(clip, identity_chain, tmp_path):
     with pytest.raises(ArchivistError, match="unsupported output type"):
         restore_video(src, tmp_path / "o.xyz", identity_chain, VideoOptions())
     assert not list(tmp_path.glob("o*"))
+
+
+def test_resume_with_a_filter_is_bit_identical(clip, identity_chain, tmp_path):
+    src = clip("i.mkv", interlaced=True, frames=14, height=64)
+    opts = {"deinterlace": True, "segment_frames": 4}
+    restore_video(src, tmp_path / "whole.mkv", identity_chain, VideoOptions(**opts))
+    paused = restore_video(src, tmp_path / "p.mkv", identity_chain, VideoOptions(**opts), should_stop=lambda: True)
+    assert paused.status == "paused" and paused.segments_done == 1
+    restore_video(src, tmp_path / "p.mkv", identity_chain, VideoOptions(resume=True, **opts))
+    assert packets(tmp_path / "p.mkv") == packets(tmp_path / "whole.mkv")
