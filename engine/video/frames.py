@@ -74,15 +74,23 @@ def frame_to_rgb(frame, high_bit_depth: bool) -> np.ndarray:
 
 def to_float(rgb: np.ndarray) -> np.ndarray:
     """uint8/uint16 RGB to float32 in [0, 1]."""
-    peak = np.float32(65535.0 if rgb.dtype == np.uint16 else 255.0)
-    return rgb.astype(np.float32) / peak
+    out = rgb.astype(np.float32)
+    out *= np.float32(1 / 65535.0 if rgb.dtype == np.uint16 else 1 / 255.0)
+    return out
 
 
 def from_float(rgb: np.ndarray, high_bit_depth: bool) -> np.ndarray:
     """float32 RGB in [0, 1] to uint16 (high bit depth) or uint8, rounded."""
-    peak = 65535.0 if high_bit_depth else 255.0
-    dtype = np.uint16 if high_bit_depth else np.uint8
-    return np.clip(rgb * peak + 0.5, 0, peak).astype(dtype)
+    if not high_bit_depth:
+        import cv2
+
+        # One saturating, rounding pass (cv2 is several times faster than numpy here); the max()
+        # keeps negative values at 0, since convertScaleAbs takes the absolute value.
+        return cv2.convertScaleAbs(cv2.max(np.ascontiguousarray(rgb, dtype=np.float32), 0.0), alpha=255.0)
+    x = rgb * np.float32(65535.0)
+    x += np.float32(0.5)
+    np.clip(x, 0, 65535.0, out=x)
+    return x.astype(np.uint16)
 
 
 def rgb_to_frame(rgb: np.ndarray, pix_fmt: str, matrix: int, color_range: int):
