@@ -83,6 +83,14 @@ class EncoderPlan:
     matrix: int  # AVColorSpace written (0 = RGB)
     color_range: int
 
+    def prepare(self, rgb: np.ndarray):
+        """float32 RGB → a VideoFrame in the encoder's pixel format (the costly part, run in its own thread)."""
+        frame = rgb_to_frame(from_float(rgb, self.high_bit_depth), self.pix_fmt, self.matrix, self.color_range)
+        if self.matrix != CS_RGB:
+            frame.colorspace = self.matrix
+            frame.color_range = self.color_range
+        return frame
+
 
 def plan_encoder(settings: EncoderSettings, high_bit_depth: bool, matrix: int, color_range: int,
                  variable_frame_rate: bool = False) -> EncoderPlan:
@@ -173,15 +181,11 @@ class SegmentWriter:
         self.stream = stream
         self.time_base = layout.time_base
 
-    def write(self, rgb: np.ndarray, pts: int) -> None:
-        """Encode one float32 RGB frame at ``pts`` (in the layout's time base)."""
-        frame = rgb_to_frame(from_float(rgb, self.plan.high_bit_depth), self.plan.pix_fmt, self.plan.matrix,
-                             self.plan.color_range)
+    def write(self, rgb, pts: int) -> None:
+        """Encode one frame at ``pts`` (in the layout's time base): float32 RGB, or a frame from :meth:`EncoderPlan.prepare`."""
+        frame = rgb if not isinstance(rgb, np.ndarray) else self.plan.prepare(rgb)
         frame.pts = pts
         frame.time_base = self.time_base
-        if self.plan.matrix != CS_RGB:
-            frame.colorspace = self.plan.matrix
-            frame.color_range = self.plan.color_range
         self._mux(self.stream.encode(frame))
         self.frames += 1
         self.last_pts = pts

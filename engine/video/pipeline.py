@@ -2,6 +2,8 @@
 
 Three stages run at once: a decoder thread fills a bounded queue of frames, the calling thread runs
 the model over batches of them, and an encoder thread drains a second bounded queue into the sink.
+With ``prepare`` a fourth thread converts restored frames for the encoder (float → 8/16-bit → YUV)
+so that the encoder thread only encodes and writes.
 FFmpeg's decoder, swscale and encoder release the GIL, and so does torch, so on a GPU the model is the
 only bottleneck and on a CPU the I/O hides behind inference. Queues are bounded, so memory stays
 flat over a film of any length. An error in any stage stops the others and is raised in the caller.
@@ -54,16 +56,19 @@ def _get(q: queue.Queue, stop: threading.Event):
 
 
 def run_overlapped(frames: Iterable[SourceFrame], restore: Callable[[np.ndarray], np.ndarray],
-                   sink: Callable[[SourceFrame], None], batch: int = 1, queue_size: int = 8) -> PipelineStats:
-    """Decode (thread) → ``restore`` over batches (this thread) → ``sink`` (thread), overlapped.
+                   sink: Callable[[SourceFrame], None], batch: int = 1, queue_size: int = 8,
+                   prepare: Callable[[np.ndarray], object] | None = None) -> PipelineStats:
+    """Decode (thread) → ``restore`` over batches (this thread) → [``prepare`` (thread)] → ``sink`` (thread).
 
-    ``restore`` takes and returns NxHxWx3 float32; ``sink`` receives each restored frame in order and
-    may raise :class:`StopPipeline` to stop after that frame.
+    ``restore`` takes and returns NxHxWx3 float32; ``prepare``, when given, replaces each restored
+    frame's ``rgb`` with what it returns; ``sink`` receives each frame in order and may raise
+    :class:`StopPipeline` to stop after that frame.
     """
     stop = threading.Event()
     errors: list[BaseException] = []
     decoded: queue.Queue = queue.Queue(maxsize=queue_size)
     restored: queue.Queue = queue.Queue(maxsize=queue_size)
+    prepared: queue.Queue = queue.Queue(maxsize=queue_size) if prepare is not None else restored
     stats = PipelineStats()
 
     def decode_loop():
@@ -77,10 +82,25 @@ def run_overlapped(frames: Iterable[SourceFrame], restore: Callable[[np.ndarray]
         finally:
             _put(decoded, _END, stop)
 
-    def encode_loop():
+    def prepare_loop():
         try:
             while True:
                 item = _get(restored, stop)
+                if item is _END:
+                    break
+                item.rgb = prepare(item.rgb)
+                if not _put(prepared, item, stop):
+                    return
+        except BaseException as exc:  # noqa: BLE001 - handed to the caller
+            errors.append(exc)
+            stop.set()
+            return
+        _put(prepared, _END, stop)
+
+    def encode_loop():
+        try:
+            while True:
+                item = _get(prepared, stop)
                 if item is _END:
                     return
                 sink(item)
@@ -94,8 +114,11 @@ def run_overlapped(frames: Iterable[SourceFrame], restore: Callable[[np.ndarray]
 
     decoder = threading.Thread(target=decode_loop, name="archivist-decode", daemon=True)
     encoder = threading.Thread(target=encode_loop, name="archivist-encode", daemon=True)
+    converter = threading.Thread(target=prepare_loop, name="archivist-convert", daemon=True)
     decoder.start()
     encoder.start()
+    if prepare is not None:
+        converter.start()
     try:
         done = False
         while not done and not stop.is_set():
@@ -122,6 +145,8 @@ def run_overlapped(frames: Iterable[SourceFrame], restore: Callable[[np.ndarray]
             _put(restored, _END, stop)
         encoder.join()
         stop.set()
+        if prepare is not None:
+            converter.join()
         decoder.join()
     if errors:
         raise errors[0]

@@ -450,7 +450,9 @@ def restore_video(input_path: str | Path, output: str | Path, chain, options: Vi
     sink = _SegmentSink(run)
     try:
         if options.overlap:
-            stats = run_overlapped(frames, chain.run_batch, sink, batch=options.batch, queue_size=options.queue_size)
+            prepare = run.plan.prepare if run.plan is not None else None
+            stats = run_overlapped(frames, chain.run_batch, sink, batch=options.batch, queue_size=options.queue_size,
+                                   prepare=prepare)
         else:
             stats = run_sequential(frames, chain.run_batch, sink)
         if not stats.stopped and sink.seg_frames:
