@@ -28,12 +28,12 @@ def write_test_clip(path: str | Path, frames: int = 24, width: int = 64, height:
                     color_primaries: int | None = None, color_trc: int | None = None,
                     sample_aspect_ratio: Fraction | None = None, audio: bool = False,
                     subtitles: bool = False, chapters: bool = False, options: dict | None = None,
-                    interlaced: bool = False) -> Path:
+                    interlaced: bool = False, attachment: bool = False) -> Path:
     """Encode a pattern clip. ``pts`` (in ``time_base``) makes it variable-frame-rate.
 
     ``colorspace`` is the AVColorSpace used to make YUV and tagged on the stream (None: convert with
     BT.601 and tag nothing). ``audio`` adds a 440 Hz sine (AAC, 48 kHz) as long as the video,
-    ``subtitles`` one SubRip cue, ``chapters`` two chapters.
+    ``subtitles`` one SubRip cue, ``chapters`` two chapters, ``attachment`` a small font file (Matroska).
     """
     import av
 
@@ -75,6 +75,8 @@ def write_test_clip(path: str | Path, frames: int = 24, width: int = 64, height:
     if subtitles:
         ss = container.add_mux_stream("subrip")
         ss.metadata["language"] = "eng"
+    if attachment:
+        container.add_attachment(name="font.ttf", mimetype="application/x-truetype-font", data=b"FONTDATA")
     if chapters:
         end = int(round(float((pts[-1] + 1) * time_base) * 1000))
         container.set_chapters([

@@ -50,11 +50,12 @@ def test_identity_is_lossless_with_ffv1(clip, identity_chain, tmp_path):
 
 
 def test_audio_subtitles_chapters_kept(clip, chain, tmp_path):
-    src = clip("av.mkv", frames=24, audio=True, subtitles=True, chapters=True)
+    src = clip("av.mkv", frames=24, audio=True, subtitles=True, chapters=True, attachment=True)
     out = tmp_path / "out.mkv"
     restore_video(src, out, chain, VideoOptions(segment_frames=10))
     with av.open(str(src)) as a, av.open(str(out)) as b:
-        assert [s.type for s in b.streams] == ["video", "audio", "subtitle"]
+        assert [s.type for s in b.streams] == ["video", "audio", "subtitle", "attachment"]
+        assert (b.streams[3].name, b.streams[3].data) == ("font.ttf", b"FONTDATA")
         assert b.streams.audio[0].metadata.get("language") == "fra"
         assert b.streams.subtitles[0].metadata.get("language") == "eng"
         assert [c["metadata"] for c in b.chapters()] == [c["metadata"] for c in a.chapters()]
@@ -185,6 +186,21 @@ def test_image_sequence_out_and_in(clip, identity_chain, tmp_path):
     pts, tb, frames, _ = read_video(back)
     assert result.frames == 7 and seconds(pts, tb) == [round(i / 12, 3) for i in range(7)]
     assert np.array_equal(frames[6], pattern_frame(6, 64, 48))
+
+
+def test_image_sequence_pattern_input(identity_chain, tmp_path):
+    from engine.inference.imageio import write_picture
+
+    folder = tmp_path / "scans"
+    folder.mkdir()
+    for i in (3, 1, 2, 10):
+        write_picture(folder / f"f{i:04d}.png", pattern_frame(i, 32, 24).astype(np.float32) / 255)
+    (folder / "notes.txt").write_text("ignored")
+    result = restore_video(str(folder / "f%04d.png"), tmp_path / "s.mkv", identity_chain,
+                           VideoOptions(fps=Fraction(24000, 1001)))
+    pts, tb, frames, _ = read_video(tmp_path / "s.mkv")
+    assert result.frames == 4
+    assert np.array_equal(frames[3], pattern_frame(10, 32, 24))  # numeric order: 1, 2, 3, 10
 
 
 def test_deinterlace_keeps_frame_count(clip, identity_chain, tmp_path):
