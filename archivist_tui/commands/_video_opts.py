@@ -77,10 +77,10 @@ def run_video_restore(args: argparse.Namespace) -> int:
     """Restore a video through the chain given with -m; prints the output path, segments on stderr."""
     from archivist_tui.output import Progress
     from engine.inference.chain import Chain, parse_stage
-    from engine.video.restore import restore_video
+    from engine.video.restore import is_image_sequence_output, restore_video
 
     options = video_options_from_args(args)
-    if args.format is not None and options.codec is None:
+    if args.format is not None and options.codec is None and is_image_sequence_output(args.output):
         options.codec = args.format
     stages = [parse_stage(m) for m in args.model]
     chain = Chain.load(stages, device=args.device, precision=args.precision, tile=args.tile,

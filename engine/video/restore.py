@@ -335,6 +335,9 @@ def restore_video(input_path: str | Path, output: str | Path, chain, options: Vi
     info: VideoInfo | None = None
     files: list[Path] = []
     if sequence_in:
+        if options.start or options.duration is not None or options.video_filter:
+            raise ArchivistError("--start, --duration, --deinterlace and --ivtc apply to video files, "
+                                 "not to an image sequence")
         files = list_image_sequence(input_path)
         source_probe = ImageSequenceSource(files, options.fps)
         width, height, high = source_probe.width, source_probe.height, source_probe.high_bit_depth
@@ -419,8 +422,14 @@ def restore_video(input_path: str | Path, output: str | Path, chain, options: Vi
 
     resumed = options.resume and run.load_state()
     if not resumed:
+        if not options.resume and run.state_path.exists():
+            log.warning("an unfinished run of this job was found in %s: starting afresh (--resume continues it)",
+                        job_dir)
         for old in job_dir.glob("segment-*"):
             old.unlink()
+        if run.sequence_writer is not None:
+            for old in run.sequence_writer.folder.iterdir():
+                old.unlink()
         run.segments = []
         run.pts_offset = None
     for leftover in job_dir.glob("segment-*.partial"):

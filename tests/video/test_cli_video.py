@@ -200,3 +200,22 @@ def _write_audio_only(path):
         frame.pts = 0
         c.mux(s.encode(frame))
         c.mux(s.encode(None))
+
+
+def test_cli_sequences_and_option_errors(clip, model, tmp_path, capsys):
+    src = clip("s.mkv", frames=5)
+    frames = tmp_path / "frames"
+    base = ["-m", model, "--device", "cpu"]
+    assert main(["restore", str(src), "-o", f"{frames}/", *base, "--format", "tiff"]) == 0
+    assert len(list(frames.glob("*.tiff"))) == 5
+    out = tmp_path / "back.mp4"
+    assert main(["restore", str(frames), "--fps", "25", "-o", str(out), *base, "--preset", "ultrafast"]) == 0
+    assert len(read_video(out)[2]) == 5
+    capsys.readouterr()
+    for bad, word in ((["--encoder-opt", "novalue"], "KEY=VALUE"), (["--start", "1:x"], "--start"),
+                      (["--crf", "80", "--codec", "x264"], "--crf"), (["--segment-frames", "0"], "--segment-frames")):
+        code = main(["restore", str(src), "-o", str(tmp_path / "o.mkv"), *base, *bad])
+        assert word in _one_error_line(capsys, code)
+    assert "apply to video files" in _one_error_line(
+        capsys, main(["restore", str(frames), "--fps", "24", "--start", "1", "-o", str(tmp_path / "o.mkv"), *base]))
+    assert not (tmp_path / "o.mkv").exists()
