@@ -33,7 +33,7 @@ def assemble(segments: list[Path], source: str | None, output: Path, pts_offset:
 
     Audio, subtitle and attachment streams, chapters and global metadata come from ``source``
     (when given), restricted to ``[pts_offset, end_time)`` seconds and shifted by ``-pts_offset``.
-    ``video_tags`` (colour primaries, transfer, matrix, range, sample aspect ratio) are set on the
+    ``video_tags`` (colour primaries, transfer, matrix, range, sample aspect ratio, rotation) are set on the
     video stream, since the NUT segments do not carry them.
     """
     import av
@@ -50,9 +50,14 @@ def assemble(segments: list[Path], source: str | None, output: Path, pts_offset:
         vin = first.streams.video[0]
         vout = out.add_stream_from_template(vin)
         vout.time_base = vin.time_base
-        for name, value in (video_tags or {}).items():
+        tags = dict(video_tags or {})
+        rotation = tags.pop("rotation", 0)
+        for name, value in tags.items():
             if value is not None:
                 setattr(vout.codec_context, name, value)
+        if rotation:
+            # Pixels stay as stored; the display matrix tells players to turn them, as in the source.
+            vout.set_display_rotation(rotation)
         src = None
         side: list[tuple] = []
         if source is not None:

@@ -500,7 +500,7 @@ def restore_video(input_path: str | Path, output: str | Path, chain, options: Vi
         end = options.start + options.duration if options.duration is not None else None
         tags = {"color_primaries": run.layout.color_primaries, "color_trc": run.layout.color_trc,
                 "colorspace": run.plan.matrix, "color_range": run.plan.color_range,
-                "sample_aspect_ratio": run.layout.sample_aspect_ratio}
+                "sample_aspect_ratio": run.layout.sample_aspect_ratio, "rotation": info.rotation if info else 0}
         assemble(segs, str(input_path) if info is not None else None, output_path, offset, end, tags)
     run.save_state(complete=True)
     shutil.rmtree(job_dir, ignore_errors=True)

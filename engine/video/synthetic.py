@@ -28,7 +28,7 @@ def write_test_clip(path: str | Path, frames: int = 24, width: int = 64, height:
                     color_primaries: int | None = None, color_trc: int | None = None,
                     sample_aspect_ratio: Fraction | None = None, audio: bool = False,
                     subtitles: bool = False, chapters: bool = False, options: dict | None = None,
-                    interlaced: bool = False, attachment: bool = False) -> Path:
+                    interlaced: bool = False, attachment: bool = False, rotation: int = 0) -> Path:
     """Encode a pattern clip. ``pts`` (in ``time_base``) makes it variable-frame-rate.
 
     ``colorspace`` is the AVColorSpace used to make YUV and tagged on the stream (None: convert with
@@ -67,6 +67,8 @@ def write_test_clip(path: str | Path, frames: int = 24, width: int = 64, height:
     if interlaced:
         cc.flags |= av.codec.context.Flags.interlaced_dct | av.codec.context.Flags.interlaced_me
         cc.field_order = 2
+    if rotation:
+        vs.set_display_rotation(rotation)
     aus = None
     if audio:
         aus = container.add_stream("aac", rate=48000)

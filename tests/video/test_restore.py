@@ -138,6 +138,15 @@ def test_colour_metadata_and_aspect_ratio_kept(clip, identity_chain, tmp_path):
     assert (facts["colorspace"], facts["color_primaries"], facts["color_trc"], facts["color_range"]) == (0, 1, 1, 2)
 
 
+def test_display_rotation_kept(clip, identity_chain, tmp_path):
+    from engine.video.probe import probe
+
+    src = clip("phone.mp4", frames=3, rotation=90)
+    assert probe(src).rotation == 90
+    restore_video(src, tmp_path / "r.mkv", identity_chain, VideoOptions())
+    assert probe(tmp_path / "r.mkv").rotation == 90
+
+
 def test_pause_then_resume_is_bit_identical(clip, chain, tmp_path):
     src = clip("p.mkv", frames=17, audio=True)
     restore_video(src, tmp_path / "whole.mkv", chain, VideoOptions(segment_frames=5))
