@@ -404,6 +404,17 @@ def restore_video(input_path: str | Path, output: str | Path, chain, options: Vi
         from engine.paths import state_subdir
 
         job_dir = state_subdir("jobs") / key
+    if options.check_space:
+        # Before anything is created, so a refused run leaves nothing behind. On resume the segments
+        # already on disk count as written.
+        bpp = 6 if (high and codec in ("ffv1", "png", "tiff")) else 3
+        need = int((total or 0) * out_w * out_h * bpp * _SIZE_FACTOR[codec])
+        written = sum(p.stat().st_size for p in job_dir.glob("segment-*")) if options.resume else 0
+        work_parent = job_dir.parent if job_dir.parent.exists() else parent
+        if sequence_out:
+            _check_space({parent: need})
+        else:
+            _check_space({work_parent: max(0, need - written), parent: need})
     job_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
 
     run = _Run(job_dir, key, options, progress, should_stop, on_segment)
@@ -438,14 +449,6 @@ def restore_video(input_path: str | Path, output: str | Path, chain, options: Vi
     run.frames_before = done_frames
     if resumed:
         log.info("resuming %s at segment %d (%d frames done)", key, len(run.segments) + 1, done_frames)
-
-    if options.check_space:
-        bpp = 6 if (high and codec in ("ffv1", "png", "tiff")) else 3
-        need = int((max(0, (total or 0) - done_frames)) * out_w * out_h * bpp * _SIZE_FACTOR[codec])
-        if sequence_out:
-            _check_space({parent: need})
-        else:
-            _check_space({job_dir: need, parent: int((total or 0) * out_w * out_h * bpp * _SIZE_FACTOR[codec])})
 
     # --- the frames
     if sequence_in:
