@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from archivist_tui.commands._common import add_device_options
+from archivist_tui.commands._video_opts import add_video_options, is_video_job, run_video_restore
 
 
 def register(sub) -> None:
@@ -30,15 +31,11 @@ def register(sub) -> None:
     p.add_argument("--format", choices=("png", "tiff"), default=None,
                    help="output image format for folders (default png; 16-bit input stays 16-bit)")
     add_device_options(p)
-    from archivist_tui.commands._video_opts import add_video_options
-
     add_video_options(p)
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from archivist_tui.commands._video_opts import is_video_job, run_video_restore
-
     if is_video_job(args):
         return run_video_restore(args)
     from archivist_tui.output import Progress
