@@ -46,7 +46,7 @@ _ALL = (
     Effect("texture_trap", "optics", optics.TextureTrapParams, optics.apply_texture_trap,
            "fine blurred noise and speckles only in flat areas"),
     Effect("dye_fading", "chemistry", chemistry.DyeFadingParams, chemistry.apply_dye_fading,
-           "cyan and yellow dyes fade faster than magenta, in density space", {"amount": "strength"}),
+           "cyan and yellow dyes fade faster than magenta, in density space"),
     Effect("color_cast", "chemistry", chemistry.ColorCastParams, chemistry.apply_color_cast,
            "global colour cast of a faded print", {"strength": "cast", "shadow_tint": "cast"}),
     Effect("emulsion_degradation", "chemistry", chemistry.EmulsionDegradationParams,
