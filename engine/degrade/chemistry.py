@@ -65,7 +65,8 @@ def apply_stains(img: np.ndarray, p: StainsParams, ctx: FrameContext) -> np.ndar
         # Speckles are the peaks of a coloured noise field (uniform noise tops out at 1.72).
         field = smooth_field(prng, h, w, p.speckle_size, 3)
         density += np.clip(field - 1.2, 0.0, None) * np.float32(p.speckle_strength * 2.0)
-    weight = 0.35 + 0.65 * midtones(luma(img))
+    # Stains absorb most visibly in mid-tones; a multiplicative density already spares the blacks.
+    weight = 0.15 + 0.85 * midtones(luma(img))
     _, density = cv2.threshold(density * rgb(weight), 0.95, 0.95, cv2.THRESH_TRUNC)
     return img * (1.0 - density)
 

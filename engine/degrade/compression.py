@@ -83,7 +83,10 @@ def apply_compression(img: np.ndarray, p: CompressionParams, ctx: FrameContext) 
     if p.codec == "jpeg":
         out = jpeg_round_trip(rgb8, p.jpeg_quality)
     elif p.codec == "mpeg2":
-        out = codec_round_trip(rgb8, "mpeg2", {"qscale": str(p.mpeg2_qscale), "g": "1"})
+        # Pin the quantiser with qmin = qmax: mpeg2video has no "qscale" AVOption (an unknown
+        # option is silently ignored and rate control picks the quantiser).
+        q = str(p.mpeg2_qscale)
+        out = codec_round_trip(rgb8, "mpeg2", {"qmin": q, "qmax": q, "g": "1"})
     else:
         out = codec_round_trip(rgb8, "h264", {"qp": str(p.h264_qp), "preset": "veryfast", "g": "1"})
     return out.astype(np.float32) * np.float32(1.0 / 255.0)

@@ -64,15 +64,18 @@ def smooth_field(rng: np.random.Generator, h: int, w: int, cell: float, channels
 
 
 def flatness(img: np.ndarray, threshold: float) -> np.ndarray:
-    """1 in flat areas, 0 near edges and texture: local gradient of luma against ``threshold``."""
+    """1 in flat areas (smooth gradients included), 0 near edges and texture.
+
+    Detail is the local deviation of luma from its 3×3 mean, taken at full resolution so that
+    one-pixel hatching counts, then averaged over a neighbourhood at half resolution and compared
+    with ``threshold``.
+    """
     y = luma(img)
     h, w = y.shape
-    # Measured at half resolution: cheaper, and a flat area is a region, not a pixel.
-    small = cv2.resize(y, (max(1, w // 2), max(1, h // 2)), interpolation=cv2.INTER_AREA)
-    gx = cv2.Sobel(small, cv2.CV_32F, 1, 0, ksize=3)
-    gy = cv2.Sobel(small, cv2.CV_32F, 0, 1, ksize=3)
-    grad = cv2.GaussianBlur(np.abs(gx) + np.abs(gy), (0, 0), 2.0)
-    mask = np.clip(1.0 - grad / max(threshold, 1e-6), 0.0, 1.0)
+    detail = cv2.absdiff(y, cv2.blur(y, (3, 3), borderType=cv2.BORDER_REFLECT))
+    small = cv2.resize(detail, (max(1, w // 2), max(1, h // 2)), interpolation=cv2.INTER_AREA)
+    small = cv2.GaussianBlur(small, (0, 0), 2.0)
+    mask = clip01(1.0 - small * np.float32(4.0 / max(threshold, 1e-6)))
     return cv2.resize(mask, (w, h), interpolation=cv2.INTER_LINEAR)
 
 
