@@ -200,6 +200,40 @@ def _work(task: PairTask) -> dict[str, Any]:
     return make_pair(task, _WORKER_PROFILE, _WORKER_OUTDIR)
 
 
+def _run_parallel(todo: list[PairTask], profile: Profile | Mix, outdir: Path, workers: int) -> Iterator[dict[str, Any]]:
+    """Results in task order from ``workers`` fresh processes, at most two tasks queued per worker.
+
+    Spawned, not forked: a forked child inherits OpenCV's thread pool in whatever state the parent
+    left it and can hang. A worker that dies breaks the pool with an error instead of a hang.
+    """
+    import multiprocessing
+    from collections import deque
+    from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures.process import BrokenProcessPool
+
+    ctx = multiprocessing.get_context("spawn")
+    executor = ProcessPoolExecutor(min(workers, len(todo)), mp_context=ctx, initializer=_init_worker,
+                                   initargs=(profile, str(outdir)))
+    pending: deque = deque()
+    tasks = iter(todo)
+    try:
+        for task in tasks:
+            pending.append(executor.submit(_work, task))
+            if len(pending) >= 2 * workers:
+                break
+        while pending:
+            result = pending.popleft().result()
+            nxt = next(tasks, None)
+            if nxt is not None:
+                pending.append(executor.submit(_work, nxt))
+            yield result
+    except BrokenProcessPool as exc:
+        raise ArchivistError(f"a degrade worker process died ({exc}); run again to resume") from exc
+    finally:
+        # On Ctrl-C or an error: drop queued pairs; pairs in flight finish their atomic writes.
+        executor.shutdown(wait=True, cancel_futures=True)
+
+
 def _read_manifest(path: Path) -> set[str]:
     """Names of the pairs already in the manifest; a torn last line (killed mid-write) is cut off."""
     if not path.exists():
@@ -298,22 +332,8 @@ def write_dataset(input_path: Path | str, outdir: Path | str, profile: Profile |
             for task in todo:
                 record(make_pair(task, profile, outdir))
         else:
-            import multiprocessing
-
-            # fork: workers start in milliseconds and need no importable __main__; they only run
-            # numpy/OpenCV/PyAV code, single-threaded (set in _init_worker).
-            methods = multiprocessing.get_all_start_methods()
-            ctx = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
-            pool = ctx.Pool(min(workers, len(todo)), initializer=_init_worker, initargs=(profile, str(outdir)))
-            try:
-                for entry in pool.imap(_work, todo, chunksize=1):
-                    record(entry)
-                pool.close()
-            except BaseException:
-                pool.terminate()
-                raise
-            finally:
-                pool.join()
+            for entry in _run_parallel(todo, profile, outdir, workers):
+                record(entry)
         os.fsync(out.fileno())
     log.info("%s: %d pairs written, %d already there", outdir, written, skipped)
     return DatasetSummary(str(outdir), written, skipped, total)

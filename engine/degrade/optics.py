@@ -99,7 +99,7 @@ class BandingParams:
 
     levels: int = value_range(2, 256, (80, 125), "quantisation levels per channel", integer=True)
     opacity: float = value_range(0.0, 1.0, (0.7, 0.87), "blend of the quantised image")
-    threshold: float = value_range(0.005, 0.5, (0.05, 0.1), "gradient below which an area counts as flat")
+    threshold: float = value_range(0.005, 0.5, (0.05, 0.1), "local detail below which an area counts as flat (smooth gradients are flat)")
 
 
 def apply_banding(img: np.ndarray, p: BandingParams, ctx: FrameContext) -> np.ndarray:
@@ -117,7 +117,7 @@ class TextureTrapParams:
     intensity: float = value_range(0.0, 0.6, (0.07, 0.16), "noise amplitude in flat areas")
     size: float = value_range(0.3, 4.0, (0.6, 1.2), "blur of the noise", unit="px")
     speckles: float = value_range(0.0, 0.05, (0.002, 0.01), "share of pixels that are speckles")
-    threshold: float = value_range(0.005, 0.5, (0.04, 0.08), "gradient below which an area counts as flat")
+    threshold: float = value_range(0.005, 0.5, (0.04, 0.08), "local detail below which an area counts as flat (smooth gradients are flat)")
 
 
 def apply_texture_trap(img: np.ndarray, p: TextureTrapParams, ctx: FrameContext) -> np.ndarray:

@@ -230,8 +230,11 @@ def _validate_name(source: str, doc: Mapping) -> str:
     if "name" not in doc:
         raise ArchivistError(f"{source}: name: missing; allowed: letters, digits, '_', '-', '.' (up to 64)")
     name = doc["name"]
-    if not isinstance(name, str) or not NAME_PATTERN.match(name):
-        raise _fail(source, "name", name, "letters, digits, '_', '-', '.' (up to 64, starting with a letter or digit)")
+    allowed = "letters, digits, '_', '-', '.' (up to 64, starting with a letter or digit)"
+    if not isinstance(name, str):
+        raise _fail(source, "name", name, allowed, "wrong type")
+    if not NAME_PATTERN.match(name):
+        raise _fail(source, "name", name, allowed, "invalid name")
     return name
 
 
