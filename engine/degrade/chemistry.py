@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 
 from engine.degrade.context import FrameContext
-from engine.degrade.ops import affine, clip01, luma, midtones, rgb, smooth_field
+from engine.degrade.ops import affine, luma, midtones, noise, rgb, smooth_field
 from engine.degrade.params import chance, choice, value_range
 
 _CHANNEL = {"red": 0, "green": 1, "blue": 2}
@@ -36,16 +36,18 @@ class StainsParams:
 
 
 def apply_stains(img: np.ndarray, p: StainsParams, ctx: FrameContext) -> np.ndarray:
-    """Large soft stains and fine coloured speckle stains that absorb light, strongest in mid-tones."""
+    """Large soft stains and fine coloured speckle stains that absorb light, strongest in mid-tones.
+
+    Stains have no detail finer than a speckle, so their density and its mid-tone weighting are
+    computed at speckle resolution and resized up once.
+    """
     h, w = img.shape[:2]
     prng = ctx.persistent()
     if not (p.large or p.speckle):
         return img
-    # Large stains are drawn on a small canvas: a stain has no detail finer than a few percent of
-    # the frame.
-    scale = max(1.0, min(h, w) / 128.0)
-    sh, sw = max(2, round(h / scale)), max(2, round(w / scale))
-    small_density = np.zeros((sh, sw, 3), np.float32)
+    cell = p.speckle_size if p.speckle else max(1.0, min(h, w) / 128.0)
+    sh, sw = max(2, round(h / cell)), max(2, round(w / cell))
+    density = np.zeros((sh, sw, 3), np.float32)
     if p.large:
         for _ in range(p.large_count):
             canvas = np.zeros((sh, sw), np.float32)
@@ -56,19 +58,17 @@ def apply_stains(img: np.ndarray, p: StainsParams, ctx: FrameContext) -> np.ndar
             edge = smooth_field(prng, sh, sw, max(r / 3, 2.0))
             canvas = cv2.GaussianBlur(canvas, (0, 0), max(r / 4, 1.0)) * (0.7 + 0.3 * np.tanh(edge))
             tint = _STAIN_TINTS[int(prng.integers(0, len(_STAIN_TINTS)))]
-            small_density += cv2.transform(canvas[..., None], (tint * p.large_strength)[:, None])
-    if p.large:
-        density = cv2.resize(small_density, (w, h), interpolation=cv2.INTER_LINEAR)
-    else:
-        density = np.zeros((h, w, 3), np.float32)
+            density += cv2.transform(canvas[..., None], (tint * p.large_strength)[:, None])
     if p.speckle:
         # Speckles are the peaks of a coloured noise field (uniform noise tops out at 1.72).
-        field = smooth_field(prng, h, w, p.speckle_size, 3)
+        field = cv2.GaussianBlur(noise(prng, (sh, sw, 3)), (3, 3), 0.6) * np.float32(1.6)
         density += np.clip(field - 1.2, 0.0, None) * np.float32(p.speckle_strength * 2.0)
     # Stains absorb most visibly in mid-tones; a multiplicative density already spares the blacks.
-    weight = 0.15 + 0.85 * midtones(luma(img))
-    _, density = cv2.threshold(density * rgb(weight), 0.95, 0.95, cv2.THRESH_TRUNC)
-    return img * (1.0 - density)
+    small_luma = luma(cv2.resize(img, (sw, sh), interpolation=cv2.INTER_AREA))
+    density *= rgb(0.15 + 0.85 * midtones(small_luma))
+    _, density = cv2.threshold(density, 0.95, 0.95, cv2.THRESH_TRUNC)
+    density = cv2.resize(density, (w, h), interpolation=cv2.INTER_LINEAR)
+    return img - img * density
 
 
 @dataclass(frozen=True)
@@ -91,7 +91,7 @@ def apply_emulsion_degradation(img: np.ndarray, p: EmulsionDegradationParams, ct
     weights[_CHANNEL[p.victim]] = amount * 8.0
     # A dye layer is dense where its channel is dark and it shows in mid-tones: (1−x)²·x, scaled
     # by 8 (folded into the gains) to peak near 1.
-    dense = clip01(1.0 - img)
+    dense = 1.0 - img
     vulnerable = dense * dense * img
     return img + affine(field, weights) * vulnerable
 
@@ -110,7 +110,7 @@ def apply_dye_fading(img: np.ndarray, p: DyeFadingParams, ctx: FrameContext) -> 
     """Fade dyes in density space: cyan and yellow lose density faster than magenta (pink cast)."""
     # Density D = -log10(T); keeping a fraction k of it is T**k, one power per channel.
     keep = (1.0 - p.amount, 1.0 - p.amount * p.magenta_ratio, 1.0 - min(p.amount * p.yellow_ratio, 0.95))
-    out = cv2.exp(affine(cv2.log(cv2.max(clip01(img), 1.0 / 1024.0)), keep))
+    out = cv2.exp(affine(cv2.log(cv2.max(img, 1.0 / 1024.0)), keep))
     if p.base_fog > 0:
         fog = p.base_fog
         out = affine(out, (1.0 - fog,) * 3, (fog, fog * 0.85, fog * 0.8))

@@ -29,7 +29,7 @@ def apply_crease(img: np.ndarray, p: CreaseParams, ctx: FrameContext) -> np.ndar
     """Periodic horizontal lines with a continuity map, displacing, darkening and tinting the image.
 
     Each line is the outer product of its row profile (a Gaussian a few pixels high) and its
-    continuity along x, added only on the rows it touches.
+    continuity along x; only the bands of rows that lines touch are computed.
     """
     h, w = img.shape[:2]
     rng = ctx.persistent()
@@ -50,25 +50,40 @@ def apply_crease(img: np.ndarray, p: CreaseParams, ctx: FrameContext) -> np.ndar
         shifts[j] = 4.0 * np.sign(shifts[j] or 1.0)
         cont[j] = 1.0
     cont = cont.astype(np.float32)
-    # Each line touches only the rows within a few widths of it: add its outer product there.
-    line_map = np.zeros((h, w), np.float32)
-    disp = np.zeros((h, w), np.float32)
+    # Each line touches only the rows within a few widths of it: work band by band (overlapping
+    # lines merged), leaving the rows between bands untouched.
+    spans = []
     for j in range(k):
         r0 = max(int(centers[j] - 3.5 * widths[j]), 0)
         r1 = min(int(centers[j] + 3.5 * widths[j]) + 2, h)
-        if r1 <= r0:
-            continue
-        d = (np.arange(r0, r1, dtype=np.float32) - np.float32(centers[j])) / np.float32(widths[j])
-        bump = np.exp(-0.5 * d * d)
-        line_map[r0:r1] += np.outer(bump * strengths[j], cont[j])
-        disp[r0:r1] += np.outer(bump * (shifts[j] * p.displacement), cont[j])
-    y = np.arange(h, dtype=np.float32)[:, None]
-    map_x = np.broadcast_to(np.arange(w, dtype=np.float32)[None, :], (h, w))
-    map_y = (y + disp).astype(np.float32)
-    out = cv2.remap(img, np.ascontiguousarray(map_x), map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
-    lines3 = rgb(clip01(line_map))
+        if r1 > r0:
+            spans.append((r0, r1, j))
+    spans.sort()
+    bands: list[list] = []
+    for r0, r1, j in spans:
+        if bands and r0 <= bands[-1][1]:
+            bands[-1][1] = max(bands[-1][1], r1)
+            bands[-1][2].append(j)
+        else:
+            bands.append([r0, r1, [j]])
+    out = img.copy()
+    map_x = np.ascontiguousarray(np.broadcast_to(np.arange(w, dtype=np.float32)[None, :], (h, w)))
     tint = np.array([-0.3, 0.1, 0.6]) * (p.color_shift * p.darken)
-    return out * (1.0 - p.darken * lines3) + affine(lines3, tint)
+    for a, b, members in bands:
+        rows = np.arange(a, b, dtype=np.float32)
+        line_map = np.zeros((b - a, w), np.float32)
+        disp = np.zeros((b - a, w), np.float32)
+        for j in members:
+            d = (rows - np.float32(centers[j])) / np.float32(widths[j])
+            bump = np.exp(-0.5 * d * d)
+            line_map += np.outer(bump * strengths[j], cont[j])
+            disp += np.outer(bump * (shifts[j] * p.displacement), cont[j])
+        # Rows near a line are pulled along it: a Gaussian bump of vertical displacement.
+        map_y = disp + rows[:, None]
+        band = cv2.remap(img, map_x[: b - a], map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+        lines3 = rgb(clip01(line_map))
+        out[a:b] = band * (1.0 - p.darken * lines3) + affine(lines3, tint)
+    return out
 
 
 @dataclass(frozen=True)
