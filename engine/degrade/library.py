@@ -85,7 +85,7 @@ def load_named_profile(name: str, relative_to: Path | None = None) -> Profile:
     if relative_to is not None:
         for folder in (relative_to, relative_to.parent):
             candidate = folder / f"{name}.yaml"
-            if candidate.is_file() and (folder / "mixes") != candidate.parent:
+            if candidate.is_file():
                 loaded = load_file(candidate)
                 if isinstance(loaded, Profile):
                     return loaded

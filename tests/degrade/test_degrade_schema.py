@@ -140,3 +140,13 @@ def test_profile_reference_doc_is_generated_from_the_schema():
         assert f"### {name}" in committed
         for pname in effect.specs:
             assert f"| {pname} |" in committed
+
+
+def test_a_user_mix_of_user_and_shipped_profiles(home):
+    (home / "profiles" / "mixes").mkdir(parents=True)
+    (home / "profiles" / "mine.yaml").write_text(yaml.safe_dump({"name": "mine", "effects": {"grain": {}}}))
+    (home / "profiles" / "mixes" / "blend.yaml").write_text(
+        yaml.safe_dump({"name": "blend", "profiles": {"mine": 1, "heavy": 3}}, sort_keys=False))
+    mix = load_profile("blend")
+    assert isinstance(mix, Mix)
+    assert [(p.name, w) for p, w in mix.entries] == [("mine", 0.25), ("heavy", 0.75)]
