@@ -104,10 +104,8 @@ def apply_emulsion_shift(img: np.ndarray, p: EmulsionShiftParams, ctx: FrameCont
         y = luma(img)
         ghost = translate(y, dx, dy)
         return img + rgb((ghost - y) * np.float32(p.ghost_opacity))
-    out = img.copy()
-    out[..., 0] = translate(np.ascontiguousarray(img[..., 0]), dx, dy)
-    out[..., 2] = translate(np.ascontiguousarray(img[..., 2]), -dx, -dy)
-    return out
+    r, g, b = cv2.split(img)
+    return cv2.merge([translate(r, dx, dy), g, translate(b, -dx, -dy)])
 
 
 @dataclass(frozen=True)

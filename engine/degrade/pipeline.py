@@ -53,7 +53,9 @@ def to_float(image: np.ndarray) -> tuple[np.ndarray, np.dtype]:
     if image.shape[0] < 8 or image.shape[1] < 8:
         raise ArchivistError(f"degrade: image of {image.shape[1]}x{image.shape[0]} is too small; allowed: 8x8 or more")
     if image.dtype == np.uint8:
-        return image.astype(np.float32) * np.float32(1.0 / 255.0), image.dtype
+        # Convert and scale in one OpenCV pass.
+        src = np.ascontiguousarray(image)
+        return cv2.addWeighted(src, 1.0 / 255.0, src, 0.0, 0.0, dtype=cv2.CV_32F), image.dtype
     if image.dtype == np.float32:
         return clip01(np.ascontiguousarray(image)), image.dtype
     raise ArchivistError(f"degrade: image dtype {image.dtype} is not allowed; allowed: uint8, float32")
