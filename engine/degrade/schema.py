@@ -25,6 +25,7 @@ import json
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from engine.degrade.params import ParamSpec
@@ -87,7 +88,7 @@ class Profile:
             "effects": effects,
         }
 
-    @property
+    @cached_property
     def hash(self) -> str:
         """sha256 of the canonical form (name and description excluded: they change no pixel)."""
         return canonical_hash(self.canonical())
@@ -106,7 +107,7 @@ class Mix:
     entries: tuple[tuple[Profile, float], ...]
     source: str = ""
 
-    @property
+    @cached_property
     def hash(self) -> str:
         """sha256 over the member profiles' hashes and weights."""
         return canonical_hash({"mix": [[p.name, p.hash, w] for p, w in self.entries]})
