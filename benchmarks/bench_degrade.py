@@ -45,26 +45,36 @@ def test_frame(w: int, h: int, seed: int = 0) -> np.ndarray:
     return img
 
 
-def run(profile_name: str, w: int, h: int, pairs: int) -> float:
-    """Seconds per pair over ``pairs`` seeds (after one warm-up)."""
+def run(profile_name: str, w: int, h: int, pairs: int, repeat: int) -> float:
+    """Seconds per pair over seeds 0..pairs-1 (after one warm-up); the best of ``repeat`` passes.
+
+    The same seeds in every pass, so passes differ only by the machine's noise (the two vCPUs
+    here are shared); the best pass is the least disturbed one.
+    """
     profile = load_profile(profile_name)
     frame = test_frame(w, h)
     degrade(frame, profile, 10_000)  # warm-up: codec libraries, caches
-    start = time.perf_counter()
-    for seed in range(pairs):
-        degrade(frame, profile, seed)
-    return (time.perf_counter() - start) / pairs
+    best = float("inf")
+    for _ in range(repeat):
+        start = time.perf_counter()
+        for seed in range(pairs):
+            degrade(frame, profile, seed)
+        best = min(best, (time.perf_counter() - start) / pairs)
+    return best
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pairs", type=int, default=40, help="pairs per size (default 40)")
     parser.add_argument("--profile", default="normal")
+    parser.add_argument("--repeat", type=int, default=3, help="passes over the same seeds; the best counts (default 3)")
     args = parser.parse_args()
     cv2.setNumThreads(1)
-    print(f"profile {args.profile}, one worker, one thread, {args.pairs} seeds per size")
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    print(f"profile {args.profile}, one worker, one thread, {args.pairs} seeds per size, "
+          f"best of {args.repeat} passes (load average {load:.2f})")
     for (w, h), pairs in (((512, 512), args.pairs), ((1920, 1080), max(4, args.pairs // 4))):
-        sec = run(args.profile, w, h, pairs)
+        sec = run(args.profile, w, h, pairs, args.repeat)
         ref = REFERENCE_S[f"{w}x{h}"]
         print(f"{w}x{h}: {sec * 1000:7.1f} ms/pair  {1 / sec:7.1f} pairs/s  "
               f"{ref / sec:5.1f}x Project Degrader ({ref:.2f} s/pair)")
