@@ -85,16 +85,29 @@ def _warped_polygon(rng: np.random.Generator, cx: float, cy: float, radius: floa
     return np.stack([cx + np.cos(angles) * radii * aspect, cy + np.sin(angles) * radii / aspect], axis=1)
 
 
+_BEZIER: dict[int, np.ndarray] = {}
+
+
+def _bezier_basis(samples: int) -> np.ndarray:
+    """The cubic Bernstein basis at ``samples`` points (samples × 4), cached."""
+    if samples not in _BEZIER:
+        t = np.linspace(0.0, 1.0, samples)[:, None]
+        _BEZIER[samples] = np.hstack([(1 - t) ** 3, 3 * (1 - t) ** 2 * t, 3 * (1 - t) * t ** 2, t ** 3])
+    return _BEZIER[samples]
+
+
 def _curve(rng: np.random.Generator, start: np.ndarray, direction: np.ndarray, length: float,
            bend: float, samples: int) -> np.ndarray:
     """A cubic Bézier from ``start`` roughly along ``direction``, its control points bent sideways."""
     normal = np.array([-direction[1], direction[0]])
-    p0 = start
-    p3 = start + direction * length
-    p1 = start + direction * length / 3 + normal * (rng.random() - 0.5) * 2 * bend * length
-    p2 = start + direction * 2 * length / 3 + normal * (rng.random() - 0.5) * 2 * bend * length
-    t = np.linspace(0.0, 1.0, samples)[:, None]
-    return ((1 - t) ** 3) * p0 + 3 * ((1 - t) ** 2) * t * p1 + 3 * (1 - t) * (t ** 2) * p2 + (t ** 3) * p3
+    bends = (rng.random(2) - 0.5) * 2 * bend * length
+    control = np.array([
+        start,
+        start + direction * length / 3 + normal * bends[0],
+        start + direction * 2 * length / 3 + normal * bends[1],
+        start + direction * length,
+    ])
+    return _bezier_basis(samples) @ control
 
 
 @dataclass(frozen=True)
