@@ -32,27 +32,28 @@ def apply_grain(img: np.ndarray, p: GrainParams, ctx: FrameContext) -> np.ndarra
     h, w = img.shape[:2]
     size = p.size * (h / p.reference_height if p.reference_height > 0 else 1.0)
     channels = 1 if p.monochrome else 3
-    total = None
+    total, total_gain = None, 1.0
     for gen in range(p.generations):
         gen_size = size * (1.0 + 0.7 * gen)
         if gen_size <= 1.05:
             field = noise(ctx.rng, (h, w) if channels == 1 else (h, w, 3))
-            # A flake covers more than one pixel even at the finest size.
-            field = cv2.GaussianBlur(field, (3, 3), 0.5) * np.float32(1.56)
+            # A flake covers more than one pixel even at the finest size; 1.56 restores unit std.
+            field = cv2.GaussianBlur(field, (3, 3), 0.5)
+            gain = 1.56
         else:
             field = smooth_field(ctx.rng, h, w, gen_size, channels)
             # Bicubic upscaling loses variance; bring it back to about unit std.
-            field *= np.float32(min(gen_size, 3.0) ** 0.5)
-        if gen:
-            field *= np.float32(0.75 ** gen)
-            total += field
+            gain = min(gen_size, 3.0) ** 0.5
+        # Gains are folded into one later pass instead of scaling every field.
+        if total is None:
+            total, total_gain = field, gain
         else:
-            total = field
+            total = cv2.scaleAdd(field, gain * 0.75 ** gen / total_gain, total)
     if channels == 1:
         total = rgb(total)
     weights = (1.0, 1.0, 1.0) if p.monochrome else (p.red_ratio, 1.0, p.blue_ratio)
     # Each dye layer's grain follows that layer's own exposure: 4·x·(1−x), folded into the gains.
-    scale = 4.0 * p.strength / 255.0
+    scale = 4.0 * p.strength / 255.0 * total_gain
     total = affine(total, [scale * wt for wt in weights])
     return img + total * (img - img * img)
 
