@@ -320,7 +320,7 @@ def write_dataset(input_path: Path | str, outdir: Path | str, profile: Profile |
         progress(skipped, total)
     written = 0
     with open(manifest, "a", encoding="utf-8") as out:
-        def record(entry: dict[str, Any]) -> None:
+        def append(entry: dict[str, Any]) -> None:
             nonlocal written
             out.write(json.dumps(entry, separators=(",", ":")) + "\n")
             out.flush()
@@ -330,10 +330,10 @@ def write_dataset(input_path: Path | str, outdir: Path | str, profile: Profile |
 
         if workers == 1 or len(todo) <= 1:
             for task in todo:
-                record(make_pair(task, profile, outdir))
+                append(make_pair(task, profile, outdir))
         else:
             for entry in _run_parallel(todo, profile, outdir, workers):
-                record(entry)
+                append(entry)
         os.fsync(out.fileno())
     log.info("%s: %d pairs written, %d already there", outdir, written, skipped)
     return DatasetSummary(str(outdir), written, skipped, total)

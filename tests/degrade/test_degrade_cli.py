@@ -110,3 +110,20 @@ def test_degrade_command_usage_errors(cli, tmp_path):
     assert rc == 1 and "no such file or folder" in err
     rc, _, err = cli("degrade", str(tmp_path), "-o", str(tmp_path / "o"), "--profile", "normal", "--count", "0")
     assert rc == 2 and "allowed: 1 or more" in err
+
+
+def test_degrade_command_clips_with_a_profile_file_and_two_workers(cli, tmp_path):
+    src = tmp_path / "in"
+    src.mkdir()
+    for i in range(2):
+        cv2.imwrite(str(src / f"s{i}.png"), cartoon(64, 48, seed=i))
+    profile = tmp_path / "mine.yaml"
+    profile.write_text(yaml.safe_dump({"name": "mine", "effects": {"grain": {"strength": 8}, "flicker": {}}}))
+    out_dir = tmp_path / "clips"
+    rc, out, err = cli("degrade", str(src), "-o", str(out_dir), "--profile", str(profile), "--clip-length", "3",
+                       "--workers", "2")
+    assert rc == 0, err
+    assert "2 pairs written" in out
+    assert len(list((out_dir / "lq" / "s1_0000").glob("frame_*.png"))) == 3
+    entry = json.loads((out_dir / "manifest.jsonl").read_text().splitlines()[0])
+    assert entry["profile"] == "mine" and entry["frames"] == 3
