@@ -138,4 +138,5 @@ def apply_gate_weave(img: np.ndarray, p: GateWeaveParams, ctx: FrameContext) -> 
     if not ctx.clip and p.mode == "clip":
         return img
     dx, dy = weave_offset(p, ctx)
+    ctx.values.update(dx=dx, dy=dy)
     return translate(img, dx, dy)

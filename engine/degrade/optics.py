@@ -89,6 +89,7 @@ def apply_flicker(img: np.ndarray, p: FlickerParams, ctx: FrameContext) -> np.nd
     h = img.shape[0]
     r = ctx.rng.random(2) * 2 - 1
     gain = 1.0 + p.amplitude * r[0]
+    ctx.values.update(gain=float(gain), gradient=float(p.gradient * r[1]))
     rows = gain + p.gradient * r[1] * np.linspace(-1, 1, h, dtype=np.float32)
     return img * rows.astype(np.float32)[:, None, None]
 

@@ -155,6 +155,8 @@ def degrade(image: np.ndarray, profile: Profile | Mix | str, seed: int) -> tuple
         ctx = FrameContext(rng=rng, persistent=lambda r=rng: r)
         img = effect.apply(img, _scale_extreme(effect, params, factors), ctx)
         effects_record[name] = {"enabled": True, "applied": True, "params": _json_params(params)}
+        if ctx.values:
+            effects_record[name]["values"] = ctx.values
     record["effects"] = effects_record
     return from_float(img, dtype), record
 
@@ -202,5 +204,7 @@ def degrade_clip(frames: Iterable[np.ndarray], profile: Profile | Mix | str,
                 clip=True,
             )
             img = effect.apply(img, _scale_extreme(effect, params, factors), ctx)
+            if ctx.values:
+                effects_record[effect.name] = {**eff_record, "values": ctx.values}
         record["effects"] = effects_record
         yield from_float(img, dtype), record

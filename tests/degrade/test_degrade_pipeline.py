@@ -154,8 +154,13 @@ def test_clip_gate_weave_and_flicker_vary_per_frame():
     img = cartoon(96, 96)
     weave = [lq for lq, _ in degrade_clip([img] * 3, only("gate_weave", amplitude=3, jitter=1.0), 2)]
     assert not np.array_equal(weave[0], weave[1]) and not np.array_equal(weave[1], weave[2])
-    flick = [lq.astype(float).mean() for lq, _ in degrade_clip([img] * 4, only("flicker", amplitude=0.3), 2)]
-    assert np.ptp(flick) > 2
+    flick = list(degrade_clip([img] * 4, only("flicker", amplitude=0.3), 2))
+    assert np.ptp([lq.astype(float).mean() for lq, _ in flick]) > 2
+    gains = [r["effects"]["flicker"]["values"]["gain"] for _, r in flick]
+    assert len(set(gains)) == 4  # each frame's gain is recorded
+    offsets = [r["effects"]["gate_weave"]["values"] for r in
+               (rec for _, rec in degrade_clip([img] * 2, only("gate_weave", amplitude=3), 2))]
+    assert offsets[0] != offsets[1] and set(offsets[0]) == {"dx", "dy"}
 
 
 def test_clip_is_reproducible():
