@@ -180,12 +180,14 @@ def apply_scratches(img: np.ndarray, p: ScratchesParams, ctx: FrameContext) -> n
         if ctx.clip:
             pts[:, 0] += p.drift * ctx.index * drift_sign + (ctx.rng.random() - 0.5) * 0.6
             value *= 0.8 + 0.4 * ctx.rng.random()
-        # Width and intensity vary along the scratch: draw it in chunks.
+        # Width and intensity vary along the scratch (drawn in chunks) but, being cut into the
+        # film, not from frame to frame: both come from the persistent stream.
         bounds = np.linspace(0, len(pts) - 1, 7).astype(int)
+        chunk_widths = width * (0.6 + 0.8 * prng.random(6))
+        chunk_values = value * (0.4 + 0.6 * prng.random(6))
         for k in range(6):
             chunk = pts[bounds[k]:bounds[k + 1] + 1]
-            thickness = round(width * (0.6 + 0.8 * ctx.rng.random()))
-            layers.line(chunk, value * (0.4 + 0.6 * ctx.rng.random()), bright, 0.5, thickness)
+            layers.line(chunk, chunk_values[k], bright, 0.5, round(chunk_widths[k]))
     rng = ctx.rng
     for _ in range(scale_count(p.hair_count, h, w)):
         bright = rng.random() < 0.5
