@@ -21,6 +21,8 @@ COMMAND_MODULES = (
     "models",
     "restore",
     "preview",
+    "profiles",
+    "degrade",
 )
 
 
