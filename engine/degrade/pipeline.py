@@ -161,37 +161,40 @@ def degrade(image: np.ndarray, profile: Profile | Mix | str, seed: int) -> tuple
     return from_float(img, dtype), record
 
 
-def degrade_clip(frames: Iterable[np.ndarray], profile: Profile | Mix | str,
-                 seed: int) -> Iterator[tuple[np.ndarray, dict[str, Any]]]:
-    """Damage a sequence of frames as one strip of film; yields ``(lq, record)`` per frame.
+class ClipDegrader:
+    """One strip of film: what happens and with which parameters is drawn once, at construction.
 
-    The profile, the extreme draw, which effects happen and their parameters are drawn once per
-    clip. Damage on the film persists from frame to frame (long scratches, which drift sideways;
-    stains; creases); grain, dust, flicker and the weave offset are fresh every frame.
+    :meth:`frame` damages frame ``index`` of the clip; the result depends only on (profile, seed,
+    index, frame), so frames may be produced in any order or resumed part-way.
     """
-    seed = check_seed(seed)
-    keep_freed_memory()
-    chosen, mix = choose_profile(profile, seed)
-    extreme_record, factors = _extreme(chosen, seed)
-    plan: list[tuple[Effect, Any | None, dict[str, Any]]] = []
-    for name, effect in EFFECTS.items():
-        settings = chosen.effects[name]
-        if not settings.enabled:
-            plan.append((effect, None, {"enabled": False}))
-            continue
-        rng = stream(seed, name, 0)
-        if not rng.random() < settings.probability:
-            plan.append((effect, None, {"enabled": True, "applied": False}))
-            continue
-        params = _draw(effect, settings, rng)
-        plan.append((effect, params, {"enabled": True, "applied": True, "params": _json_params(params)}))
-    for index, frame in enumerate(frames):
+
+    def __init__(self, profile: Profile | Mix | str, seed: int):
+        self.seed = seed = check_seed(seed)
+        keep_freed_memory()
+        self.profile, self.mix = choose_profile(profile, seed)
+        self.extreme_record, self.factors = _extreme(self.profile, seed)
+        self.plan: list[tuple[Effect, Any | None, dict[str, Any]]] = []
+        for name, effect in EFFECTS.items():
+            settings = self.profile.effects[name]
+            if not settings.enabled:
+                self.plan.append((effect, None, {"enabled": False}))
+                continue
+            rng = stream(seed, name, 0)
+            if not rng.random() < settings.probability:
+                self.plan.append((effect, None, {"enabled": True, "applied": False}))
+                continue
+            params = _draw(effect, settings, rng)
+            self.plan.append((effect, params, {"enabled": True, "applied": True, "params": _json_params(params)}))
+
+    def frame(self, frame: np.ndarray, index: int) -> tuple[np.ndarray, dict[str, Any]]:
+        """Damage frame ``index`` of the clip; same dtype back, plus the record of drawn values."""
+        seed = self.seed
         img, dtype = to_float(frame)
-        record = _base_record(seed, chosen, mix, img.shape)
+        record = _base_record(seed, self.profile, self.mix, img.shape)
         record["frame"] = index
-        record["extreme"] = extreme_record
+        record["extreme"] = self.extreme_record
         effects_record = {}
-        for effect, params, eff_record in plan:
+        for effect, params, eff_record in self.plan:
             effects_record[effect.name] = eff_record
             if params is None:
                 continue
@@ -203,8 +206,21 @@ def degrade_clip(frames: Iterable[np.ndarray], profile: Profile | Mix | str,
                 index=index,
                 clip=True,
             )
-            img = effect.apply(img, _scale_extreme(effect, params, factors), ctx)
+            img = effect.apply(img, _scale_extreme(effect, params, self.factors), ctx)
             if ctx.values:
                 effects_record[effect.name] = {**eff_record, "values": ctx.values}
         record["effects"] = effects_record
-        yield from_float(img, dtype), record
+        return from_float(img, dtype), record
+
+
+def degrade_clip(frames: Iterable[np.ndarray], profile: Profile | Mix | str,
+                 seed: int) -> Iterator[tuple[np.ndarray, dict[str, Any]]]:
+    """Damage a sequence of frames as one strip of film; yields ``(lq, record)`` per frame.
+
+    The profile, the extreme draw, which effects happen and their parameters are drawn once per
+    clip. Damage on the film persists from frame to frame (long scratches, which drift sideways;
+    stains; creases); grain, dust, flicker and the weave offset are fresh every frame.
+    """
+    clip = ClipDegrader(profile, seed)
+    for index, frame in enumerate(frames):
+        yield clip.frame(frame, index)
