@@ -17,6 +17,7 @@ from engine.errors import ArchivistError, UsageError
 
 # Order is the order of the help listing.
 COMMAND_MODULES = (
+    "demo",
     "doctor",
     "models",
     "restore",
