@@ -1,10 +1,11 @@
-"""``archivist restore``: run a chain of models over an image or a folder of images."""
+"""``archivist restore``: run a chain of models over an image, a folder of images, a video or an image sequence."""
 
 from __future__ import annotations
 
 import argparse
 
 from archivist_tui.commands._common import add_device_options
+from archivist_tui.commands._video_opts import add_video_options, is_video_job, run_video_restore
 
 
 def register(sub) -> None:
@@ -15,9 +16,12 @@ def register(sub) -> None:
         "MODEL[:strength[:sigma]] (strength 0-1 blends with the stage's input, sigma 0-50 is DRUNet's "
         "noise level). MODEL is a library name or a model file.",
     )
-    p.add_argument("input", metavar="INPUT", help="an image file or a folder of images")
+    p.add_argument("input", metavar="INPUT",
+                   help="an image file, a folder of images, a video file, or an image sequence (folder or "
+                   "%%06d.png pattern) with --fps")
     p.add_argument("-o", "--output", required=True, metavar="OUTPUT",
-                   help="output image (or folder, for a folder input or a path ending in /)")
+                   help="output image (or folder, for a folder input or a path ending in /); for a video: a "
+                   ".mkv/.mp4/.mov file, or a folder ending in / or a %%06d.png pattern for an image sequence")
     p.add_argument("-m", "--model", action="append", required=True, metavar="MODEL",
                    help="MODEL[:strength[:sigma]]; repeat to chain, e.g. -m medium -m drunet:0.5:5")
     p.add_argument("--tile", type=int, default=0, metavar="N",
@@ -27,10 +31,13 @@ def register(sub) -> None:
     p.add_argument("--format", choices=("png", "tiff"), default=None,
                    help="output image format for folders (default png; 16-bit input stays 16-bit)")
     add_device_options(p)
+    add_video_options(p)
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    if is_video_job(args):
+        return run_video_restore(args)
     from archivist_tui.output import Progress
     from engine.inference.chain import Chain, parse_stage
     from engine.inference.restore import restore_images
