@@ -8,7 +8,6 @@ import yaml
 from archivist_tui.cli import main
 from engine.errors import ArchivistError
 from engine.train.config import INIT_TEMPLATE, config_from_dict, resume_differences
-
 from tests.train.trainkit import tiny_config
 
 

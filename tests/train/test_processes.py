@@ -69,7 +69,6 @@ def test_ddp_two_processes_with_gloo(make_config):
 @pytest.mark.skipif(sys.platform != "linux", reason="fork-based loader processes")
 def test_loader_processes_give_the_same_batches(make_config):
     from engine.train import data as tdata
-
     from engine.train.config import load_config
 
     cfg = load_config(make_config())

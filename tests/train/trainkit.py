@@ -6,7 +6,6 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-import yaml
 
 
 def write_pairs(root: Path, count: int = 4, size: int = 48, noise: float = 4.0) -> Path:

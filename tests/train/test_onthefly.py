@@ -1,0 +1,73 @@
+"""Clean frames degraded on the fly with the degrader, seeded per sample."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+import torch
+import yaml
+
+from engine.errors import ArchivistError
+from engine.train import run_training
+from engine.train.runs import promote, read_state, run_dir
+from tests.train.trainkit import tiny_config
+
+
+@pytest.fixture
+def clean_config(tmp_path):
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    y, x = np.mgrid[0:40, 0:40]
+    for i in range(3):
+        img = np.stack([(x * 6 + i * 30) % 256, (y * 4) % 256, ((x // 5 + y // 5) % 2) * 220], -1).astype(np.uint8)
+        cv2.imwrite(str(frames / f"c{i}.png"), img)
+    doc = tiny_config(**{"train.total_iters": 3, "train.log_every": 1, "train.val_every": 3})
+    doc["data"].pop("paired")
+    doc["data"].update(clean=["frames"], mix="default", val_size=32)
+    path = tmp_path / "clean.yaml"
+    path.write_text(yaml.safe_dump(doc))
+    return path
+
+
+def test_on_the_fly_degradation_trains_and_records_the_mix(clean_config):
+    pytest.importorskip("engine.degrade.pipeline")
+    result = run_training(clean_config)
+    assert result.status == "done"
+    state = read_state(run_dir("tiny"))
+    assert state["degradation"]["name"] == "default" and len(state["degradation"]["hash"]) == 64
+    assert state["degradation"]["profiles"]  # the mix's members with weights and hashes
+    entry = promote("tiny", "fresh")
+    assert entry.metadata["profiles"]["hash"] == state["degradation"]["hash"]
+
+
+def test_same_seed_same_batch_and_val_disjoint(clean_config):
+    pytest.importorskip("engine.degrade.pipeline")
+    from engine.train import data as tdata
+    from engine.train.config import load_config
+
+    cfg = load_config(clean_config)
+    frames = tdata.list_images(cfg.resolve_path("frames"), "data.clean")
+    deg = tdata.Degrader.load("default")
+    ds = tdata.PairBatches(seed=0, rank=0, batch_size=2, patch_size=32, scale=1, flip=True, rot90=True,
+                           clean=frames, degrader=deg)
+    a, b = ds[5], ds[5]
+    assert torch.equal(a[0], b[0]) and torch.equal(a[1], b[1])
+    other_rank = tdata.PairBatches(seed=0, rank=1, batch_size=2, patch_size=32, scale=1, flip=True, rot90=True,
+                                   clean=frames, degrader=deg)
+    assert not torch.equal(other_rank[5][0], a[0])
+    assert tdata.sample_seed(0, tdata.VAL_STREAM, 0) != tdata.sample_seed(0, tdata.TRAIN_STREAM, 0, 0, 0)
+
+
+def test_bad_mix_and_missing_frames_are_clear(clean_config, tmp_path):
+    pytest.importorskip("engine.degrade.pipeline")
+    doc = yaml.safe_load(clean_config.read_text())
+    doc["data"]["mix"] = "no-such-mix"
+    clean_config.write_text(yaml.safe_dump(doc))
+    with pytest.raises(ArchivistError, match="no-such-mix"):
+        run_training(clean_config)
+    doc["data"]["mix"] = "default"
+    doc["data"]["clean"] = ["missing"]
+    clean_config.write_text(yaml.safe_dump(doc))
+    with pytest.raises(ArchivistError, match="data.clean .*missing: no such folder"):
+        run_training(clean_config)
