@@ -13,7 +13,8 @@ def register(sub) -> None:
         description="Train (or resume) a run from a YAML config; the run lives in ARCHIVIST_HOME/runs/<name>/. "
                     "Ctrl-C (or SIGTERM, or 'archivist runs pause|stop RUN') checkpoints and exits; "
                     "continue with --resume.")
-    p.add_argument("config", nargs="?", metavar="CONFIG.yaml", help="the training config")
+    p.add_argument("config", nargs="?", metavar="CONFIG.yaml",
+                   help="the training config (optional with --resume --name RUN: the run's own)")
     p.add_argument("--init", action="store_true", help="print a documented starting config and exit")
     p.add_argument("--name", metavar="RUN", help="run name (default: the config's name)")
     p.add_argument("--resume", action="store_true",
@@ -43,8 +44,8 @@ def cmd_train(args: argparse.Namespace) -> int:
 
         print(INIT_TEMPLATE, end="")
         return 0
-    if not args.config:
-        raise UsageError("train needs CONFIG.yaml (or --init to print a starting config)")
+    if not args.config and not (args.resume and args.name):
+        raise UsageError("train needs CONFIG.yaml (or --resume --name RUN, or --init to print a starting config)")
     if getattr(args, "queue", False):
         from archivist_tui.commands._queue_opts import submit
 

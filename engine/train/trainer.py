@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 import torch
+import yaml
 
 from engine.errors import ArchivistError
 from engine.train import data as tdata
@@ -124,7 +125,14 @@ def _set_rng_state(state: dict[str, Any]) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
-def _as_config(config: str | os.PathLike | TrainConfig | dict) -> TrainConfig:
+def _as_config(config: str | os.PathLike | TrainConfig | dict | None, name: str | None) -> TrainConfig:
+    if config is None:  # resume a run with the config it was started with
+        if name is None:
+            raise ArchivistError("a config (or, to resume, the run's name) is needed")
+        rdir = runs.run_dir(name)
+        stored = config_from_dict(yaml.safe_load((rdir / "config.yaml").read_text()) or {},
+                                  str(rdir / "config.yaml"), runs.read_state(rdir).get("base_dir", "."))
+        return stored
     if isinstance(config, TrainConfig):
         return config
     if isinstance(config, dict):
@@ -139,14 +147,15 @@ def _unwrap(m: torch.nn.Module) -> torch.nn.Module:
 
 # -- the entry point -------------------------------------------------------------------------
 
-def run_training(config: str | os.PathLike | TrainConfig | dict, name: str | None = None, resume: bool = False,
+def run_training(config: str | os.PathLike | TrainConfig | dict | None, name: str | None = None, resume: bool = False,
                  stop_at: int | None = None, progress: Callable[[int, int], None] | None = None,
                  should_stop: Callable[[], str | bool | None] | None = None, device: str | None = None,
                  precision: str | None = None) -> TrainResult:
     """Train (or resume) a run and return how it ended.
 
     Args:
-        config: a YAML path, a :class:`TrainConfig` or a config mapping.
+        config: a YAML path, a :class:`TrainConfig` or a config mapping; None with ``resume`` and
+            ``name`` continues the run with the config it was started with.
         name: the run name (default the config's ``name``).
         resume: continue the run from its latest checkpoint; the config may differ only in
             ``train.total_iters``, the intervals and ``train.keep_checkpoints``.
@@ -156,7 +165,7 @@ def run_training(config: str | os.PathLike | TrainConfig | dict, name: str | Non
             returns with that status (the job queue's hook).
         device, precision: override the config's ``device``/``precision``.
     """
-    cfg = _as_config(config)
+    cfg = _as_config(config, name)
     if name is not None:
         cfg.name = runs.check_run_name(name)
     if device is not None:
@@ -443,6 +452,8 @@ class Trainer:
         cfg = self.cfg
         if self.resume:
             self.load_checkpoint()
+        if self.main:  # a request left by a run that died before seeing it must not stop this one
+            (self.rdir / "control").unlink(missing_ok=True)
         self.metrics = MetricsLog(self.rdir, enabled=self.main)
         if self.resume:
             self.metrics.truncate_after(self.iteration)
@@ -491,7 +502,7 @@ class Trainer:
                 f"out of GPU memory on {self.device} at batch {cfg.data.batch_size} × {cfg.data.patch_size}²: "
                 "lower data.batch_size or data.patch_size, use precision bf16/fp16, or free the GPU; "
                 "then --resume (the last checkpoint is intact)") from None
-        except ArchivistError:
+        except BaseException:
             self._update_state("failed", self.iteration)
             raise
         finally:
@@ -548,7 +559,8 @@ class Trainer:
         clip = cfg.optim.grad_clip if cfg.optim.grad_clip > 0 else float("inf")
         gnorm = float(torch.nn.utils.clip_grad_norm_(self.g.parameters(), clip))
         values["grad_norm_g"] = gnorm
-        if not guard.check(self.iteration, {"grad_norm_g": gnorm}) and self.dtype != torch.float16:
+        # Under fp16 the GradScaler itself skips steps with inf gradients (and lowers its scale).
+        if self.dtype != torch.float16 and not guard.check(self.iteration, {"grad_norm_g": gnorm}):
             self._skip_step()
             return None
         self.scaler.step(self.opt_g)

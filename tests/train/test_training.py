@@ -115,8 +115,11 @@ def test_control_file_pauses_and_should_stop_stops(make_config):
     assert result.status == "paused" and result.iteration == 4
     assert list_checkpoints(run_dir("tiny"))[-1][0] == 4
     assert not (run_dir("tiny") / "control").exists()
-    result = run_training(cfg, resume=True, should_stop=lambda: "stop")
+    result = run_training(None, name="tiny", resume=True, should_stop=lambda: "stop")  # the run's own config
     assert result.status == "stopped" and result.iteration == 5
+    request("tiny", "stop")  # a stale request (its trainer died) does not stop the next start
+    assert main(["train", "--resume", "--name", "tiny", "--stop-at", "7"]) == 0
+    assert list_checkpoints(run_dir("tiny"))[-1][0] == 7
 
 
 def test_perceptual_refuses_without_vgg_weights(make_config, monkeypatch, tmp_path):
