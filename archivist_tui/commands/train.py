@@ -51,12 +51,16 @@ def cmd_train(args: argparse.Namespace) -> int:
 
         return submit("train", args)
 
+    import os
+
     from archivist_tui.output import Progress
     from engine.train import run_training
 
     with Progress("train", "it") as progress:
         result = run_training(args.config, name=args.name, resume=args.resume, stop_at=args.stop_at,
                               progress=progress, device=args.device, precision=args.precision)
+    if os.environ.get("RANK", "0") != "0":  # under torchrun, rank 0 speaks
+        return 0
     messages = {
         "done": f"run {result.run}: finished at iteration {result.iteration}",
         "stop_at": f"run {result.run}: stopped at iteration {result.iteration} (--stop-at); continue with --resume",

@@ -16,6 +16,7 @@ import random
 import signal
 import threading
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -575,22 +576,24 @@ class Trainer:
                 p_real, p_fake = float(torch.sigmoid(real.detach()).mean()), float(torch.sigmoid(fake.detach()).mean())
                 l_d = gan_loss(real, lo.gan.real_label) + gan_loss(fake, 0.0)
             values.update(p_d_real=p_real, p_d_fake=p_fake, l_d=float(l_d.detach()))
-            skip_d = lo.gan.adaptive and (p_real - p_fake) > lo.gan.adaptive_threshold
+            gap = p_real - p_fake
+            if self.world > 1 and lo.gan.adaptive:  # every rank must take the same decision
+                import torch.distributed as dist
+
+                t = torch.tensor([gap], dtype=torch.float64, device=self.device)
+                dist.all_reduce(t)
+                gap = float(t) / self.world
+            skip_d = lo.gan.adaptive and gap > lo.gan.adaptive_threshold
             values["d_skipped"] = float(skip_d)
             if skip_d:
                 self.d_skipped += 1
-                # DDP needs a backward through d_train on every rank; a zero loss keeps ranks in step.
-                if self.world > 1:
-                    self.scaler.scale(l_d * 0).backward()
             elif math.isfinite(values["l_d"]):
                 self.scaler.scale(l_d).backward()
                 self.scaler.unscale_(self.opt_d)
                 values["grad_norm_d"] = float(torch.nn.utils.clip_grad_norm_(self.d.parameters(), clip))
                 self.scaler.step(self.opt_d)
         self.scaler.update()
-        self.sched_g.step()
-        if self.sched_d is not None:
-            self.sched_d.step()
+        self._step_schedulers()
         self._ema_update()
         values["lr_g"] = self.opt_g.param_groups[0]["lr"]
         if self.opt_d is not None:
@@ -600,9 +603,16 @@ class Trainer:
     def _skip_step(self) -> None:
         """A skipped step still advances the schedule so the iteration count and lr stay in step."""
         self.opt_g.zero_grad(set_to_none=True)
-        self.sched_g.step()
-        if self.sched_d is not None:
-            self.sched_d.step()
+        self._step_schedulers()
+
+    def _step_schedulers(self) -> None:
+        # The schedule follows iterations, stepped or skipped: silence torch's "step() before
+        # optimizer.step()" warning for skipped steps.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            self.sched_g.step()
+            if self.sched_d is not None:
+                self.sched_d.step()
 
     @torch.no_grad()
     def _ema_update(self) -> None:
