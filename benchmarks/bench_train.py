@@ -61,6 +61,20 @@ def bench(root: Path, name: str, device: str, precision: str, channels_last: boo
             "gpu_mem_mb": last.get("gpu_mem_mb"), "wall_s": wall}
 
 
+def bench_data(root: Path, batch: int, patch: int, reps: int = 5) -> float:
+    """Seconds to make one batch (read, crop, augment, degrade) in one process."""
+    from engine.train import data as tdata
+
+    frames = tdata.list_images(root / "frames", "frames")
+    ds = tdata.PairBatches(seed=0, rank=0, batch_size=batch, patch_size=patch, scale=1, flip=True, rot90=True,
+                           clean=frames, degrader=tdata.Degrader.load("default"))
+    ds[0]  # warm the image cache
+    t = time.perf_counter()
+    for i in range(1, reps + 1):
+        ds[i]
+    return (time.perf_counter() - t) / reps
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--device", default="cpu")
@@ -75,6 +89,9 @@ def main() -> int:
         root = Path(tmp)
         os.environ["ARCHIVIST_HOME"] = str(root / "home")
         make_frames(root / "frames")
+        per_batch = bench_data(root, args.batch, args.patch)
+        print(f"data: {per_batch:.3f} s per batch of {args.batch} × {args.patch}² (read, crop, flip/rot, degrade) "
+              f"in one process")
         variants = [("fp32", "fp32", False)]
         if args.device.startswith("cuda"):
             variants += [("bf16-cl", "bf16", True), ("fp16-cl", "fp16", True)]

@@ -83,9 +83,11 @@ train:
   nan_tolerance: 5       # abort after this many non-finite steps in a row
 """
 
-# Keys --resume accepts a change of: everything else must match the run's stored config.
+# Keys --resume accepts a change of: everything else must match the run's stored config. The
+# device and the number of loader processes do not change what is computed (batches are a pure
+# function of the seed and the iteration), so a run may move to another GPU or machine.
 RESUMABLE_KEYS = {"train.total_iters", "train.log_every", "train.val_every", "train.checkpoint_every",
-                  "train.keep_checkpoints"}
+                  "train.keep_checkpoints", "device", "data.workers"}
 VGG_CACHE = Path("~/.cache/torch/hub/checkpoints/vgg19-dcbb9e9d.pth")
 VGG_LAYERS = ("conv1_1", "conv1_2", "conv2_1", "conv2_2", "conv3_1", "conv3_2", "conv3_3", "conv3_4",
               "conv4_1", "conv4_2", "conv4_3", "conv4_4", "conv5_1", "conv5_2", "conv5_3", "conv5_4")

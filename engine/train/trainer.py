@@ -233,7 +233,7 @@ class Trainer:
         if diff:
             raise ArchivistError(f"--resume refused: the config differs from run {cfg.name!r} in {', '.join(diff)}; "
                                  "only train.total_iters, train.log_every, train.val_every, "
-                                 "train.checkpoint_every and train.keep_checkpoints may change")
+                                 "train.checkpoint_every, train.keep_checkpoints, device and data.workers may change")
         return stored
 
     def _create_run_dir(self) -> None:

@@ -83,7 +83,8 @@ def test_bad_config_on_the_cli_is_one_line(tmp_path, capsys):
 def test_resume_differences_allow_only_lengths_and_intervals():
     a = config_from_dict(tiny_config()).to_dict()
     b = config_from_dict(tiny_config(**{"train.total_iters": 99, "train.val_every": 3,
-                                        "train.keep_checkpoints": 9})).to_dict()
+                                        "train.keep_checkpoints": 9, "device": "cpu",
+                                        "data.workers": 3})).to_dict()
     assert resume_differences(a, b) == []
     c = config_from_dict(tiny_config(**{"optim.g.lr": 1e-5, "network.num_feat": 16})).to_dict()
     assert resume_differences(a, c) == ["network.num_feat", "optim.g.lr"]
