@@ -34,7 +34,9 @@ network:
   pretrained: null       # a library model name or a model file to fine-tune from
 
 data:
-  clean: [frames/]       # folders of clean frames (PNG/TIFF/JPEG), degraded on the fly
+  clean: [frames/]       # folders of clean frames (PNG/TIFF/JPEG) or videos, degraded on the fly
+  video_every: 1         # from a video in clean: every N-th frame (extracted once into the run folder)
+  video_limit: null      # at most this many frames per video
   paired: null           # or a pre-generated paired dataset (folder with gt/ and lq/, same names)
   val: null              # validation frames (clean folder or paired folder); null: hold out val_count frames
   val_count: 4           # frames held out for validation when val is null
@@ -106,6 +108,8 @@ class NetworkConfig:
 @dataclass
 class DataConfig:
     clean: list[str] = field(default_factory=lambda: ["frames/"])
+    video_every: int = 1
+    video_limit: int | None = None
     paired: str | None = None
     val: str | None = None
     val_count: int = 4
@@ -316,6 +320,9 @@ def validate(cfg: TrainConfig, source: str = "config") -> TrainConfig:
             raise _fail(S, "data.mix", d.mix, "a degradation mix or profile name or YAML path")
     elif not isinstance(d.paired, str):
         raise _fail(S, "data.paired", d.paired, "null or a folder with gt/ and lq/")
+    _num(S, "data.video_every", d.video_every, 1, 10**6, integer=True)
+    if d.video_limit is not None:
+        _num(S, "data.video_limit", d.video_limit, 1, 10**7, integer=True)
     if d.val is not None and not isinstance(d.val, str):
         raise _fail(S, "data.val", d.val, "null or a folder")
     _num(S, "data.val_count", d.val_count, 1, 1000, integer=True)

@@ -22,6 +22,7 @@ from engine.errors import ArchivistError
 log = logging.getLogger(__name__)
 
 IMAGE_SUFFIXES = (".png", ".tif", ".tiff", ".jpg", ".jpeg", ".bmp", ".webp")
+VIDEO_SUFFIXES = (".mp4", ".mkv", ".mov", ".avi", ".webm", ".m4v", ".mxf", ".ts", ".mpg", ".mpeg")
 TRAIN_STREAM, VAL_STREAM = 0, 1
 
 
@@ -33,6 +34,22 @@ def list_images(folder: Path, what: str) -> list[Path]:
     if not files:
         raise ArchivistError(f"{what} {folder}: no images ({', '.join(IMAGE_SUFFIXES)})")
     return files
+
+
+def clean_frames(entry: Path, cache: Path, every: int = 1, limit: int | None = None) -> list[Path]:
+    """The clean frames of a ``data.clean`` entry: a folder's images, or a video's frames.
+
+    A video's frames are extracted once (lossless PNG, every ``every``-th, at most ``limit``) into
+    ``cache/<video stem>/``; an interrupted extraction continues where it stopped.
+    """
+    if entry.is_file() and entry.suffix.lower() in VIDEO_SUFFIXES:
+        from engine.video.degrade import extract_frames
+
+        return extract_frames(entry, cache / entry.stem, every=every, limit=limit)
+    if entry.is_file():
+        raise ArchivistError(f"data.clean {entry}: neither a folder of frames nor a video "
+                             f"({', '.join(VIDEO_SUFFIXES)})")
+    return list_images(entry, "data.clean")
 
 
 def read_rgb(path: Path) -> np.ndarray:

@@ -266,7 +266,9 @@ class Trainer:
             pairs = tdata.paired_files(cfg.resolve_path(d.paired))
             self.data_identity = {"paired": str(cfg.resolve_path(d.paired)), "pairs": len(pairs)}
         else:
-            clean = [f for folder in d.clean for f in tdata.list_images(cfg.resolve_path(folder), "data.clean")]
+            cache = runs.runs_dir() / cfg.name / "frames"
+            clean = [f for entry in d.clean
+                     for f in tdata.clean_frames(cfg.resolve_path(entry), cache, d.video_every, d.video_limit)]
             self.degrader = tdata.Degrader.load(d.mix)
             self.data_identity = {"clean": [str(cfg.resolve_path(c)) for c in d.clean], "frames": len(clean)}
         self.degradation_identity = self.degrader.identity() if self.degrader else None

@@ -71,3 +71,20 @@ def test_bad_mix_and_missing_frames_are_clear(clean_config, tmp_path):
     clean_config.write_text(yaml.safe_dump(doc))
     with pytest.raises(ArchivistError, match="data.clean .*missing: no such folder"):
         run_training(clean_config)
+
+
+def test_a_video_as_clean_source(tmp_path):
+    pytest.importorskip("engine.degrade.pipeline")
+    from engine.video.synthetic import write_test_clip
+
+    write_test_clip(tmp_path / "clip.mkv", frames=6, width=64, height=48, codec="ffv1", pix_fmt="bgr0",
+                           colorspace=None)
+    doc = tiny_config(**{"train.total_iters": 2, "train.log_every": 1, "train.val_every": 2})
+    doc["data"].pop("paired")
+    doc["data"].update(clean=["clip.mkv"], mix="subtle", val_size=32, video_every=2)
+    path = tmp_path / "video.yaml"
+    path.write_text(yaml.safe_dump(doc))
+    assert run_training(path).status == "done"
+    frames = sorted((run_dir("tiny") / "frames" / "clip").glob("*.png"))
+    assert len(frames) == 3  # frames 0, 2, 4
+    assert read_state(run_dir("tiny"))["data"]["frames"] == 3
