@@ -20,6 +20,8 @@ COMMAND_MODULES = (
     "doctor",
     "models",
     "restore",
+    "queue",
+    "daemon",
 )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from archivist_tui.commands._common import add_device_options
+from archivist_tui.commands._queue_opts import add_queue_options, submit_from_args
 
 
 def register(sub) -> None:
@@ -27,10 +28,15 @@ def register(sub) -> None:
     p.add_argument("--format", choices=("png", "tiff"), default=None,
                    help="output image format for folders (default png; 16-bit input stays 16-bit)")
     add_device_options(p)
+    add_queue_options(p)
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.queue:
+        spec = {"input": args.input, "output": args.output, "models": list(args.model), "tile": args.tile,
+                "tile_overlap": args.tile_overlap, "precision": args.precision, "format": args.format}
+        return submit_from_args(args, "restore", spec)
     from archivist_tui.output import Progress
     from engine.inference.chain import Chain, parse_stage
     from engine.inference.restore import restore_images
