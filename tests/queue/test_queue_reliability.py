@@ -1,0 +1,81 @@
+"""Reliability: kill -9 the daemon and its workers at random moments; every job still ends done once."""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import time
+
+import psutil
+
+from engine.queue import QueueClient, Store
+from engine.queue.daemon import daemon_pid, start_daemon
+
+JOBS = 12
+STEPS = 6
+
+
+def _kill(pid: int) -> None:
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+
+
+def test_kill_9_at_random_moments(queue_home, tmp_path, wait_for):
+    rng = random.Random(int(os.environ.get("ARCHIVIST_TEST_SEED", "20261124")))
+    counter = tmp_path / "counter"
+    with QueueClient() as q:
+        ids = [q.submit("selftest", {"output": str(tmp_path / f"out{i}.txt"), "steps": STEPS, "step_time": 0.04,
+                                     "counter": str(counter)}) for i in range(JOBS)]
+
+    def all_done() -> bool:
+        with Store() as s:
+            return all(j.status == "done" for j in s.jobs())
+
+    kills = 0
+    for _round in range(10):
+        start_daemon()
+        time.sleep(rng.uniform(0.2, 1.2))
+        if all_done():
+            break
+        pid = daemon_pid()
+        with Store() as s:
+            workers = [j.worker_pid for j in s.jobs("running") if j.worker_pid]
+        mode = rng.choice(["all", "all", "daemon", "workers"])
+        if mode in ("all", "daemon"):
+            # The whole group: the daemon and the workers it started (orphans of earlier rounds live on).
+            children = psutil.Process(pid).children() if psutil.pid_exists(pid) else []
+            _kill(pid)
+            if mode == "all":
+                for child in children:
+                    _kill(child.pid)
+        if mode in ("all", "workers"):
+            for w in workers:
+                _kill(w)
+        kills += 1
+        if mode == "workers":
+            time.sleep(rng.uniform(0.1, 0.5))
+            _kill(pid)
+        wait_for(lambda: daemon_pid() is None, timeout=10, what="the killed daemon's lock to go")
+    assert kills >= 5
+    if daemon_pid() is None:
+        start_daemon()
+    wait_for(all_done, timeout=60, what="every job done")
+
+    with Store() as s:
+        jobs = s.jobs()
+        assert [j.id for j in jobs] == ids
+        for j in jobs:
+            assert j.status == "done" and j.attempts == 0 and j.error is None, j
+            done_events = [e for e in s.events(j.id) if e.message == "done"]
+            assert len(done_events) == 1, (j.id, done_events)
+    for i, jid in enumerate(ids):
+        assert (tmp_path / f"out{i}.txt").read_text() == f"job {jid} steps {STEPS}\n"
+        assert not (tmp_path / f"out{i}.txt.partial").exists()
+    lines = counter.read_text().split()
+    records = [" ".join(lines[k:k + 2]) for k in range(0, len(lines), 2)]
+    assert not [r for r in records if r.startswith("twice")], records
+    assert len(records) == len(set(records))  # no job completed twice
+    assert set(records) <= {f"done {jid}" for jid in ids}
