@@ -149,3 +149,20 @@ def test_tiling_covers_every_pixel(size):
     out = run_tiled(lambda t: t * 2, x, tile=64, overlap=40)
     assert torch.isfinite(out).all()
     assert torch.allclose(out, x * 2, atol=1e-5)
+
+
+def test_integer_frames_convert_on_device(tiny_compact, rgb_image):
+    path, net = tiny_compact
+    chain = Chain.load([Stage(str(path))], device="cpu")
+    as_float = chain.run(rgb_image)
+    u8 = np.round(rgb_image * 255).astype(np.uint8)
+    out8 = chain.run_batch(u8[None])[0]
+    assert out8.dtype == np.uint8 and out8.shape == u8.shape
+    expected8 = np.round(np.clip(chain.run(u8.astype(np.float32) / 255), 0, 1) * 255)
+    assert np.abs(out8.astype(int) - expected8).max() <= 1
+    u16 = np.round(rgb_image * 65535).astype(np.uint16)
+    out16 = chain.run(u16)
+    assert out16.dtype == np.uint16
+    assert np.abs(out16 / 65535.0 - as_float).max() < 2e-4
+    with pytest.raises(ArchivistError, match="must be uint8, uint16 or float32"):
+        chain.run(rgb_image.astype(np.float64))
