@@ -37,6 +37,7 @@ from engine.queue.store import FINAL_STATUSES, Job, Store
 log = logging.getLogger("archivist.daemon")
 
 PID_FILE = "daemon.pid"
+CRASH_SIGNALS = {signal.SIGSEGV, signal.SIGABRT, signal.SIGBUS, signal.SIGILL, signal.SIGFPE}
 LOG_FILE = "daemon.log"
 ORPHAN_GRACE = 2.0  # seconds (at least 5 polls) a claimed job may go without a worker pid before it is orphaned
 
@@ -250,6 +251,8 @@ class Daemon:
                 self.tick()
             except ArchivistError as exc:
                 log.error("%s", exc)
+            except Exception:  # a busy disk or a locked database must not end the daemon
+                log.exception("daemon loop")
             deadline = time.monotonic() + self.config.poll_interval
             while not self.stopping and time.monotonic() < deadline:
                 time.sleep(min(0.05, self.config.poll_interval))
@@ -267,10 +270,35 @@ class Daemon:
     # -- workers ------------------------------------------------------------------------------
     def reap(self) -> None:
         for job_id, w in list(self.workers.items()):
-            if w.proc.poll() is not None:
-                del self.workers[job_id]
-                if w.proc.returncode != 0:
-                    log.warning("worker of job %d exited with %s", job_id, w.proc.returncode)
+            if w.proc.poll() is None:
+                continue
+            del self.workers[job_id]
+            code = w.proc.returncode
+            if code == 0:
+                continue
+            log.warning("worker of job %d exited with %s", job_id, code)
+            if -code in CRASH_SIGNALS:
+                self._crashed(job_id, w.token, signal.Signals(-code).name)
+
+    def _crashed(self, job_id: int, token: str, signame: str) -> None:
+        """A worker that crashed by itself (SIGSEGV, SIGABRT...) counts as a failed attempt, unlike a
+        worker killed from outside (SIGKILL: OOM killer, kill -9, reboot), which is simply taken back."""
+        job = self.store.find(job_id)
+        if job is None or job.status != "running" or job.token != token:
+            return
+        attempts = job.attempts + 1
+        error = f"worker crashed ({signame})"
+        final = attempts >= self.config.max_attempts
+        common = dict(worker_pid=None, worker_started=None, slot=None, request=None, request_at=None,
+                      attempts=attempts, error=error)
+        if job.request == "cancel":
+            self._take_back(job)
+        elif final:
+            self.store.update(job_id, token, status="failed", finished_at=time.time(), hook_pending=1,
+                              event=f"failed (attempt {attempts} of {self.config.max_attempts}): {error}", **common)
+        else:
+            self.store.update(job_id, token, status="paused" if job.request == "pause" else "queued",
+                              event=f"attempt {attempts} of {self.config.max_attempts} failed: {error}", **common)
 
     def take_back(self) -> None:
         """Every running job whose worker is gone is resumed (or paused/cancelled as requested)."""

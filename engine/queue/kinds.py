@@ -247,13 +247,14 @@ TRAIN = JobKind("train", _train_validate, _train_run, _train_cleanup,
 
 # -- selftest (tests only) ------------------------------------------------------------------------
 def _selftest_validate(spec: dict) -> dict:
-    _check_keys(spec, ("output", "steps", "step_time", "fail_times", "counter"), "selftest")
+    _check_keys(spec, ("output", "steps", "step_time", "fail_times", "crash_times", "counter"), "selftest")
     _require(spec, "output", "selftest")
     steps = spec.get("steps", 5)
     if not isinstance(steps, int) or steps < 1:
         raise ArchivistError("selftest job: steps must be an integer >= 1")
     return {"output": spec["output"], "steps": steps, "step_time": float(spec.get("step_time", 0.05)),
-            "fail_times": int(spec.get("fail_times", 0)), "counter": spec.get("counter")}
+            "fail_times": int(spec.get("fail_times", 0)), "crash_times": int(spec.get("crash_times", 0)),
+            "counter": spec.get("counter")}
 
 
 def _selftest_run(spec: dict, ctx: JobContext) -> bool:
@@ -261,7 +262,7 @@ def _selftest_run(spec: dict, ctx: JobContext) -> bool:
 
     The output is created exclusively (``os.link``); each completion appends ``done ID`` to
     ``counter`` (``twice ID`` if the output already existed) so tests see that no job finished twice;
-    ``fail_times`` makes the first attempts raise (retry and max_attempts tests).
+    ``fail_times`` makes the first attempts raise, ``crash_times`` makes them abort the worker.
     """
     out = Path(spec["output"])
     if out.exists():  # finished before a crash hid it from the store: do not run again
@@ -272,6 +273,11 @@ def _selftest_run(spec: dict, ctx: JobContext) -> bool:
     if failed < spec["fail_times"]:
         fails.write_text(str(failed + 1))
         raise RuntimeError(f"selftest failure {failed + 1} of {spec['fail_times']}")
+    crashes = ctx.work_dir / "crashes"
+    crashed = int(crashes.read_text()) if crashes.exists() else 0
+    if crashed < spec.get("crash_times", 0):
+        crashes.write_text(str(crashed + 1))
+        os.abort()  # a worker that dies by itself (SIGABRT), as a broken native library would
     state = ctx.work_dir / "state.json"
     step = json.loads(state.read_text())["step"] if state.exists() else 0
     while step < spec["steps"]:

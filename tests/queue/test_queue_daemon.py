@@ -143,6 +143,7 @@ def test_failures_retry_and_dependencies(queue_home, tmp_path, wait_for, capsys)
         first = q.submit("selftest", _selftest(tmp_path, "first", steps=8))
         second = q.submit("selftest", _selftest(tmp_path, "second", steps=1), after=first)
         nogpu = q.submit("selftest", _selftest(tmp_path, "nogpu", steps=1), device="cuda:3")
+        crashy = q.submit("selftest", _selftest(tmp_path, "crashy", steps=1, crash_times=1))
     start_daemon()
     wait_for(lambda: _status(second) == "done", what="dependent job done")
     assert _job(second).started_at >= _job(first).finished_at
@@ -151,6 +152,10 @@ def test_failures_retry_and_dependencies(queue_home, tmp_path, wait_for, capsys)
     b = _job(broken)
     assert b.status == "failed" and b.attempts == 2 and "selftest failure 2 of 3" in b.error
     assert _job(waits).error == f"dependency #{broken} ended failed"
+    wait_for(lambda: _status(crashy) == "done", what="crashed-once job done")
+    assert _job(crashy).attempts == 1
+    with Store() as s:
+        assert any("worker crashed (SIGABRT)" in e.message for e in s.events(crashy))
     n = _job(nogpu)
     assert n.status == "failed" and "device cuda:3: no such slot" in n.error
 
@@ -162,7 +167,7 @@ def test_failures_retry_and_dependencies(queue_home, tmp_path, wait_for, capsys)
 
     assert main(["queue", "remove", str(first)]) == 0
     assert main(["queue", "clear", "--done"]) == 0
-    assert "removed 3 done job(s)" in capsys.readouterr().out
+    assert "removed 4 done job(s)" in capsys.readouterr().out
     with Store() as s:
         assert sorted(j.id for j in s.jobs()) == sorted([waits, nogpu])
     assert not (queue_home / "jobs" / str(first)).exists()
