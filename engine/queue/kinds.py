@@ -94,7 +94,10 @@ def is_video(path: str | os.PathLike) -> bool:
 
 
 # -- restore --------------------------------------------------------------------------------------
-RESTORE_KEYS = ("input", "output", "models", "tile", "tile_overlap", "precision", "format")
+RESTORE_KEYS = ("input", "output", "models", "tile", "tile_overlap", "precision", "format", "video")
+# VideoOptions fields a queued video job may set (resume and work_dir belong to the queue).
+VIDEO_KEYS = ("codec", "crf", "preset", "encoder_opts", "segment_frames", "start", "duration", "deinterlace",
+              "ivtc", "fps", "batch", "queue_size", "decode_threads", "overlap", "check_space")
 
 
 def _restore_validate(spec: dict) -> dict:
@@ -131,8 +134,36 @@ def _restore_validate(spec: dict) -> dict:
     fmt = spec.get("format")
     if fmt is not None and fmt not in ("png", "tiff"):
         raise ArchivistError(f"restore job: format {fmt!r} invalid: allowed are png, tiff")
+    video = spec.get("video") or {}
+    if not isinstance(video, dict):
+        raise ArchivistError("restore job: spec key 'video' must be an object of video options")
+    unknown = sorted(set(video) - set(VIDEO_KEYS))
+    if unknown:
+        raise ArchivistError(f"restore job: unknown video option {unknown[0]!r}; allowed are {', '.join(VIDEO_KEYS)}")
+    if video or is_video(src):
+        _video_options(video)  # checked now, not when the job runs
     return {"input": str(src), "output": out_abs, "models": absolute, "tile": tile,
-            "tile_overlap": overlap, "precision": precision, "format": fmt}
+            "tile_overlap": overlap, "precision": precision, "format": fmt, "video": video}
+
+
+def _video_options(video: dict, **queue_owned):
+    """``VideoOptions`` from a job's ``video`` document (``fps`` as a string such as ``24000/1001``)."""
+    try:
+        from engine.video.restore import VideoOptions
+    except ImportError:
+        raise ArchivistError("video restore is not available in this build (engine.video.restore missing)") from None
+    from fractions import Fraction
+
+    values = dict(video)
+    if values.get("fps") is not None:
+        try:
+            values["fps"] = Fraction(str(values["fps"]))
+        except (ValueError, ZeroDivisionError):
+            raise ArchivistError(f"restore job: video fps {video['fps']!r} invalid: e.g. 24 or 24000/1001") from None
+    try:
+        return VideoOptions(**values, **queue_owned)
+    except TypeError as exc:
+        raise ArchivistError(f"restore job: video options: {exc}") from None
 
 
 def _restore_run(spec: dict, ctx: JobContext) -> bool:
@@ -142,11 +173,15 @@ def _restore_run(spec: dict, ctx: JobContext) -> bool:
     chain = Chain.load(stages, device=ctx.device, precision=spec["precision"], tile=spec["tile"],
                        tile_overlap=spec["tile_overlap"])
     log.info("job %d: chain %s on %s", ctx.job_id, chain.describe(), ctx.device)
-    if is_video(spec["input"]):
+    if _is_video_job(spec):
         restore_video = _video_restorer()
-        result = restore_video(spec["input"], spec["output"], chain, progress=ctx.progress,
+        options = _video_options(spec.get("video") or {}, resume=True, work_dir=ctx.work_dir / "video")
+        (ctx.work_dir / "video").mkdir(mode=0o700, exist_ok=True)
+        result = restore_video(spec["input"], spec["output"], chain, options=options, progress=ctx.progress,
                                should_stop=ctx.should_stop)
-        return not bool(getattr(result, "stopped", False))
+        log.info("job %d: video %s after %d of %s segments", ctx.job_id, result.status, result.segments_done,
+                 result.segments_total)
+        return result.status != "paused"
     from engine.inference.restore import restore_images
 
     result = restore_images(spec["input"], spec["output"], chain, fmt=spec["format"], skip_existing=True,
@@ -162,9 +197,15 @@ def _video_restorer():
     return restore_video
 
 
+def _is_video_job(spec: dict) -> bool:
+    """A video file in, or an image sequence in with a frame rate (``video.fps``)."""
+    return is_video(spec["input"]) or (spec.get("video") or {}).get("fps") is not None
+
+
 def _restore_cleanup(spec: dict, work_dir: Path) -> None:
-    if is_video(spec["input"]):
-        _remove(Path(spec["output"]))
+    if _is_video_job(spec):
+        # The final file only appears (by rename) when complete; the segments are the partial output.
+        _remove(work_dir / "video")
         return
     from engine.inference.restore import plan_images
 
@@ -182,6 +223,9 @@ RESTORE = JobKind("restore", _restore_validate, _restore_run, _restore_cleanup,
 
 
 # -- degrade --------------------------------------------------------------------------------------
+DEGRADE_KEYS = ("input", "output", "profile", "count", "seed", "crop", "workers", "clip_length")
+
+
 def _degrade_writer():
     try:
         from engine.degrade.dataset import write_dataset
@@ -193,21 +237,60 @@ def _degrade_writer():
 
 
 def _degrade_validate(spec: dict) -> dict:
-    if not isinstance(spec, dict):
-        raise ArchivistError("degrade job: spec must be a JSON object")
-    _require(spec, "output", "degrade")
-    return dict(spec)
+    _check_keys(spec, DEGRADE_KEYS, "degrade")
+    src = Path(_require(spec, "input", "degrade")).expanduser().resolve()
+    out = Path(_require(spec, "output", "degrade")).expanduser().resolve()
+    profile = _require(spec, "profile", "degrade")
+    if not src.exists():
+        raise ArchivistError(f"degrade job: input {src}: no such file or folder")
+    if Path(profile).expanduser().is_file():
+        profile = str(Path(profile).expanduser().resolve())
+    doc = {"input": str(src), "output": str(out), "profile": profile}
+    for key, default, lo in (("count", 1, 1), ("seed", 0, 0), ("workers", 1, 1)):
+        value = spec.get(key, default)
+        if not isinstance(value, int) or isinstance(value, bool) or value < lo:
+            raise ArchivistError(f"degrade job: {key} {value!r} invalid: allowed an integer >= {lo}")
+        doc[key] = value
+    for key, lo in (("crop", 8), ("clip_length", 1)):
+        value = spec.get(key)
+        if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < lo):
+            raise ArchivistError(f"degrade job: {key} {value!r} invalid: allowed an integer >= {lo}")
+        doc[key] = value
+    _degrade_writer()  # a build without the degrader refuses the job now, not at 3 a.m.
+    from engine.degrade import load_profile
+
+    load_profile(profile)
+    return doc
 
 
 def _degrade_run(spec: dict, ctx: JobContext) -> bool:
+    import inspect
+
     write_dataset = _degrade_writer()
-    result = write_dataset(**spec, progress=ctx.progress, should_stop=ctx.should_stop)
+    from engine.degrade import load_profile
+
+    kwargs = {k: spec[k] for k in ("count", "seed", "crop", "workers", "clip_length")}
+    if "should_stop" in inspect.signature(write_dataset).parameters:
+        kwargs["should_stop"] = ctx.should_stop
+    # Without should_stop the writer cannot stop early: a pause ends with the daemon stopping the
+    # worker after stop_grace, and the resumed run skips every pair already in the manifest.
+    result = write_dataset(spec["input"], spec["output"], load_profile(spec["profile"]), progress=ctx.progress,
+                           **kwargs)
     return not bool(getattr(result, "stopped", False))
 
 
+DATASET_PARTS = ("gt", "lq", "manifest.jsonl", "dataset.json")  # what the dataset writer creates
+
+
 def _degrade_cleanup(spec: dict, work_dir: Path) -> None:
-    # The writer skips finished pairs on resume; a cancelled dataset is removed whole.
-    _remove(Path(spec["output"]))
+    # Only what the writer made is removed; the folder goes too when nothing else is in it.
+    out = Path(spec["output"])
+    for part in DATASET_PARTS:
+        _remove(out / part)
+    try:
+        out.rmdir()
+    except OSError:
+        pass
 
 
 DEGRADE = JobKind("degrade", _degrade_validate, _degrade_run, _degrade_cleanup,
@@ -227,6 +310,7 @@ def _train_entry():
 def _train_validate(spec: dict) -> dict:
     if not isinstance(spec, dict):
         raise ArchivistError("train job: spec must be a JSON object")
+    _train_entry()  # a build without the trainer refuses the job at once
     return dict(spec)
 
 

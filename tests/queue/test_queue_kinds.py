@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import cv2
 import numpy as np
+import pytest
 
 from archivist_tui.cli import main
 from engine.queue import QueueClient, Store
@@ -53,8 +54,6 @@ def test_restore_folder_through_the_queue(queue_home, tmp_path, tiny_compact, wa
 
 
 def test_restore_spec_validation(queue_home, tmp_path):
-    import pytest
-
     from engine.errors import ArchivistError
 
     with QueueClient() as q:
@@ -70,3 +69,67 @@ def test_registry(monkeypatch):
     assert {"restore", "degrade", "train", "selftest"} <= set(kinds())
     monkeypatch.delenv("ARCHIVIST_TEST_KINDS")
     assert "selftest" not in kinds()
+
+
+def _write_clip(path, frames=24, width=64, height=48):
+    import av
+
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("ffv1", rate=24)
+        stream.width, stream.height, stream.pix_fmt = width, height, "bgr0"
+        for i in range(frames):
+            y, x = np.mgrid[0:height, 0:width]
+            img = np.stack([(x * 4 + i * 3) % 256, (y * 5) % 256, ((x + y + i) * 2) % 256], -1).astype(np.uint8)
+            for packet in stream.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+
+
+def _count_frames(path) -> int:
+    import av
+
+    with av.open(str(path)) as f:
+        return sum(1 for _ in f.decode(video=0))
+
+
+def test_video_restore_job_survives_a_killed_worker(queue_home, tmp_path, tiny_compact, wait_for):
+    import os
+    import signal
+
+    pytest.importorskip("engine.video.restore", reason="video restore not in this build")
+    model, _ = tiny_compact
+    clip = tmp_path / "reel.mkv"
+    _write_clip(clip)
+    out = tmp_path / "restored.mkv"
+    with QueueClient() as q:
+        jid = q.submit("restore", {"input": str(clip), "output": str(out), "models": [str(model)],
+                                   "video": {"segment_frames": 4, "overlap": False}}, device="cpu")
+    start_daemon()
+    wait_for(lambda: (Store().get(jid).done or 0) >= 8 and Store().get(jid).worker_pid, timeout=60,
+             what="some segments done")
+    os.kill(Store().get(jid).worker_pid, signal.SIGKILL)
+    wait_for(lambda: Store().get(jid).status in ("done", "failed"), timeout=90, what="video job ended")
+    job = Store().get(jid)
+    assert job.status == "done", job.error
+    assert job.attempts == 0
+    assert _count_frames(out) == 24
+    log = open(job.log_path).read()
+    assert log.count("attempt 1 of") == 2  # ran twice: the kill, then the resumed run
+
+
+def test_degrade_job_writes_a_dataset(queue_home, tmp_path, wait_for):
+    pytest.importorskip("engine.degrade.dataset", reason="degrade dataset writer not in this build")
+    src = tmp_path / "clean"
+    _frames(src, n=3)
+    out = tmp_path / "pairs"
+    with QueueClient() as q:
+        jid = q.submit("degrade", {"input": str(src), "output": str(out), "profile": "normal", "count": 2, "seed": 7})
+    start_daemon()
+    wait_for(lambda: Store().get(jid).status in ("done", "failed"), timeout=60, what="degrade job ended")
+    job = Store().get(jid)
+    assert job.status == "done", job.error
+    assert (job.done, job.total) == (6, 6)
+    assert len(list((out / "lq").iterdir())) == 6 and len(list((out / "gt").iterdir())) == 6
+    get_kind("degrade").cleanup(job.spec, tmp_path)
+    assert not out.exists()

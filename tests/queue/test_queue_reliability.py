@@ -13,7 +13,7 @@ from engine.queue import QueueClient, Store
 from engine.queue.daemon import daemon_pid, start_daemon
 
 JOBS = 12
-STEPS = 6
+STEPS = 10
 
 
 def _kill(pid: int) -> None:
@@ -27,7 +27,7 @@ def test_kill_9_at_random_moments(queue_home, tmp_path, wait_for):
     rng = random.Random(int(os.environ.get("ARCHIVIST_TEST_SEED", "20261124")))
     counter = tmp_path / "counter"
     with QueueClient() as q:
-        ids = [q.submit("selftest", {"output": str(tmp_path / f"out{i}.txt"), "steps": STEPS, "step_time": 0.04,
+        ids = [q.submit("selftest", {"output": str(tmp_path / f"out{i}.txt"), "steps": STEPS, "step_time": 0.05,
                                      "counter": str(counter)}) for i in range(JOBS)]
 
     def all_done() -> bool:
@@ -35,7 +35,7 @@ def test_kill_9_at_random_moments(queue_home, tmp_path, wait_for):
             return all(j.status == "done" for j in s.jobs())
 
     kills = 0
-    for _round in range(10):
+    for _round in range(12):
         start_daemon()
         time.sleep(rng.uniform(0.2, 1.2))
         if all_done():
