@@ -290,7 +290,7 @@ class Daemon:
         error = f"worker crashed ({signame})"
         final = attempts >= self.config.max_attempts
         common = dict(worker_pid=None, worker_started=None, slot=None, request=None, request_at=None,
-                      attempts=attempts, error=error)
+                      attempts=attempts, error=error, token=None)
         if job.request == "cancel":
             self._take_back(job)
         elif final:
@@ -314,8 +314,9 @@ class Daemon:
             self._take_back(job)
 
     def _take_back(self, job: Job) -> None:
+        # A new (empty) token: whatever the old worker might still try to write is refused.
         common = dict(worker_pid=None, worker_started=None, request=None, request_at=None, slot=None,
-                      rate=None, eta=None)
+                      rate=None, eta=None, token=None)
         if job.request == "cancel":
             self._cleanup(job)
             self.store.update(job.id, job.token, status="cancelled", finished_at=time.time(), hook_pending=1,
@@ -391,6 +392,8 @@ class Daemon:
         else:
             env["CUDA_VISIBLE_DEVICES"] = ""
             device = "cpu"
+            if "OMP_NUM_THREADS" not in env:  # CPU slots share the cores instead of fighting over them
+                env["OMP_NUM_THREADS"] = str(max(1, (os.cpu_count() or 1) // max(1, self.config.cpu_slots)))
         cmd = [sys.executable, "-m", "engine.queue.worker", str(job.id), job.token, "--device", device,
                "--max-attempts", str(self.config.max_attempts), "--poll", str(self.config.poll_interval)]
         fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)

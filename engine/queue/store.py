@@ -269,16 +269,16 @@ class Store:
                 return job
         return None
 
-    def update(self, job_id: int, token: str | None = None, event: str | None = None,
+    def update(self, job_id: int, where_token: str | None = None, event: str | None = None,
                source: str = "daemon", **fields) -> bool:
-        """Set columns of one job (only while its token matches, when given); False if it did not."""
+        """Set columns of one job (only while its claim token is ``where_token``, when given); False if not."""
         fields["updated_at"] = time.time()
         cols = ", ".join(f"{k} = ?" for k in fields)
         sql = f"UPDATE jobs SET {cols} WHERE id = ?"
         params: list = [*fields.values(), job_id]
-        if token is not None:
+        if where_token is not None:
             sql += " AND token = ?"
-            params.append(token)
+            params.append(where_token)
         with self.transaction() as conn:
             changed = conn.execute(sql, params).rowcount > 0
             if changed and event:
