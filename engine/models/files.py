@@ -15,7 +15,7 @@ import json
 import logging
 import os
 import tempfile
-import zipfile
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -93,14 +93,22 @@ def _read_torch(path: Path) -> dict[str, torch.Tensor]:
     import pickle
 
     try:
-        obj = torch.load(str(path), map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # torch warns about odd pickle protocols before refusing them
+            warnings.simplefilter("ignore")
+            obj = torch.load(str(path), map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        # torch's message opens with advice to retry with weights_only=False; keep only the reason.
+        text = str(exc)
+        if "WeightsUnpickler error:" in text:
+            text = text.split("WeightsUnpickler error:", 1)[1]
+        noise = ("Weights only load failed", "Please file an issue", "Check the documentation", "(1)", "(2)")
+        lines = [ln.strip() for ln in text.splitlines()]
+        first = next((ln for ln in lines if ln and not ln.startswith(noise)), "").split(". Please use")[0]
         raise ArchivistError(
             f"{path}: refused: the file holds Python objects other than tensors and Archivist loads "
             f"weights only, never code ({first[:160]})"
         ) from None
-    except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError, AttributeError) as exc:
+    except Exception as exc:  # arbitrary bytes make the unpickler fail in arbitrary ways
         msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ArchivistError(f"{path}: not a readable PyTorch model file (truncated or corrupt: {msg[:160]})") from None
     return unwrap_state_dict(obj, path)

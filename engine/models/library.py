@@ -196,13 +196,14 @@ class Library:
     def import_file(self, path: str | os.PathLike, name: str | None = None, role: str | None = None,
                     force: bool = False, source: str | None = None, **extra: Any) -> ModelEntry:
         """Convert a model file to ``.safetensors`` in the library and return its entry."""
-        from engine.models.files import detect_spec, read_state_dict, save_safetensors
+        from engine.models.files import build_module, detect_spec, read_state_dict, save_safetensors
 
         path = Path(path)
         state_dict, meta = read_state_dict(path)
         spec = detect_spec(state_dict, meta, path)
         if spec.arch == "unet_discriminator":
             raise ArchivistError(f"{path}: is a discriminator (training only), not a restoration model")
+        build_module(spec, state_dict, path)  # refuse weights that do not fit before they enter the library
         if name is None:
             name = re.sub(r"[^A-Za-z0-9._-]", "-", path.stem).strip("-._").lower() or "model"
         target = self._target(name, force)
