@@ -105,7 +105,7 @@ def run_show(args: argparse.Namespace) -> int:
 
     with _client() as client:
         job = client.get(args.id)
-        events = client.store.events(args.id, limit=20)
+        events = client.events(args.id, limit=20)
     if args.json:
         data = job.to_dict()
         data["events"] = [{"time": e.time, "source": e.source, "message": e.message} for e in events]

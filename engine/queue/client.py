@@ -67,6 +67,10 @@ class QueueClient:
     def get(self, job_id: int) -> Job:
         return self.store.get(job_id)
 
+    def events(self, job_id: int | None = None, limit: int = 100) -> list:
+        """The newest events (of one job, or of the whole queue), oldest first."""
+        return self.store.events(job_id, limit=limit)
+
     def log_path(self, job_id: int) -> Path:
         job = self.store.get(job_id)
         return Path(job.log_path)
