@@ -12,7 +12,10 @@ import argparse
 
 
 def add_queue_options(parser: argparse.ArgumentParser) -> None:
-    """``--queue``, ``--priority N``, ``--after ID`` and, when the command has none, ``--device``."""
+    """``--queue``, ``--priority N``, ``--after ID`` and, when the command has none, ``--device``.
+
+    Call it after :func:`add_device_options` so an existing ``--device`` is reused, not duplicated.
+    """
     group = parser.add_argument_group("queue", "add the work to the job queue instead of running it now")
     group.add_argument("--queue", action="store_true",
                        help="queue the job for the daemon and print its id (the daemon need not be running)")
@@ -26,7 +29,11 @@ def add_queue_options(parser: argparse.ArgumentParser) -> None:
 
 
 def submit_from_args(args: argparse.Namespace, kind: str, spec: dict) -> int:
-    """Queue ``spec`` as a ``kind`` job with the queue options of ``args``; prints the id, returns 0."""
+    """Queue ``spec`` as a ``kind`` job with the queue options of ``args`` and print its id.
+
+    Returns the exit code (0), so a handler can ``return submit_from_args(args, "degrade", spec)``.
+    The spec is validated by the kind (paths made absolute, unknown keys refused) before it is stored.
+    """
     from engine.queue.client import QueueClient
 
     with QueueClient() as client:
