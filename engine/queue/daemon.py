@@ -32,7 +32,7 @@ from engine.errors import ArchivistError
 from engine.paths import archivist_home
 from engine.queue.config import QueueConfig, load_config
 from engine.queue.kinds import get_kind
-from engine.queue.store import FINAL_STATUSES, Job, Store
+from engine.queue.store import FINAL_STATUSES, Job, Store, private_dirs
 
 log = logging.getLogger("archivist.daemon")
 
@@ -384,7 +384,7 @@ class Daemon:
 
     def _spawn(self, job: Job) -> None:
         log_path = Path(job.log_path)
-        log_path.parent.mkdir(parents=True, mode=0o700, exist_ok=True)
+        private_dirs(log_path.parent)
         env = _source_root_env(dict(os.environ))
         if job.slot.startswith("cuda:"):
             env["CUDA_VISIBLE_DEVICES"] = job.slot.split(":", 1)[1]

@@ -323,9 +323,19 @@ def _damaged(path: Path, exc: Exception) -> ArchivistError:
     )
 
 
+def private_dirs(folder: Path) -> None:
+    """Create ``folder`` and any missing parents owner-only (``mkdir(parents=True)`` would not)."""
+    missing = []
+    while not folder.exists():
+        missing.append(folder)
+        folder = folder.parent
+    for path in reversed(missing):
+        path.mkdir(mode=0o700, exist_ok=True)
+
+
 def _open(path: Path) -> sqlite3.Connection:
     """Open (creating with mode 0600 when missing) and check or migrate the database."""
-    path.parent.mkdir(parents=True, mode=0o700, exist_ok=True)
+    private_dirs(path.parent)
     try:
         fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
         os.close(fd)

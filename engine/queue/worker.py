@@ -26,7 +26,7 @@ from pathlib import Path
 
 from engine.errors import ArchivistError
 from engine.queue.kinds import JobContext, get_kind
-from engine.queue.store import Store
+from engine.queue.store import Store, private_dirs
 
 log = logging.getLogger("archivist.worker")
 
@@ -111,7 +111,7 @@ class _Runner:
         beat = threading.Thread(target=self._heartbeat, name="heartbeat", daemon=True)
         beat.start()
         work_dir = Path(job.log_path).parent if job.log_path else self.store.path.parent / "jobs" / str(job.id)
-        work_dir.mkdir(parents=True, mode=0o700, exist_ok=True)
+        private_dirs(work_dir)
         kind = None
         ctx = JobContext(job_id=job.id, device=self.device, work_dir=work_dir, progress=self.progress,
                          should_stop=self.stop.is_set)

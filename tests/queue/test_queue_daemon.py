@@ -209,6 +209,13 @@ def test_worker_killed_is_taken_back_not_counted(queue_home, tmp_path, wait_for)
     with Store() as s:
         assert any("taken back" in e.message for e in s.events(jid))
     assert (tmp_path / "counter").read_text() == f"done {jid}\n"
+    import stat
+
+    assert stat.S_IMODE(os.stat(queue_home / "jobs").st_mode) == 0o700
+    assert stat.S_IMODE(os.stat(queue_home / "jobs" / str(jid)).st_mode) == 0o700
+    assert stat.S_IMODE(os.stat(j.log_path).st_mode) == 0o600
+    assert stat.S_IMODE(os.stat(queue_home / "daemon.log").st_mode) == 0o600
+    assert stat.S_IMODE(os.stat(queue_home / "daemon.pid").st_mode) == 0o600
 
 
 def test_daemon_stop_requeues_running_jobs_and_next_start_resumes(queue_home, tmp_path, wait_for):
