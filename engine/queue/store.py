@@ -335,7 +335,10 @@ def private_dirs(folder: Path) -> None:
 
 def _open(path: Path) -> sqlite3.Connection:
     """Open (creating with mode 0600 when missing) and check or migrate the database."""
-    private_dirs(path.parent)
+    try:
+        private_dirs(path.parent)
+    except OSError as exc:
+        raise ArchivistError(f"{path.parent}: cannot create state folder: {exc.strerror}") from None
     try:
         fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
         os.close(fd)
