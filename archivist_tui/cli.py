@@ -20,6 +20,7 @@ COMMAND_MODULES = (
     "doctor",
     "models",
     "restore",
+    "preview",
     "queue",
     "daemon",
 )

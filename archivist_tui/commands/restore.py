@@ -1,4 +1,4 @@
-"""``archivist restore``: run a chain of models over an image or a folder of images."""
+"""``archivist restore``: run a chain of models over an image, a folder of images, a video or an image sequence."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import argparse
 
 from archivist_tui.commands._common import add_device_options
 from archivist_tui.commands._queue_opts import add_queue_options, submit_from_args
+from archivist_tui.commands._video_opts import add_video_options, is_video_job, run_video_restore
 
 
 def register(sub) -> None:
@@ -16,9 +17,12 @@ def register(sub) -> None:
         "MODEL[:strength[:sigma]] (strength 0-1 blends with the stage's input, sigma 0-50 is DRUNet's "
         "noise level). MODEL is a library name or a model file.",
     )
-    p.add_argument("input", metavar="INPUT", help="an image file or a folder of images")
+    p.add_argument("input", metavar="INPUT",
+                   help="an image file, a folder of images, a video file, or an image sequence (folder or "
+                   "%%06d.png pattern) with --fps")
     p.add_argument("-o", "--output", required=True, metavar="OUTPUT",
-                   help="output image (or folder, for a folder input or a path ending in /)")
+                   help="output image (or folder, for a folder input or a path ending in /); for a video: a "
+                   ".mkv/.mp4/.mov file, or a folder ending in / or a %%06d.png pattern for an image sequence")
     p.add_argument("-m", "--model", action="append", required=True, metavar="MODEL",
                    help="MODEL[:strength[:sigma]]; repeat to chain, e.g. -m medium -m drunet:0.5:5")
     p.add_argument("--tile", type=int, default=0, metavar="N",
@@ -28,15 +32,16 @@ def register(sub) -> None:
     p.add_argument("--format", choices=("png", "tiff"), default=None,
                    help="output image format for folders (default png; 16-bit input stays 16-bit)")
     add_device_options(p)
+    add_video_options(p)
     add_queue_options(p)
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     if args.queue:
-        spec = {"input": args.input, "output": args.output, "models": list(args.model), "tile": args.tile,
-                "tile_overlap": args.tile_overlap, "precision": args.precision, "format": args.format}
-        return submit_from_args(args, "restore", spec)
+        return queue_restore(args)
+    if is_video_job(args):
+        return run_video_restore(args)
     from archivist_tui.output import Progress
     from engine.inference.chain import Chain, parse_stage
     from engine.inference.restore import restore_images
@@ -49,3 +54,26 @@ def run(args: argparse.Namespace) -> int:
     for path in result.outputs:
         print(path)
     return 0
+
+
+def queue_restore(args: argparse.Namespace) -> int:
+    """``--queue``: the same restore as a job spec (plain data) for the daemon; prints the job id."""
+    spec = {"input": args.input, "output": args.output, "models": list(args.model), "tile": args.tile,
+            "tile_overlap": args.tile_overlap, "precision": args.precision, "format": args.format}
+    if is_video_job(args):
+        from engine.errors import ArchivistError
+        from engine.video.encode import parse_encoder_opts
+        from engine.video.restore import parse_time
+
+        if args.work_dir:
+            raise ArchivistError("--work-dir does not apply with --queue: a queued job keeps its segments in "
+                                 "ARCHIVIST_HOME/jobs/<id>/ (and always resumes)")
+        spec["video"] = {
+            "codec": args.codec, "crf": args.crf, "preset": args.preset,
+            "encoder_opts": parse_encoder_opts(args.encoder_opt), "segment_frames": args.segment_frames,
+            "start": parse_time(args.start, "--start") if args.start else 0.0,
+            "duration": parse_time(args.duration, "--duration") if args.duration else None,
+            "deinterlace": args.deinterlace, "ivtc": args.ivtc, "fps": args.fps, "batch": args.batch,
+            "check_space": not args.no_space_check,
+        }
+    return submit_from_args(args, "restore", spec)

@@ -27,7 +27,8 @@ from engine.errors import ArchivistError
 log = logging.getLogger(__name__)
 
 TEST_KINDS_ENV = "ARCHIVIST_TEST_KINDS"
-VIDEO_SUFFIXES = (".mp4", ".mkv", ".mov", ".avi", ".webm", ".m4v", ".mxf", ".ts", ".mpg", ".mpeg", ".wmv")
+VIDEO_SUFFIXES = (".mkv", ".mp4", ".mov", ".avi", ".m4v", ".webm", ".mpg", ".mpeg", ".ts", ".m2ts", ".mts",
+                  ".vob", ".wmv", ".flv", ".nut", ".dv", ".mxf", ".ogv", ".3gp")  # as the restore command
 
 
 @dataclass
@@ -149,17 +150,13 @@ def _restore_validate(spec: dict) -> dict:
 def _video_options(video: dict, **queue_owned):
     """``VideoOptions`` from a job's ``video`` document (``fps`` as a string such as ``24000/1001``)."""
     try:
-        from engine.video.restore import VideoOptions
+        from engine.video.restore import VideoOptions, parse_fps
     except ImportError:
         raise ArchivistError("video restore is not available in this build (engine.video.restore missing)") from None
-    from fractions import Fraction
 
     values = dict(video)
     if values.get("fps") is not None:
-        try:
-            values["fps"] = Fraction(str(values["fps"]))
-        except (ValueError, ZeroDivisionError):
-            raise ArchivistError(f"restore job: video fps {video['fps']!r} invalid: e.g. 24 or 24000/1001") from None
+        values["fps"] = parse_fps(str(values["fps"]))
     try:
         return VideoOptions(**values, **queue_owned)
     except TypeError as exc:
@@ -179,8 +176,8 @@ def _restore_run(spec: dict, ctx: JobContext) -> bool:
         (ctx.work_dir / "video").mkdir(mode=0o700, exist_ok=True)
         result = restore_video(spec["input"], spec["output"], chain, options=options, progress=ctx.progress,
                                should_stop=ctx.should_stop)
-        log.info("job %d: video %s after %d of %s segments", ctx.job_id, result.status, result.segments_done,
-                 result.segments_total)
+        log.info("job %d: video %s after %d of %s segments (resumed after %d)", ctx.job_id, result.status,
+                 result.segments_done, result.segments_total, getattr(result, "resumed_from", 0))
         return result.status != "paused"
     from engine.inference.restore import restore_images
 
@@ -198,8 +195,9 @@ def _video_restorer():
 
 
 def _is_video_job(spec: dict) -> bool:
-    """A video file in, or an image sequence in with a frame rate (``video.fps``)."""
-    return is_video(spec["input"]) or (spec.get("video") or {}).get("fps") is not None
+    """A video file in, or any input with video options (``archivist restore --queue`` sets them for a
+    video or an image sequence with ``--fps``)."""
+    return bool(spec.get("video")) or is_video(spec["input"])
 
 
 def _restore_cleanup(spec: dict, work_dir: Path) -> None:

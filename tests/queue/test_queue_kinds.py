@@ -93,29 +93,39 @@ def _count_frames(path) -> int:
         return sum(1 for _ in f.decode(video=0))
 
 
-def test_video_restore_job_survives_a_killed_worker(queue_home, tmp_path, tiny_compact, wait_for):
+def test_video_restore_job_survives_a_killed_worker(queue_home, tmp_path, tiny_compact, wait_for, capsys):
     import os
     import signal
 
     pytest.importorskip("engine.video.restore", reason="video restore not in this build")
     model, _ = tiny_compact
     clip = tmp_path / "reel.mkv"
-    _write_clip(clip)
+    _write_clip(clip, frames=240)
     out = tmp_path / "restored.mkv"
-    with QueueClient() as q:
-        jid = q.submit("restore", {"input": str(clip), "output": str(out), "models": [str(model)],
-                                   "video": {"segment_frames": 4, "overlap": False}}, device="cpu")
+    assert main(["restore", str(clip), "-o", str(out), "-m", str(model), "--queue", "--device", "cpu",
+                 "--segment-frames", "10", "--codec", "ffv1"]) == 0
+    jid = int(capsys.readouterr().out)
+    assert Store().get(jid).spec["video"]["segment_frames"] == 10
     start_daemon()
-    wait_for(lambda: (Store().get(jid).done or 0) >= 8 and Store().get(jid).worker_pid, timeout=60,
-             what="some segments done")
-    os.kill(Store().get(jid).worker_pid, signal.SIGKILL)
+
+    def mid_run():
+        j = Store().get(jid)
+        assert j.status in ("queued", "running"), "the clip must take longer than the first progress report"
+        return 20 <= (j.done or 0) < 200 and j.worker_pid
+
+    pid = wait_for(mid_run, timeout=60, interval=0.01, what="some segments done")
+    os.kill(pid, signal.SIGKILL)
     wait_for(lambda: Store().get(jid).status in ("done", "failed"), timeout=90, what="video job ended")
     job = Store().get(jid)
     assert job.status == "done", job.error
     assert job.attempts == 0
-    assert _count_frames(out) == 24
+    assert _count_frames(out) == 240
     log = open(job.log_path).read()
     assert log.count("attempt 1 of") == 2  # ran twice: the kill, then the resumed run
+    import re
+
+    resumed = re.search(r"video done after 24 of 24 segments \(resumed after (\d+)\)", log)
+    assert resumed and int(resumed.group(1)) >= 1  # the second run did not start from zero
 
 
 def test_degrade_job_writes_a_dataset(queue_home, tmp_path, wait_for):

@@ -1,0 +1,97 @@
+"""The video options of ``archivist restore`` and the handler that runs a video restoration."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+VIDEO_SUFFIXES = (".mkv", ".mp4", ".mov", ".avi", ".m4v", ".webm", ".mpg", ".mpeg", ".ts", ".m2ts", ".mts",
+                  ".vob", ".wmv", ".flv", ".nut", ".dv", ".mxf", ".ogv", ".3gp")
+
+
+def add_video_options(parser: argparse.ArgumentParser) -> None:
+    """Options that apply when INPUT is a video or an image sequence (``--fps``)."""
+    g = parser.add_argument_group("video", "used when INPUT is a video file, or an image sequence with --fps")
+    g.add_argument("--codec", choices=("ffv1", "x264", "x265", "prores", "png", "tiff"), default=None,
+                   help="encoder (default by output: .mkv ffv1 lossless, .mp4 x264, .mov prores, folder png); "
+                   "x265 and ffv1 keep >8-bit sources at 10/16 bits")
+    g.add_argument("--crf", type=float, default=None, metavar="Q", help="x264/x265 quality (default 18/20)")
+    g.add_argument("--preset", default=None, metavar="NAME", help="x264/x265 speed preset (default medium)")
+    g.add_argument("--encoder-opt", action="append", default=[], metavar="KEY=VALUE",
+                   help="option passed to the encoder, repeatable (e.g. tune=grain, profile=4 for ProRes 4444)")
+    g.add_argument("--segment-frames", type=int, default=500, metavar="N",
+                   help="frames per segment: the unit of resume (default 500)")
+    g.add_argument("--resume", action="store_true",
+                   help="continue an interrupted run at its first unfinished segment (starts afresh if none)")
+    g.add_argument("--start", default=None, metavar="T", help="restore from time T (seconds or [HH:]MM:SS)")
+    g.add_argument("--duration", default=None, metavar="D", help="restore only D (seconds or [HH:]MM:SS)")
+    g.add_argument("--deinterlace", action="store_true", help="deinterlace with bwdif before restoring")
+    g.add_argument("--ivtc", action="store_true", help="inverse telecine (3:2 pulldown) before restoring")
+    g.add_argument("--fps", default=None, metavar="RATE",
+                   help="frame rate of an image-sequence INPUT (24, 23.976, 24000/1001)")
+    g.add_argument("--work-dir", default=None, metavar="DIR",
+                   help="where segments are kept while the job runs (default ARCHIVIST_HOME/jobs)")
+    g.add_argument("--batch", type=int, default=1, metavar="N", help="frames per model call (default 1)")
+    g.add_argument("--no-space-check", action="store_true", help="skip the free-space estimate before starting")
+
+
+def is_video_job(args: argparse.Namespace) -> bool:
+    """A video file input, or an image sequence given with --fps."""
+    if getattr(args, "fps", None):
+        return True
+    path = Path(args.input)
+    if path.is_dir():
+        return False
+    if path.suffix.lower() in VIDEO_SUFFIXES:
+        return True
+    from engine.inference.imageio import is_image
+
+    return path.is_file() and not is_image(path)
+
+
+def video_options_from_args(args: argparse.Namespace):
+    """A :class:`engine.video.restore.VideoOptions` from the parsed command line."""
+    from engine.video.encode import parse_encoder_opts
+    from engine.video.restore import VideoOptions, parse_fps, parse_time
+
+    return VideoOptions(
+        codec=args.codec,
+        crf=args.crf,
+        preset=args.preset,
+        encoder_opts=parse_encoder_opts(args.encoder_opt),
+        segment_frames=args.segment_frames,
+        resume=args.resume,
+        start=parse_time(args.start, "--start") if args.start else 0.0,
+        duration=parse_time(args.duration, "--duration") if args.duration else None,
+        deinterlace=args.deinterlace,
+        ivtc=args.ivtc,
+        fps=parse_fps(args.fps) if args.fps else None,
+        work_dir=Path(args.work_dir) if args.work_dir else None,
+        batch=args.batch,
+        check_space=not args.no_space_check,
+    )
+
+
+def run_video_restore(args: argparse.Namespace) -> int:
+    """Restore a video through the chain given with -m; prints the output path, segments on stderr."""
+    from archivist_tui.output import Progress
+    from engine.inference.chain import Chain, parse_stage
+    from engine.video.restore import is_image_sequence_output, restore_video
+
+    options = video_options_from_args(args)
+    if args.format is not None and options.codec is None and is_image_sequence_output(args.output):
+        options.codec = args.format
+    stages = [parse_stage(m) for m in args.model]
+    chain = Chain.load(stages, device=args.device, precision=args.precision, tile=args.tile,
+                       tile_overlap=args.tile_overlap)
+
+    def on_segment(done: int, total: int) -> None:
+        if progress.enabled:  # the bar shares the line: wipe it first
+            sys.stderr.write("\r\x1b[2K")
+        print(f"segment {done}/{total} done", file=sys.stderr, flush=True)
+
+    with Progress("restore", "frames") as progress:
+        result = restore_video(args.input, args.output, chain, options, progress=progress, on_segment=on_segment)
+    print(result.output)
+    return 0

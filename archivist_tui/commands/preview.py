@@ -1,0 +1,41 @@
+"""``archivist preview``: a before/after picture of one frame through a model chain."""
+
+from __future__ import annotations
+
+import argparse
+
+from archivist_tui.commands._common import add_device_options
+
+
+def register(sub) -> None:
+    p = sub.add_parser(
+        "preview",
+        help="write a before/after picture of one frame of a video (or an image) through a chain",
+        description="Restore one frame of INPUT with the chain given by -m and write the original and the "
+        "result side by side (or split down the middle) to OUT.png.",
+    )
+    p.add_argument("input", metavar="INPUT", help="a video file or an image")
+    p.add_argument("-m", "--model", action="append", required=True, metavar="MODEL",
+                   help="MODEL[:strength[:sigma]]; repeat to chain")
+    p.add_argument("-o", "--output", required=True, metavar="OUT.png", help="the picture to write (.png or .tiff)")
+    where = p.add_mutually_exclusive_group()
+    where.add_argument("--frame", type=int, default=None, metavar="N", help="frame index, from 0 (default 0)")
+    where.add_argument("--time", default=None, metavar="T", help="the first frame at or after T (seconds or [HH:]MM:SS)")
+    p.add_argument("--layout", choices=("side", "split"), default="side",
+                   help="side: before | after; split: left half before, right half after (default side)")
+    p.add_argument("--tile", type=int, default=0, metavar="N", help="process in N×N tiles (0: whole frame)")
+    add_device_options(p)
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from engine.inference.chain import Chain, parse_stage
+    from engine.video.preview import preview_frame
+    from engine.video.restore import parse_time
+
+    time = parse_time(args.time, "--time") if args.time is not None else None
+    stages = [parse_stage(m) for m in args.model]
+    chain = Chain.load(stages, device=args.device, precision=args.precision, tile=args.tile)
+    out = preview_frame(args.input, chain, args.output, frame=args.frame, time=time, layout=args.layout)
+    print(out)
+    return 0

@@ -1,0 +1,239 @@
+"""Encoders: which FFmpeg encoder, pixel format and options each ``--codec`` means, and the writers.
+
+A video is written as segment files (NUT containers, which keep any time base exactly) that
+:mod:`engine.video.assemble` later joins by stream copy; an image sequence is written frame by
+frame. The encoder's time base is the source's, so every frame keeps its exact timestamp.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+
+from engine.errors import ArchivistError
+from engine.video.frames import CS_RGB, RANGE_FULL, from_float, rgb_to_frame
+
+log = logging.getLogger(__name__)
+
+CODECS = ("ffv1", "x264", "x265", "prores", "png", "tiff")
+IMAGE_CODECS = ("png", "tiff")
+PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow", "placebo")
+
+# Which containers hold which codecs (by output suffix).
+CONTAINER_CODECS = {
+    ".mkv": ("ffv1", "x264", "x265", "prores"),
+    ".mp4": ("x264", "x265"),
+    ".mov": ("x264", "x265", "prores"),
+    ".nut": ("ffv1", "x264", "x265", "prores"),
+    ".avi": ("ffv1", "x264"),
+}
+DEFAULT_CODEC = {".mkv": "ffv1", ".mp4": "x264", ".mov": "prores", ".nut": "ffv1", ".avi": "ffv1"}
+
+
+@dataclass
+class EncoderSettings:
+    """The user's encoding choice: codec, quality, speed, extra encoder options."""
+
+    codec: str = "ffv1"
+    crf: float | None = None
+    preset: str | None = None
+    options: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self):
+        if self.codec not in CODECS:
+            raise ArchivistError(f"unknown codec {self.codec!r}: allowed are {', '.join(CODECS)}")
+        if self.crf is not None:
+            if self.codec not in ("x264", "x265"):
+                raise ArchivistError(f"--crf applies to x264 and x265, not {self.codec}")
+            if not 0 <= self.crf <= 51:
+                raise ArchivistError(f"--crf {self.crf:g} out of range: allowed 0 to 51")
+        if self.preset is not None:
+            if self.codec not in ("x264", "x265"):
+                raise ArchivistError(f"--preset applies to x264 and x265, not {self.codec}")
+            if self.preset not in PRESETS:
+                raise ArchivistError(f"--preset {self.preset!r} unknown: allowed are {', '.join(PRESETS)}")
+
+    def to_dict(self) -> dict:
+        return {"codec": self.codec, "crf": self.crf, "preset": self.preset, "options": dict(self.options)}
+
+
+def parse_encoder_opts(items: list[str] | None) -> dict[str, str]:
+    """``KEY=VALUE`` strings (``--encoder-opt``) to a dict; an error names the bad item."""
+    opts: dict[str, str] = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ArchivistError(f"--encoder-opt {item!r} invalid: expected KEY=VALUE (e.g. tune=grain)")
+        opts[key.strip()] = value.strip()
+    return opts
+
+
+@dataclass
+class EncoderPlan:
+    """What is actually opened: FFmpeg encoder name, pixel format, options, colour tags."""
+
+    encoder: str
+    pix_fmt: str
+    options: dict[str, str]
+    high_bit_depth: bool  # the RGB arrays handed over are uint16
+    matrix: int  # AVColorSpace written (0 = RGB)
+    color_range: int
+
+    def prepare(self, rgb: np.ndarray):
+        """float32 RGB → a VideoFrame in the encoder's pixel format (the costly part, run in its own thread)."""
+        frame = rgb_to_frame(from_float(rgb, self.high_bit_depth), self.pix_fmt, self.matrix, self.color_range)
+        if self.matrix != CS_RGB:
+            frame.colorspace = self.matrix
+            frame.color_range = self.color_range
+        return frame
+
+
+def plan_encoder(settings: EncoderSettings, high_bit_depth: bool, matrix: int, color_range: int,
+                 variable_frame_rate: bool = False) -> EncoderPlan:
+    """Choose the encoder, the pixel format that keeps the source's bit depth, and the options.
+
+    With a variable frame rate, x264/x265 run without B-frames: their decode timestamps would
+    otherwise step back where two segments meet, which MP4 cannot hold.
+    """
+    codec = settings.codec
+    opts: dict[str, str] = {}
+    if codec == "ffv1":
+        # FFV1 is lossless RGB here: bgr0 for 8-bit, gbrp16le for deeper sources (plain gbrp fails to open).
+        plan = EncoderPlan("ffv1", "gbrp16le" if high_bit_depth else "bgr0", {"level": "3", "slicecrc": "1"},
+                           high_bit_depth, CS_RGB, RANGE_FULL)
+    elif codec == "x264":
+        if high_bit_depth:
+            log.warning("x264 output is 8-bit; use --codec x265 or ffv1 to keep the source's bit depth")
+        opts = {"crf": f"{settings.crf if settings.crf is not None else 18:g}", "preset": settings.preset or "medium"}
+        if variable_frame_rate:
+            opts["bf"] = "0"
+        plan = EncoderPlan("libx264", "yuv420p", opts, False, matrix, color_range)
+    elif codec == "x265":
+        opts = {"crf": f"{settings.crf if settings.crf is not None else 20:g}", "preset": settings.preset or "medium",
+                "x265-params": "log-level=error" + (":bframes=0" if variable_frame_rate else "")}
+        plan = EncoderPlan("libx265", "yuv420p10le" if high_bit_depth else "yuv420p", opts, high_bit_depth,
+                           matrix, color_range)
+    elif codec == "prores":
+        profile = settings.options.get("profile", "3")
+        pix = "yuv444p10le" if profile in ("4", "5", "4444", "4444xq") else "yuv422p10le"
+        plan = EncoderPlan("prores_ks", pix, {"profile": profile}, True, matrix, color_range)
+    else:
+        raise ArchivistError(f"{codec} writes image sequences, not video files")
+    extra = dict(settings.options)
+    if codec == "x265" and "x265-params" in extra:
+        extra["x265-params"] = "log-level=error:" + extra["x265-params"]
+    plan.options.update(extra)
+    return plan
+
+
+@dataclass
+class StreamLayout:
+    """The frame geometry and timing every segment of one output shares."""
+
+    width: int
+    height: int
+    time_base: Fraction
+    rate: Fraction
+    sample_aspect_ratio: Fraction | None
+    color_primaries: int
+    color_trc: int
+
+
+class SegmentWriter:
+    """Encodes frames into one segment file (NUT), keeping each frame's pts; ``close()`` flushes."""
+
+    def __init__(self, path: Path, plan: EncoderPlan, layout: StreamLayout, threads: int = 0):
+        import av
+
+        self.path = path
+        self.plan = plan
+        self.frames = 0
+        self.last_pts: int | None = None
+        try:
+            # NUT keeps any time base exactly; it cannot hold ProRes, which goes into MOV.
+            self.container = av.open(str(path), "w", format="mov" if plan.encoder == "prores_ks" else "nut")
+        except (OSError, av.error.FFmpegError) as exc:
+            raise _write_error(path, exc) from None
+        try:
+            stream = self.container.add_stream(plan.encoder, rate=layout.rate, options=dict(plan.options))
+            stream.width = layout.width
+            stream.height = layout.height
+            stream.pix_fmt = plan.pix_fmt
+            stream.time_base = layout.time_base
+            cc = stream.codec_context
+            cc.time_base = layout.time_base
+            cc.framerate = layout.rate
+            cc.thread_count = threads
+            if layout.sample_aspect_ratio:
+                cc.sample_aspect_ratio = layout.sample_aspect_ratio
+            cc.color_primaries = layout.color_primaries
+            cc.color_trc = layout.color_trc
+            cc.colorspace = plan.matrix
+            cc.color_range = plan.color_range
+            self.container.start_encoding()
+        except (ValueError, av.error.FFmpegError) as exc:
+            self.container.close()
+            raise ArchivistError(f"cannot open encoder {plan.encoder} ({plan.pix_fmt}, {plan.options}): {exc}") from None
+        self.stream = stream
+        self.time_base = layout.time_base
+
+    def write(self, rgb, pts: int) -> None:
+        """Encode one frame at ``pts`` (in the layout's time base): float32 RGB, or a frame from :meth:`EncoderPlan.prepare`."""
+        frame = rgb if not isinstance(rgb, np.ndarray) else self.plan.prepare(rgb)
+        frame.pts = pts
+        frame.time_base = self.time_base
+        self._mux(self.stream.encode(frame))
+        self.frames += 1
+        self.last_pts = pts
+
+    def _mux(self, packets) -> None:
+        import av
+
+        try:
+            self.container.mux(packets)
+        except (OSError, av.error.FFmpegError) as exc:
+            raise _write_error(self.path, exc) from None
+
+    def close(self) -> None:
+        """Flush the encoder and close the file."""
+        try:
+            self._mux(self.stream.encode(None))
+        finally:
+            self.abort()
+
+    def abort(self) -> None:
+        try:
+            self.container.close()
+        except Exception:  # noqa: BLE001 - closing a broken file: the original error matters
+            log.debug("closing %s failed", self.path, exc_info=True)
+
+
+def _write_error(path: Path, exc: Exception) -> ArchivistError:
+    import errno
+
+    code = getattr(exc, "errno", None)
+    if code == errno.ENOSPC:
+        return ArchivistError(f"{path}: no space left on device")
+    reason = getattr(exc, "strerror", None) or str(exc)
+    return ArchivistError(f"{path}: cannot write: {reason}")
+
+
+class ImageSequenceWriter:
+    """Writes frames as numbered PNG/TIFF files (8- or 16-bit) into a folder."""
+
+    def __init__(self, folder: Path, pattern: str, high_bit_depth: bool):
+        self.folder = folder
+        self.pattern = pattern
+        self.bit_depth = 16 if high_bit_depth else 8
+
+    def path_for(self, index: int) -> Path:
+        return self.folder / (self.pattern % (index + 1))
+
+    def write(self, rgb: np.ndarray, index: int) -> None:
+        from engine.inference.imageio import write_picture
+
+        write_picture(self.path_for(index), rgb, self.bit_depth)

@@ -1,0 +1,540 @@
+"""Restore a video (or an image sequence) through a model chain: segmented, resumable, overlapped.
+
+The entry point shared by the command line and the job queue is :func:`restore_video`. Frames are
+decoded, restored and encoded by :func:`engine.video.pipeline.run_overlapped`; output goes into
+segments of ``segment_frames`` frames under ``ARCHIVIST_HOME/jobs/<key>/`` (or ``work_dir``), each
+recorded in ``state.json`` when it closes. A later run with ``resume=True`` continues at the first
+unfinished segment; the final file is assembled by stream copy and renamed into place.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import shutil
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+
+from engine.errors import ArchivistError
+from engine.video.encode import (
+    CONTAINER_CODECS,
+    DEFAULT_CODEC,
+    IMAGE_CODECS,
+    EncoderSettings,
+    ImageSequenceWriter,
+    SegmentWriter,
+    StreamLayout,
+    plan_encoder,
+)
+from engine.video.frames import (
+    ImageSequenceSource,
+    VideoSource,
+    list_image_sequence,
+    source_matrix,
+    source_range,
+)
+from engine.video.pipeline import StopPipeline, run_overlapped, run_sequential
+from engine.video.probe import VideoInfo, probe
+
+log = logging.getLogger(__name__)
+
+STATE_VERSION = 1
+DEFAULT_SEGMENT_FRAMES = 500
+DEINTERLACE_FILTER = "bwdif=mode=send_frame:parity=auto:deint=all"
+IVTC_FILTER = "fieldmatch,yadif=deint=interlaced,decimate"
+
+# Rough compressed size as a fraction of raw RGB (3 bytes per pixel, 6 above 8 bits), for the space check.
+_SIZE_FACTOR = {"ffv1": 0.6, "x264": 0.03, "x265": 0.02, "prores": 0.35, "png": 0.7, "tiff": 1.0}
+
+
+@dataclass
+class VideoOptions:
+    """How to read, encode and segment a video restoration (the CLI's video options)."""
+
+    codec: str | None = None  # default by output suffix: .mkv ffv1, .mp4 x264, .mov prores, folder png
+    crf: float | None = None
+    preset: str | None = None
+    encoder_opts: dict[str, str] = field(default_factory=dict)
+    segment_frames: int = DEFAULT_SEGMENT_FRAMES
+    resume: bool = False
+    start: float = 0.0
+    duration: float | None = None
+    deinterlace: bool = False
+    ivtc: bool = False
+    fps: Fraction | None = None  # for image-sequence input
+    work_dir: Path | None = None
+    batch: int = 1
+    queue_size: int = 8
+    decode_threads: int = 0
+    overlap: bool = True
+    check_space: bool = True
+
+    def __post_init__(self):
+        if self.segment_frames < 1:
+            raise ArchivistError(f"--segment-frames {self.segment_frames} invalid: must be 1 or more")
+        if self.start < 0:
+            raise ArchivistError(f"--start {self.start:g} invalid: must be 0 or more seconds")
+        if self.duration is not None and self.duration <= 0:
+            raise ArchivistError(f"--duration {self.duration:g} invalid: must be more than 0 seconds")
+        if self.deinterlace and self.ivtc:
+            raise ArchivistError("--deinterlace and --ivtc exclude each other: choose one")
+        if self.fps is not None and self.fps <= 0:
+            raise ArchivistError(f"--fps {self.fps} invalid: must be more than 0")
+        if self.batch < 1 or self.queue_size < 1:
+            raise ArchivistError("batch and queue size must be 1 or more")
+
+    @property
+    def video_filter(self) -> str | None:
+        if self.deinterlace:
+            return DEINTERLACE_FILTER
+        if self.ivtc:
+            return IVTC_FILTER
+        return None
+
+
+@dataclass
+class VideoResult:
+    """What a run did: ``done`` (output in place) or ``paused`` (stopped at a segment boundary)."""
+
+    status: str
+    output: Path
+    frames: int
+    segments_done: int
+    segments_total: int | None
+    job_key: str
+    job_dir: Path
+    seconds: float
+    resumed_from: int = 0
+
+    @property
+    def fps(self) -> float:
+        return self.frames / self.seconds if self.seconds > 0 else 0.0
+
+
+def is_image_sequence_output(output: str | Path) -> bool:
+    """``-o frames/`` or ``-o frames/%06d.png`` writes an image sequence."""
+    text = str(output)
+    return text.endswith(("/", os.sep)) or "%" in Path(text).name
+
+
+def _sequence_target(output: str | Path, codec: str | None) -> tuple[Path, str]:
+    text = str(output)
+    if "%" in Path(text).name:
+        folder, pattern = Path(text).parent, Path(text).name
+        suffix = Path(pattern).suffix.lower().lstrip(".")
+        if suffix not in ("png", "tif", "tiff"):
+            raise ArchivistError(f"{output}: image-sequence pattern must end in .png or .tiff")
+        return folder, pattern
+    ext = "tiff" if codec == "tiff" else "png"
+    return Path(text.rstrip("/" + os.sep)), f"%06d.{ext}"
+
+
+def job_key(input_id: dict, output: Path, chain_identity: list[dict], settings: dict) -> str:
+    """A short hash of what determines the output: input file, output path, chain, encoding, range."""
+    doc = {"input": input_id, "output": str(output.resolve()), "chain": chain_identity, "settings": settings}
+    return hashlib.sha256(json.dumps(doc, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def _input_identity(path: Path) -> dict:
+    st = path.stat()
+    return {"path": str(path.resolve()), "size": st.st_size, "mtime_ns": st.st_mtime_ns}
+
+
+def _write_json(path: Path, data: dict) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    try:
+        with open(tmp, "w") as fh:
+            json.dump(data, fh, indent=1)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise ArchivistError(f"{path}: cannot write: {exc.strerror or exc}") from None
+
+
+def _check_writable_folder(folder: Path, what: str) -> None:
+    if not folder.is_dir():
+        raise ArchivistError(f"{folder}: {what} folder does not exist")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise ArchivistError(f"{folder}: {what} folder is not writable")
+
+
+def _check_space(folders: dict[Path, int]) -> None:
+    """``folders``: folder → bytes needed. Folders on one file system add up."""
+    by_device: dict[int, list] = {}
+    for folder, need in folders.items():
+        dev = folder.stat().st_dev
+        entry = by_device.setdefault(dev, [folder, 0])
+        entry[1] += need
+    for folder, need in by_device.values():
+        free = shutil.disk_usage(folder).free
+        log.info("space: about %.1f GB needed in %s, %.1f GB free", need / 1e9, folder, free / 1e9)
+        if need > free:
+            raise ArchivistError(
+                f"{folder}: not enough free space: the output needs about {need / 1e9:.1f} GB "
+                f"(estimate), {free / 1e9:.1f} GB free; free space, choose a lossy --codec or use --work-dir"
+            )
+
+
+class _SegmentSink:
+    """Receives restored frames in order and writes them into segments, recording each as it closes."""
+
+    def __init__(self, run: _Run):
+        self.run = run
+        self.writer: SegmentWriter | None = None
+        self.seg_first_pts: int | None = None
+        self.seg_frames = 0
+        self.frames = 0
+        self.last_pts = 0
+
+    def __call__(self, frame) -> None:
+        run = self.run
+        if run.pts_offset is None:
+            run.pts_offset = frame.pts if run.options.start > 0 else 0
+            run.time_base = frame.time_base
+        pts = frame.pts - run.pts_offset
+        if run.sequence_writer is not None:
+            run.sequence_writer.write(frame.rgb, frame.index)
+        else:
+            if self.writer is None:
+                seg = run.segment_path(len(run.segments), partial=True)
+                self.writer = SegmentWriter(seg, run.plan, run.layout_for(frame), threads=0)
+            self.writer.write(frame.rgb, pts)
+        if self.seg_first_pts is None:
+            self.seg_first_pts = frame.pts
+        self.seg_frames += 1
+        self.frames += 1
+        self.last_pts = frame.pts
+        if run.progress:
+            run.progress(run.frames_before + self.frames, run.total_frames)
+        if self.seg_frames >= run.options.segment_frames:
+            self.close_segment(frame.pts)
+            if run.should_stop is not None and run.should_stop():
+                raise StopPipeline
+
+    def close_segment(self, last_pts: int) -> None:
+        run = self.run
+        if self.seg_frames == 0:
+            return
+        number = len(run.segments)
+        if self.writer is not None:
+            self.writer.close()
+            self.writer = None
+            os.replace(run.segment_path(number, partial=True), run.segment_path(number))
+        run.segments.append({"index": number, "frames": self.seg_frames, "first_pts": self.seg_first_pts,
+                             "last_pts": last_pts})
+        run.save_state()
+        run.announce(number)
+        self.seg_first_pts = None
+        self.seg_frames = 0
+
+    def abort(self) -> None:
+        if self.writer is not None:
+            self.writer.abort()
+            self.writer = None
+        self.run.segment_path(len(self.run.segments), partial=True).unlink(missing_ok=True)
+
+
+class _Run:
+    """The state of one restoration job: where its segments live and what is done."""
+
+    def __init__(self, job_dir: Path, key: str, options: VideoOptions, progress, should_stop, on_segment):
+        self.job_dir = job_dir
+        self.key = key
+        self.options = options
+        self.progress = progress
+        self.should_stop = should_stop
+        self.on_segment = on_segment
+        self.segments: list[dict] = []
+        self.pts_offset: int | None = None
+        self.time_base: Fraction | None = None
+        self.total_frames: int | None = None
+        self.frames_before = 0
+        self.plan = None
+        self.sequence_writer: ImageSequenceWriter | None = None
+        self.layout: StreamLayout | None = None
+        self.meta: dict = {}
+
+    @property
+    def state_path(self) -> Path:
+        return self.job_dir / "state.json"
+
+    def segment_path(self, number: int, partial: bool = False) -> Path:
+        return self.job_dir / f"segment-{number:05d}.nut{'.partial' if partial else ''}"
+
+    def layout_for(self, frame) -> StreamLayout:
+        layout = self.layout
+        return StreamLayout(layout.width, layout.height, frame.time_base, layout.rate,
+                            layout.sample_aspect_ratio, layout.color_primaries, layout.color_trc)
+
+    def segments_total(self) -> int | None:
+        if not self.total_frames:
+            return None
+        return max(1, -(-self.total_frames // self.options.segment_frames))
+
+    def announce(self, number: int) -> None:
+        total = self.segments_total()
+        total = max(total or 0, number + 1)
+        log.info("segment %d/%d done", number + 1, total)
+        if self.on_segment is not None:
+            self.on_segment(number + 1, total)
+
+    def save_state(self, complete: bool = False) -> None:
+        _write_json(self.state_path, {
+            "version": STATE_VERSION, "key": self.key, "segments": self.segments, "complete": complete,
+            "pts_offset": self.pts_offset, "time_base": str(self.time_base) if self.time_base else None,
+            "segment_frames": self.options.segment_frames, **self.meta,
+        })
+
+    def load_state(self) -> bool:
+        """Take over finished segments from an earlier run; False when there is nothing usable."""
+        try:
+            state = json.loads(self.state_path.read_text())
+        except (OSError, ValueError):
+            return False
+        if state.get("version") != STATE_VERSION or state.get("key") != self.key:
+            return False
+        segments = []
+        for seg in state.get("segments", []):
+            if self.sequence_writer is None and not self.segment_path(seg["index"]).is_file():
+                break
+            segments.append(seg)
+        self.segments = segments
+        self.pts_offset = state.get("pts_offset")
+        tb = state.get("time_base")
+        self.time_base = Fraction(tb) if tb else None
+        return bool(segments)
+
+
+def restore_video(input_path: str | Path, output: str | Path, chain, options: VideoOptions | None = None,
+                  progress: Callable[[int, int | None], None] | None = None,
+                  should_stop: Callable[[], bool] | None = None,
+                  on_segment: Callable[[int, int], None] | None = None) -> VideoResult:
+    """Restore a video file (or an image sequence, with ``options.fps``) through ``chain`` into ``output``.
+
+    ``chain`` needs ``run_batch(NxHxWx3 float32)``, ``scale`` and ``identity()`` (an
+    :class:`engine.inference.chain.Chain`). ``progress(done, total)`` is called per frame;
+    ``on_segment(i, n)`` as each segment closes; ``should_stop()`` is asked at each segment boundary
+    and, when true, the run ends there with status ``paused`` (a later ``resume=True`` continues).
+    Raises :class:`ArchivistError` for every expected failure, leaving no file that looks finished.
+    """
+    options = options or VideoOptions()
+    started = time.monotonic()
+    input_path = Path(input_path)
+    sequence_in = options.fps is not None
+    sequence_out = is_image_sequence_output(output)
+
+    # --- what goes in
+    info: VideoInfo | None = None
+    files: list[Path] = []
+    if sequence_in:
+        if options.start or options.duration is not None or options.video_filter:
+            raise ArchivistError("--start, --duration, --deinterlace and --ivtc apply to video files, "
+                                 "not to an image sequence")
+        files = list_image_sequence(input_path)
+        source_probe = ImageSequenceSource(files, options.fps)
+        width, height, high = source_probe.width, source_probe.height, source_probe.high_bit_depth
+        total = len(files)
+        rate, sar, primaries, trc, matrix, rng = options.fps, None, 1, 13, 1, 1
+        input_id = {"files": [str(files[0].resolve()), len(files)], "fps": str(options.fps)}
+    else:
+        info = probe(input_path)
+        if info.interlaced and not (options.deinterlace or options.ivtc):
+            log.warning("%s is interlaced (field order %s): consider --deinterlace or --ivtc", input_path,
+                        info.field_order)
+        width, height, high = info.width, info.height, info.high_bit_depth
+        total = info.frame_count
+        if options.duration is not None:
+            total = int(round(options.duration * float(info.rate)))
+        elif options.start and total:
+            total = max(0, total - int(options.start * float(info.rate)))
+        if options.ivtc and total:
+            total = total * 4 // 5
+        rate = info.rate * Fraction(4, 5) if options.ivtc else info.rate
+        sar, primaries, trc = info.sample_aspect_ratio, info.color_primaries, info.color_trc
+        matrix = source_matrix(info.colorspace, width, height)
+        rng = source_range(info.color_range, info.pix_fmt)
+        input_id = _input_identity(input_path)
+
+    # --- what comes out
+    codec = options.codec
+    if sequence_out:
+        codec = codec or "png"
+        if codec not in IMAGE_CODECS:
+            raise ArchivistError(f"--codec {codec} cannot write an image sequence: allowed are png, tiff")
+        out_folder, pattern = _sequence_target(output, codec)
+        output_path = out_folder
+        parent = out_folder.parent
+        if out_folder.exists() and (not out_folder.is_dir() or any(out_folder.iterdir())):
+            raise ArchivistError(f"{out_folder}: output folder exists and is not empty")
+    else:
+        output_path = Path(output)
+        suffix = output_path.suffix.lower()
+        if suffix not in CONTAINER_CODECS:
+            raise ArchivistError(f"{output_path}: unsupported output type {suffix or '(none)'}: allowed are "
+                                 f"{', '.join(CONTAINER_CODECS)}, or a folder ending in / for an image sequence")
+        codec = codec or DEFAULT_CODEC[suffix]
+        if codec not in CONTAINER_CODECS[suffix]:
+            raise ArchivistError(f"--codec {codec} cannot go in a {suffix} file: allowed are "
+                                 f"{', '.join(CONTAINER_CODECS[suffix])}")
+        parent = output_path.parent
+        if output_path.is_dir():
+            raise ArchivistError(f"{output_path}: is a folder (end the path with / for an image sequence)")
+    parent = parent if str(parent) else Path(".")
+    _check_writable_folder(parent, "output")
+    settings = EncoderSettings(codec, options.crf, options.preset, dict(options.encoder_opts))
+
+    scale = int(getattr(chain, "scale", 1) or 1)
+    out_w, out_h = width * scale, height * scale
+    key = job_key(input_id, output_path, chain.identity(), {
+        "encoder": settings.to_dict(), "start": options.start, "duration": options.duration,
+        "filter": options.video_filter, "segment_frames": options.segment_frames, "sequence": sequence_out,
+    })
+    if options.work_dir is not None:
+        _check_writable_folder(Path(options.work_dir), "work")
+        job_dir = Path(options.work_dir) / key
+    else:
+        from engine.paths import state_subdir
+
+        job_dir = state_subdir("jobs") / key
+    if options.check_space:
+        # Before anything is created, so a refused run leaves nothing behind. On resume the segments
+        # already on disk count as written.
+        bpp = 6 if (high and codec in ("ffv1", "png", "tiff")) else 3
+        need = int((total or 0) * out_w * out_h * bpp * _SIZE_FACTOR[codec])
+        written = sum(p.stat().st_size for p in job_dir.glob("segment-*")) if options.resume else 0
+        work_parent = job_dir.parent if job_dir.parent.exists() else parent
+        if sequence_out:
+            _check_space({parent: need})
+        else:
+            _check_space({work_parent: max(0, need - written), parent: need})
+    job_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+
+    run = _Run(job_dir, key, options, progress, should_stop, on_segment)
+    run.total_frames = total
+    run.meta = {"input": str(input_path), "output": str(output_path), "codec": codec}
+    if sequence_out:
+        tmp_folder = out_folder.with_name(f".{out_folder.name}.partial")
+        tmp_folder.mkdir(exist_ok=True)
+        run.sequence_writer = ImageSequenceWriter(tmp_folder, pattern, high)
+    else:
+        run.plan = plan_encoder(settings, high, matrix, rng, bool(info and info.variable_frame_rate))
+        if sar and sar != 1 and output_path.suffix.lower() == ".mkv" and codec in ("ffv1", "prores"):
+            log.warning("sample aspect ratio %s is not stored in %s files written here: the display size "
+                        "must be set again (x264/x265, or .mp4/.mov, keep it)", sar, codec)
+        run.layout = StreamLayout(out_w, out_h, info.time_base if info else 1 / rate, rate, sar, primaries, trc)
+
+    resumed = options.resume and run.load_state()
+    if not resumed:
+        if not options.resume and run.state_path.exists():
+            log.warning("an unfinished run of this job was found in %s: starting afresh (--resume continues it)",
+                        job_dir)
+        for old in job_dir.glob("segment-*"):
+            old.unlink()
+        if run.sequence_writer is not None:
+            for old in run.sequence_writer.folder.iterdir():
+                old.unlink()
+        run.segments = []
+        run.pts_offset = None
+    for leftover in job_dir.glob("segment-*.partial"):
+        leftover.unlink()
+    done_frames = sum(s["frames"] for s in run.segments)
+    run.frames_before = done_frames
+    if resumed:
+        log.info("resuming %s at segment %d (%d frames done)", key, len(run.segments) + 1, done_frames)
+
+    # --- the frames
+    if sequence_in:
+        frames = ImageSequenceSource(files, options.fps, first_index=done_frames)
+    else:
+        after = run.segments[-1]["last_pts"] if run.segments else None
+        frames = VideoSource(info, start=options.start, duration=options.duration, resume_after_pts=after,
+                             first_index=done_frames, video_filter=options.video_filter,
+                             threads=options.decode_threads)
+
+    sink = _SegmentSink(run)
+    try:
+        if options.overlap:
+            prepare = run.plan.prepare if run.plan is not None else None
+            stats = run_overlapped(frames, chain.run_batch, sink, batch=options.batch, queue_size=options.queue_size,
+                                   prepare=prepare)
+        else:
+            stats = run_sequential(frames, chain.run_batch, sink)
+        if not stats.stopped and sink.seg_frames:
+            sink.close_segment(sink.last_pts)
+    except BaseException as exc:
+        sink.abort()
+        if isinstance(exc, OSError):
+            exc = ArchivistError(f"{exc.filename or job_dir}: cannot write: {exc.strerror or exc}")
+        if isinstance(exc, ArchivistError) and run.segments and "space" in str(exc).lower():
+            raise ArchivistError(f"{exc} ({len(run.segments)} finished segment(s) kept in {job_dir}: free space and "
+                                 "run again with --resume)") from None
+        if exc is not sys.exc_info()[1]:
+            raise exc from None
+        raise
+
+    produced = sum(s["frames"] for s in run.segments)
+    if stats.stopped:
+        log.info("paused after segment %d", len(run.segments))
+        return VideoResult("paused", output_path, produced, len(run.segments), run.segments_total(), key, job_dir,
+                           time.monotonic() - started, done_frames)
+    if produced == 0:
+        raise ArchivistError(f"{input_path}: no frames to restore"
+                             + (f" in the range --start {options.start:g}" if options.start else ""))
+
+    # --- the final file
+    if sequence_out:
+        tmp_folder = run.sequence_writer.folder
+        if out_folder.exists():
+            out_folder.rmdir()
+        os.replace(tmp_folder, out_folder)
+    else:
+        from engine.video.assemble import assemble
+
+        segs = [run.segment_path(s["index"]) for s in run.segments]
+        offset = float(run.pts_offset * run.time_base) if run.pts_offset and run.time_base else 0.0
+        end = options.start + options.duration if options.duration is not None else None
+        tags = {"color_primaries": run.layout.color_primaries, "color_trc": run.layout.color_trc,
+                "colorspace": run.plan.matrix, "color_range": run.plan.color_range,
+                "sample_aspect_ratio": run.layout.sample_aspect_ratio, "rotation": info.rotation if info else 0}
+        assemble(segs, str(input_path) if info is not None else None, output_path, offset, end, tags)
+    run.save_state(complete=True)
+    shutil.rmtree(job_dir, ignore_errors=True)
+    elapsed = time.monotonic() - started
+    log.info("restored %d frames in %.1f s", produced, elapsed)
+    return VideoResult("done", output_path, produced, len(run.segments), len(run.segments), key, job_dir, elapsed,
+                       done_frames)
+
+
+def parse_time(text: str, what: str = "time") -> float:
+    """Seconds from ``12.5``, ``1:02.5`` (minutes:seconds) or ``1:02:03.5`` (hours:minutes:seconds)."""
+    parts = str(text).strip().split(":")
+    try:
+        if len(parts) > 3 or any(p == "" for p in parts):
+            raise ValueError
+        seconds = 0.0
+        for part in parts:
+            seconds = seconds * 60 + float(part)
+    except ValueError:
+        raise ArchivistError(f"{what} {text!r} invalid: use seconds (12.5) or [HH:]MM:SS(.ms)") from None
+    if seconds < 0:
+        raise ArchivistError(f"{what} {text!r} invalid: must be 0 or more")
+    return seconds
+
+
+def parse_fps(text: str) -> Fraction:
+    """A frame rate: ``24``, ``23.976``, ``24000/1001``."""
+    try:
+        value = Fraction(text).limit_denominator(1001) if "/" not in text else Fraction(text)
+    except (ValueError, ZeroDivisionError):
+        raise ArchivistError(f"--fps {text!r} invalid: use a number (24, 23.976) or a ratio (24000/1001)") from None
+    if value <= 0:
+        raise ArchivistError(f"--fps {text!r} invalid: must be more than 0")
+    return value

@@ -1,0 +1,135 @@
+"""Small generated clips with known content and timestamps, for tests, benchmarks and ``doctor``."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+
+
+def pattern_frame(index: int, width: int, height: int, high_bit_depth: bool = False) -> np.ndarray:
+    """A moving colour pattern: gradients, a checkerboard and a bar that moves with ``index``."""
+    y, x = np.mgrid[0:height, 0:width].astype(np.float32)
+    r = (x + index * 3) % width / max(width - 1, 1)
+    g = y / max(height - 1, 1)
+    b = (((x + index) // 8 + y // 8) % 2) * 0.6 + 0.2
+    img = np.stack([r, g, b], axis=-1)
+    bar = (np.abs(x - (index * 5) % width) < 3)
+    img[bar] = (1.0, 1.0, 1.0)
+    if high_bit_depth:
+        return np.round(img * 65535).astype(np.uint16)
+    return np.round(img * 255).astype(np.uint8)
+
+
+def write_test_clip(path: str | Path, frames: int = 24, width: int = 64, height: int = 48, codec: str = "libx264",
+                    pix_fmt: str = "yuv420p", rate: Fraction = Fraction(24), pts: list[int] | None = None,
+                    time_base: Fraction | None = None, colorspace: int | None = 1, color_range: int = 1,
+                    color_primaries: int | None = None, color_trc: int | None = None,
+                    sample_aspect_ratio: Fraction | None = None, audio: bool = False,
+                    subtitles: bool = False, chapters: bool = False, options: dict | None = None,
+                    interlaced: bool = False, attachment: bool = False, rotation: int = 0) -> Path:
+    """Encode a pattern clip. ``pts`` (in ``time_base``) makes it variable-frame-rate.
+
+    ``colorspace`` is the AVColorSpace used to make YUV and tagged on the stream (None: convert with
+    BT.601 and tag nothing). ``audio`` adds a 440 Hz sine (AAC, 48 kHz) as long as the video,
+    ``subtitles`` one SubRip cue, ``chapters`` two chapters, ``attachment`` a small font file (Matroska).
+    """
+    import av
+
+    from engine.video.frames import _SWS_MATRIX
+
+    path = Path(path)
+    time_base = time_base or (1 / rate)
+    if pts is None:
+        step = int(round(1 / (rate * time_base)))
+        pts = [i * step for i in range(frames)]
+    frames = len(pts)
+    high = av.VideoFormat(pix_fmt).components[0].bits > 8
+    container = av.open(str(path), "w")
+    opts = dict(options or {})
+    if codec == "libx265":
+        opts.setdefault("x265-params", "log-level=error")
+    vs = container.add_stream(codec, rate=rate, options=opts)
+    vs.width, vs.height, vs.pix_fmt = width, height, pix_fmt
+    vs.time_base = time_base
+    vs.codec_context.time_base = time_base
+    cc = vs.codec_context
+    if colorspace is not None:
+        cc.colorspace = colorspace
+    if color_primaries is not None:
+        cc.color_primaries = color_primaries
+    if color_trc is not None:
+        cc.color_trc = color_trc
+    cc.color_range = color_range
+    if sample_aspect_ratio:
+        cc.sample_aspect_ratio = sample_aspect_ratio
+    if interlaced:
+        cc.flags |= av.codec.context.Flags.interlaced_dct | av.codec.context.Flags.interlaced_me
+        cc.field_order = 2
+    if rotation:
+        vs.set_display_rotation(rotation)
+    aus = None
+    if audio:
+        aus = container.add_stream("aac", rate=48000)
+        aus.layout = "mono"
+        aus.metadata["language"] = "fra"
+    if subtitles:
+        ss = container.add_mux_stream("subrip")
+        ss.metadata["language"] = "eng"
+    if attachment:
+        container.add_attachment(name="font.ttf", mimetype="application/x-truetype-font", data=b"FONTDATA")
+    if chapters:
+        end = int(round(float((pts[-1] + 1) * time_base) * 1000))
+        container.set_chapters([
+            {"id": 1, "start": 0, "end": end // 2, "time_base": Fraction(1, 1000), "metadata": {"title": "One"}},
+            {"id": 2, "start": end // 2, "end": end, "time_base": Fraction(1, 1000), "metadata": {"title": "Two"}},
+        ])
+    sws = _SWS_MATRIX.get(colorspace or 5, 5)
+    for i, p in enumerate(pts):
+        rgb = pattern_frame(i, width, height, high)
+        frame = av.VideoFrame.from_ndarray(rgb, format="rgb48le" if high else "rgb24")
+        if not av.VideoFormat(pix_fmt).is_rgb:
+            frame = frame.reformat(format=pix_fmt, src_colorspace=sws, dst_colorspace=sws, src_color_range=2,
+                                   dst_color_range=color_range)
+        else:
+            frame = frame.reformat(format=pix_fmt)
+        frame.pts = p
+        frame.time_base = time_base
+        container.mux(vs.encode(frame))
+    container.mux(vs.encode(None))
+    if aus is not None:
+        seconds = float((pts[-1] + step_of(pts)) * time_base)
+        total = int(seconds * 48000)
+        t = 0
+        while t < total:
+            n = min(1024, total - t)
+            samples = (0.3 * np.sin(2 * np.pi * 440 * (np.arange(t, t + n) / 48000))).astype(np.float32)
+            af = av.AudioFrame.from_ndarray(samples[None], format="fltp", layout="mono")
+            af.sample_rate = 48000
+            af.pts = t
+            af.time_base = Fraction(1, 48000)
+            container.mux(aus.encode(af))
+            t += n
+        container.mux(aus.encode(None))
+    if subtitles:
+        _mux_subtitle(container, ss)
+    container.close()
+    return path
+
+
+def step_of(pts: list[int]) -> int:
+    return pts[-1] - pts[-2] if len(pts) > 1 else 1
+
+
+def _mux_subtitle(container, stream) -> None:
+    import av
+
+    text = b"Hello"
+    packet = av.Packet(text)
+    packet.stream = stream
+    packet.time_base = Fraction(1, 1000)
+    packet.pts = 0
+    packet.dts = 0
+    packet.duration = 200
+    container.mux(packet)

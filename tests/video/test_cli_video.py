@@ -1,0 +1,236 @@
+"""`archivist restore` on video: segment lines, resume after a real SIGKILL, and every bad input."""
+
+from __future__ import annotations
+
+import errno
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from archivist_tui.cli import main
+from tests.video.conftest import packets, read_video
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def model(tiny_compact):
+    return str(tiny_compact[0])
+
+
+@pytest.fixture
+def slow_model(tmp_path):
+    """A Compact big enough (nf 24, nc 4) that a 160x96 clip takes a moment per segment."""
+    import torch
+
+    from engine.models import compact
+    from engine.models.files import save_safetensors
+
+    torch.manual_seed(2)
+    spec = compact.spec_for(24, 4, 1)
+    path = tmp_path / "slow.safetensors"
+    save_safetensors(path, compact.build(spec).state_dict(), spec, role="custom")
+    return str(path)
+
+
+def _one_error_line(capsys, code):
+    assert code == 1
+    # "segment i/N done" lines are progress that came before the failure: the error itself is one line.
+    err = [line for line in capsys.readouterr().err.strip().splitlines() if not line.startswith("segment ")]
+    assert len(err) == 1 and err[0].startswith("archivist: error: "), err
+    return err[0]
+
+
+def test_cli_restores_a_video_with_segment_lines(clip, model, tmp_path, capsys):
+    src = clip("in.mkv", frames=10, audio=True)
+    out = tmp_path / "out.mkv"
+    assert main(["restore", str(src), "-m", model, "-o", str(out), "--device", "cpu",
+                 "--segment-frames", "4"]) == 0
+    captured = capsys.readouterr()
+    assert captured.out.strip() == str(out)
+    assert [line for line in captured.err.splitlines() if line.startswith("segment")] == [
+        "segment 1/3 done", "segment 2/3 done", "segment 3/3 done"]
+    assert len(read_video(out)[2]) == 10
+
+
+def _cli(args, env):
+    return subprocess.Popen([sys.executable, "-m", "archivist_tui.cli", *args], cwd=ROOT, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def test_resume_after_sigkill_is_bit_identical(clip, slow_model, tmp_path, archivist_home):
+    src = clip("film.mkv", frames=40, width=160, height=96, audio=True)
+    env = dict(os.environ, ARCHIVIST_HOME=str(archivist_home), OMP_NUM_THREADS="1", PYTHONPATH=str(ROOT))
+    common = ["-m", slow_model, "--device", "cpu", "--segment-frames", "4"]
+    whole = tmp_path / "whole.mkv"
+    ref = _cli(["restore", str(src), "-o", str(whole), *common], env)
+    assert ref.wait(timeout=120) == 0, ref.stderr.read()
+
+    out = tmp_path / "killed.mkv"
+    proc = _cli(["restore", str(src), "-o", str(out), *common], env)
+    for line in proc.stderr:
+        if line.startswith("segment 2/"):
+            proc.send_signal(signal.SIGKILL)
+            break
+    proc.wait(timeout=60)
+    assert proc.returncode == -signal.SIGKILL
+    assert not out.exists()
+    jobs = list((archivist_home / "jobs").iterdir())
+    assert len(jobs) == 1 and len(list(jobs[0].glob("segment-*.nut"))) < 10
+
+    resumed = _cli(["restore", str(src), "-o", str(out), *common, "--resume"], env)
+    _, err = resumed.communicate(timeout=120)
+    assert resumed.returncode == 0, err
+    done_lines = [line for line in err.splitlines() if line.startswith("segment")]
+    assert done_lines[-1] == "segment 10/10 done" and len(done_lines) < 10
+    assert packets(out) == packets(whole)
+    pts_a, tb_a, _, _ = read_video(out)
+    pts_b, tb_b, _, _ = read_video(whole)
+    assert pts_a == pts_b and len(pts_a) == 40
+    assert not (archivist_home / "jobs" / jobs[0].name).exists()
+
+
+def test_bad_inputs(clip, model, tmp_path, capsys):
+    out = tmp_path / "o.mkv"
+
+    def run(src, *extra, output=out):
+        return main(["restore", str(src), "-m", model, "-o", str(output), "--device", "cpu", *extra])
+
+    empty = tmp_path / "empty.mkv"
+    empty.write_bytes(b"")
+    assert "empty" in _one_error_line(capsys, run(empty))
+    fake = tmp_path / "fake.mp4"
+    fake.write_text("not a video at all\n" * 100)
+    assert "not a readable video" in _one_error_line(capsys, run(fake))
+    trunc = clip("trunc.mkv", frames=40)
+    data = trunc.read_bytes()
+    trunc.write_bytes(data[: len(data) // 2])
+    assert "truncated" in _one_error_line(capsys, run(trunc))
+    audio = tmp_path / "a.mka"
+    _write_audio_only(audio)
+    assert "no video stream" in _one_error_line(capsys, run(audio))
+    good = clip("good.mkv", frames=4)
+    assert "does not exist" in _one_error_line(capsys, run(good, output=tmp_path / "nowhere" / "o.mkv"))
+    assert not out.exists() and not list(tmp_path.glob(".o.partial*"))
+
+
+def test_model_whose_channels_do_not_fit(clip, tmp_path, capsys):
+    from engine.models import compact
+    from engine.models.files import save_safetensors
+
+    spec = compact.spec_for(8, 2, 1, channels=1)
+    path = tmp_path / "grey.safetensors"
+    save_safetensors(path, compact.build(spec).state_dict(), spec, role="custom")
+    src = clip("c.mkv", frames=3)
+    code = main(["restore", str(src), "-m", str(path), "-o", str(tmp_path / "o.mkv"), "--device", "cpu"])
+    assert "channels" in _one_error_line(capsys, code)
+    assert not (tmp_path / "o.mkv").exists()
+
+
+def test_disk_full_keeps_finished_segments(clip, model, tmp_path, capsys, monkeypatch, archivist_home):
+    """ENOSPC injected at the segment write call (a tmpfs variant runs where mounting is allowed)."""
+    from engine.video.encode import SegmentWriter
+
+    src = clip("d.mkv", frames=12)
+    out = tmp_path / "o.mkv"
+    original = SegmentWriter.write
+    calls = {"n": 0}
+
+    def full_disk(self, rgb, pts):
+        calls["n"] += 1
+        if calls["n"] == 7:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return original(self, rgb, pts)
+
+    monkeypatch.setattr(SegmentWriter, "write", full_disk)
+    args = ["restore", str(src), "-m", model, "-o", str(out), "--device", "cpu", "--segment-frames", "3"]
+    line = _one_error_line(capsys, main(args))
+    assert "no space left" in line.lower()
+    assert not out.exists() and not list(tmp_path.glob(".o.partial*"))
+    job = next((archivist_home / "jobs").iterdir())
+    assert sorted(p.name for p in job.glob("segment-*")) == ["segment-00000.nut", "segment-00001.nut"]
+    monkeypatch.setattr(SegmentWriter, "write", original)
+    assert main([*args, "--resume"]) == 0
+    assert len(read_video(out)[2]) == 12
+
+
+def test_disk_full_on_a_real_tmpfs(clip, model, tmp_path, capsys):
+    mnt = tmp_path / "small"
+    mnt.mkdir()
+    if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", "size=160k", "tmpfs", str(mnt)],
+                                           capture_output=True).returncode != 0:
+        pytest.skip("cannot mount a tmpfs here (the injected variant covers this)")
+    try:
+        src = clip("t.mkv", frames=30, width=160, height=96)
+        out = mnt / "o.mkv"
+        base = ["restore", str(src), "-m", model, "-o", str(out), "--device", "cpu", "--segment-frames", "3",
+                "--work-dir", str(mnt)]
+        line = _one_error_line(capsys, main(base))
+        assert "not enough free space" in line  # the estimate refuses up front
+        line = _one_error_line(capsys, main([*base, "--no-space-check"]))
+        assert "no space left" in line.lower()
+        assert not out.exists() and not list(mnt.glob(".o.partial*"))
+        job = next(p for p in mnt.iterdir() if p.is_dir())
+        assert list(job.glob("segment-00000.nut")) and not list(job.glob("*.partial"))
+    finally:
+        subprocess.run(["umount", str(mnt)], check=False)
+
+
+def _write_audio_only(path):
+    import av
+    import numpy as np
+
+    with av.open(str(path), "w") as c:
+        s = c.add_stream("flac", rate=8000)
+        s.layout = "mono"
+        frame = av.AudioFrame.from_ndarray(np.zeros((1, 800), np.int16), format="s16", layout="mono")
+        frame.sample_rate = 8000
+        frame.pts = 0
+        c.mux(s.encode(frame))
+        c.mux(s.encode(None))
+
+
+def test_cli_sequences_and_option_errors(clip, model, tmp_path, capsys):
+    src = clip("s.mkv", frames=5)
+    frames = tmp_path / "frames"
+    base = ["-m", model, "--device", "cpu"]
+    assert main(["restore", str(src), "-o", f"{frames}/", *base, "--format", "tiff"]) == 0
+    assert len(list(frames.glob("*.tiff"))) == 5
+    out = tmp_path / "back.mp4"
+    assert main(["restore", str(frames), "--fps", "25", "-o", str(out), *base, "--preset", "ultrafast"]) == 0
+    assert len(read_video(out)[2]) == 5
+    capsys.readouterr()
+    for bad, word in ((["--encoder-opt", "novalue"], "KEY=VALUE"), (["--start", "1:x"], "--start"),
+                      (["--crf", "80", "--codec", "x264"], "--crf"), (["--segment-frames", "0"], "--segment-frames")):
+        code = main(["restore", str(src), "-o", str(tmp_path / "o.mkv"), *base, *bad])
+        assert word in _one_error_line(capsys, code)
+    assert "apply to video files" in _one_error_line(
+        capsys, main(["restore", str(frames), "--fps", "24", "--start", "1", "-o", str(tmp_path / "o.mkv"), *base]))
+    assert not (tmp_path / "o.mkv").exists()
+
+
+def test_read_only_output_folder(clip, model, tmp_path, capsys):
+    """Where permissions bind (not root) a chmod does it; as root a read-only tmpfs, if mounting works."""
+    src = clip("ro.mkv", frames=3)
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    mounted = False
+    if os.geteuid() == 0:
+        mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=64k", "tmpfs", str(folder)],
+                                 capture_output=True).returncode == 0
+        if not mounted:
+            pytest.skip("running as root without mount: permissions cannot make a folder unwritable")
+    else:
+        folder.chmod(0o500)
+    try:
+        code = main(["restore", str(src), "-m", model, "-o", str(folder / "o.mkv"), "--device", "cpu"])
+        assert "not writable" in _one_error_line(capsys, code)
+        assert not list(folder.iterdir())
+    finally:
+        if mounted:
+            subprocess.run(["umount", str(folder)], check=False)
+        folder.chmod(0o700)

@@ -1,0 +1,262 @@
+"""restore_video(): frames, timestamps, audio, colour, bit depth, segments, pause/resume, sequences."""
+
+from __future__ import annotations
+
+import json
+from fractions import Fraction
+
+import av
+import numpy as np
+import pytest
+
+from engine.errors import ArchivistError
+from engine.video.restore import VideoOptions, restore_video
+from engine.video.synthetic import pattern_frame
+from tests.video.conftest import packets, read_video, rgb_close, seconds
+
+
+def test_frame_count_and_timestamps_cfr(clip, chain, tmp_path):
+    src = clip("cfr.mkv", frames=20)
+    segs = []
+    result = restore_video(src, tmp_path / "out.mkv", chain, VideoOptions(segment_frames=6),
+                           on_segment=lambda i, n: segs.append((i, n)))
+    assert result.status == "done" and result.frames == 20
+    assert segs == [(1, 4), (2, 4), (3, 4), (4, 4)]
+    pts_in, tb_in, _, _ = read_video(src)
+    pts_out, tb_out, frames, facts = read_video(tmp_path / "out.mkv")
+    assert facts["codec"] == "ffv1" and facts["pix_fmt"] == "bgr0"
+    assert seconds(pts_out, tb_out) == seconds(pts_in, tb_in)
+    assert len(frames) == 20
+    assert not result.job_dir.exists()  # segments removed once assembled
+    assert not list(tmp_path.glob(".*partial*"))
+
+
+def test_vfr_timestamps_survive(clip, identity_chain, tmp_path):
+    pts = [0, 2, 4, 7, 8, 13, 14, 16, 30, 31]
+    src = clip("vfr.nut", codec="ffv1", pix_fmt="bgr0", pts=pts, time_base=Fraction(1, 48))
+    for out in ("out.mkv", "out.mp4"):
+        codec = "x264" if out.endswith("mp4") else None
+        restore_video(src, tmp_path / out, identity_chain, VideoOptions(segment_frames=4, codec=codec))
+        got, tb, _, _ = read_video(tmp_path / out)
+        assert seconds(got, tb) == [round(p / 48, 3) for p in pts]
+
+
+def test_identity_is_lossless_with_ffv1(clip, identity_chain, tmp_path):
+    src = clip("rgb.nut", codec="ffv1", pix_fmt="bgr0", frames=6)
+    restore_video(src, tmp_path / "out.mkv", identity_chain, VideoOptions(segment_frames=4))
+    _, _, frames, _ = read_video(tmp_path / "out.mkv")
+    for i, f in enumerate(frames):
+        assert np.array_equal(f, pattern_frame(i, 64, 48))
+
+
+def test_audio_subtitles_chapters_kept(clip, chain, tmp_path):
+    src = clip("av.mkv", frames=24, audio=True, subtitles=True, chapters=True, attachment=True)
+    out = tmp_path / "out.mkv"
+    restore_video(src, out, chain, VideoOptions(segment_frames=10))
+    with av.open(str(src)) as a, av.open(str(out)) as b:
+        assert [s.type for s in b.streams] == ["video", "audio", "subtitle", "attachment"]
+        assert (b.streams[3].name, b.streams[3].data) == ("font.ttf", b"FONTDATA")
+        assert b.streams.audio[0].metadata.get("language") == "fra"
+        assert b.streams.subtitles[0].metadata.get("language") == "eng"
+        assert [c["metadata"] for c in b.chapters()] == [c["metadata"] for c in a.chapters()]
+        audio_in = [bytes(p) for p in a.demux(a.streams.audio[0]) if p.size]
+    with av.open(str(out)) as b:
+        got = [(p.stream.type, bytes(p)) for p in b.demux(b.streams.audio[0], b.streams.subtitles[0]) if p.size]
+    audio_out = [data for kind, data in got if kind == "audio"]
+    sub = [data for kind, data in got if kind == "subtitle"]
+    assert audio_out == audio_in  # stream copy: unchanged
+    assert sub == [b"Hello"]
+    with av.open(str(out)) as b:
+        asec = sum(float(f.samples) / f.sample_rate for f in b.decode(b.streams.audio[0]))
+    assert abs(asec - 24 / 24) <= 1 / 24 + 1024 / 48000
+
+
+def test_ten_bit_in_ten_bit_out(clip, identity_chain, tmp_path):
+    src = clip("ten.mkv", codec="libx265", pix_fmt="yuv420p10le", frames=8)
+    restore_video(src, tmp_path / "x265.mkv", identity_chain, VideoOptions(codec="x265", crf=10, preset="ultrafast"))
+    _, _, frames, facts = read_video(tmp_path / "x265.mkv")
+    assert facts["pix_fmt"] == "yuv420p10le" and frames[0].dtype == np.uint16
+    restore_video(src, tmp_path / "ffv1.mkv", identity_chain, VideoOptions())
+    _, _, lossless, facts = read_video(tmp_path / "ffv1.mkv")
+    assert facts["pix_fmt"] == "gbrp16le"
+    # The 16-bit path keeps the 10-bit detail: the RGB we read back equals the decoded source.
+    _, _, source, _ = read_video(src)
+    assert rgb_close(lossless[3], source[3]) <= 2
+
+
+@pytest.mark.parametrize("matrix", [1, 6])
+def test_matrix_of_the_source_is_used(clip, identity_chain, tmp_path, matrix):
+    """BT.709 (HD) and BT.601 (SD) sources: decoding with the declared matrix gives back the RGB."""
+    from engine.video.frames import frame_to_rgb
+
+    src = clip(f"m{matrix}.mkv", codec="ffv1", pix_fmt="yuv444p", frames=2, colorspace=matrix)
+    with av.open(str(src)) as c:
+        frame = next(c.decode(video=0))
+        good = frame_to_rgb(frame, False)
+        wrong = frame.reformat(format="rgb24", src_colorspace=5 if matrix == 1 else 1, src_color_range=1,
+                               dst_color_range=2).to_ndarray()
+    truth = pattern_frame(0, 64, 48)
+    assert rgb_close(good, truth) <= 3
+    assert rgb_close(wrong, truth) > 10
+    # And back: the restored file decodes to the same RGB.
+    restore_video(src, tmp_path / "o.mp4", identity_chain, VideoOptions(codec="x264", crf=0, preset="ultrafast",
+                                                                          encoder_opts={"x264-params": "qp=0"}))
+    _, _, frames, facts = read_video(tmp_path / "o.mp4")
+    assert facts["colorspace"] == matrix
+    # 4:2:0 smears colour at the pattern's sharp edges; on average the RGB comes back, and only
+    # with the matrix the output was written (and tagged) with.
+    with av.open(str(tmp_path / "o.mp4")) as c:
+        frame = next(c.decode(video=0))
+        other = frame.reformat(format="rgb24", src_colorspace=5 if matrix == 1 else 1, src_color_range=1,
+                               dst_color_range=2).to_ndarray()
+    right_err = np.abs(frames[0].astype(float) - truth).mean()
+    assert right_err < 6
+    assert np.abs(other.astype(float) - truth).mean() > right_err + 2
+
+
+def test_untagged_sd_source_uses_bt601(clip):
+    from engine.video.frames import default_matrix, frame_to_rgb
+
+    assert default_matrix(720, 576) == 6 and default_matrix(1920, 1080) == 1
+    src = clip("sd.mkv", codec="ffv1", pix_fmt="yuv444p", frames=1, colorspace=None)
+    with av.open(str(src)) as c:
+        frame = next(c.decode(video=0))
+    assert rgb_close(frame_to_rgb(frame, False), pattern_frame(0, 64, 48)) <= 3
+
+
+def test_colour_metadata_and_aspect_ratio_kept(clip, identity_chain, tmp_path):
+    src = clip("tags.mkv", frames=6, colorspace=1, color_primaries=1, color_trc=1, color_range=1,
+               sample_aspect_ratio=Fraction(16, 15))
+    out = tmp_path / "tags.mp4"
+    restore_video(src, out, identity_chain, VideoOptions(codec="x264", preset="ultrafast"))
+    _, _, _, facts = read_video(out)
+    assert (facts["colorspace"], facts["color_primaries"], facts["color_trc"], facts["color_range"]) == (1, 1, 1, 1)
+    assert facts["sar"] == Fraction(16, 15)
+    restore_video(src, tmp_path / "tags.mkv", identity_chain, VideoOptions())
+    _, _, _, facts = read_video(tmp_path / "tags.mkv")
+    # FFV1 holds RGB: the matrix tag says so, primaries and transfer are carried over.
+    assert (facts["colorspace"], facts["color_primaries"], facts["color_trc"], facts["color_range"]) == (0, 1, 1, 2)
+
+
+def test_display_rotation_kept(clip, identity_chain, tmp_path):
+    from engine.video.probe import probe
+
+    src = clip("phone.mp4", frames=3, rotation=90)
+    assert probe(src).rotation == 90
+    restore_video(src, tmp_path / "r.mkv", identity_chain, VideoOptions())
+    assert probe(tmp_path / "r.mkv").rotation == 90
+
+
+def test_pause_then_resume_is_bit_identical(clip, chain, tmp_path):
+    src = clip("p.mkv", frames=17, audio=True)
+    restore_video(src, tmp_path / "whole.mkv", chain, VideoOptions(segment_frames=5))
+    asked = []
+
+    def should_stop():
+        asked.append(1)
+        return len(asked) == 2
+
+    out = tmp_path / "part.mkv"
+    paused = restore_video(src, out, chain, VideoOptions(segment_frames=5), should_stop=should_stop)
+    assert paused.status == "paused" and paused.segments_done == 2
+    assert not out.exists() and not list(tmp_path.glob(".part*"))
+    state = json.loads((paused.job_dir / "state.json").read_text())
+    assert [s["frames"] for s in state["segments"]] == [5, 5]
+    done = restore_video(src, out, chain, VideoOptions(segment_frames=5, resume=True))
+    assert done.status == "done" and done.resumed_from == 10 and done.frames == 17
+    assert packets(out) == packets(tmp_path / "whole.mkv")
+
+
+def test_resume_without_state_simply_starts(clip, identity_chain, tmp_path):
+    src = clip("r.mkv", frames=5)
+    result = restore_video(src, tmp_path / "o.mkv", identity_chain, VideoOptions(resume=True))
+    assert result.status == "done" and result.resumed_from == 0 and result.frames == 5
+
+
+def test_start_and_duration(clip, identity_chain, tmp_path):
+    src = clip("long.mkv", frames=48, audio=True)
+    out = tmp_path / "trial.mkv"
+    restore_video(src, out, identity_chain, VideoOptions(start=0.5, duration=0.5, segment_frames=5))
+    pts, tb, frames, _ = read_video(out)
+    assert len(frames) == 12
+    assert seconds(pts, tb)[0] == 0.0
+    with av.open(str(out)) as c:
+        asec = sum(float(f.samples) / f.sample_rate for f in c.decode(c.streams.audio[0]))
+    assert abs(asec - 0.5) < 0.1
+
+
+def test_image_sequence_out_and_in(clip, identity_chain, tmp_path):
+    src = clip("seq.mkv", codec="ffv1", pix_fmt="bgr0", frames=7)
+    restore_video(src, str(tmp_path / "frames") + "/", identity_chain, VideoOptions(segment_frames=3))
+    files = sorted((tmp_path / "frames").iterdir())
+    assert [f.name for f in files] == [f"{i:06d}.png" for i in range(1, 8)]
+    back = tmp_path / "back.mkv"
+    result = restore_video(tmp_path / "frames", back, identity_chain, VideoOptions(fps=Fraction(12)))
+    pts, tb, frames, _ = read_video(back)
+    assert result.frames == 7 and seconds(pts, tb) == [round(i / 12, 3) for i in range(7)]
+    assert np.array_equal(frames[6], pattern_frame(6, 64, 48))
+
+
+def test_image_sequence_pattern_input(identity_chain, tmp_path):
+    from engine.inference.imageio import write_picture
+
+    folder = tmp_path / "scans"
+    folder.mkdir()
+    for i in (3, 1, 2, 10):
+        write_picture(folder / f"f{i:04d}.png", pattern_frame(i, 32, 24).astype(np.float32) / 255)
+    (folder / "notes.txt").write_text("ignored")
+    result = restore_video(str(folder / "f%04d.png"), tmp_path / "s.mkv", identity_chain,
+                           VideoOptions(fps=Fraction(24000, 1001)))
+    pts, tb, frames, _ = read_video(tmp_path / "s.mkv")
+    assert result.frames == 4
+    assert np.array_equal(frames[3], pattern_frame(10, 32, 24))  # numeric order: 1, 2, 3, 10
+
+
+def test_deinterlace_keeps_frame_count(clip, identity_chain, tmp_path):
+    src = clip("tv.mkv", interlaced=True, frames=8, height=64)
+    restore_video(src, tmp_path / "p.mkv", identity_chain, VideoOptions(deinterlace=True))
+    pts, tb, frames, _ = read_video(tmp_path / "p.mkv")
+    assert len(frames) == 8
+
+
+def test_ivtc_drops_one_frame_in_five(clip, identity_chain, tmp_path):
+    src = clip("tc.mkv", frames=30, rate=Fraction(30000, 1001), height=64)
+    result = restore_video(src, tmp_path / "f.mkv", identity_chain, VideoOptions(ivtc=True, segment_frames=7))
+    pts, tb, frames, _ = read_video(tmp_path / "f.mkv")
+    assert result.frames == len(frames) == 24
+    step = np.diff(seconds(pts, tb))
+    assert np.allclose(step, 1001 / 24000, atol=0.0011)
+
+
+@pytest.mark.parametrize("codec,suffix", [("prores", ".mov"), ("x265", ".mkv"), ("tiff", "/")])
+def test_other_encoders(clip, identity_chain, tmp_path, codec, suffix):
+    src = clip("e.mkv", frames=4)
+    out = str(tmp_path / "enc") + suffix
+    extra = {"preset": "ultrafast"} if codec == "x265" else {}
+    result = restore_video(src, out, identity_chain, VideoOptions(codec=codec, **extra))
+    assert result.frames == 4
+    if suffix == "/":
+        assert len(list((tmp_path / "enc").glob("*.tiff"))) == 4
+    else:
+        assert len(read_video(out)[2]) == 4
+
+
+def test_encoder_option_errors(clip, identity_chain, tmp_path):
+    src = clip("e.mkv", frames=2)
+    with pytest.raises(ArchivistError, match="cannot go in a .mp4"):
+        restore_video(src, tmp_path / "o.mp4", identity_chain, VideoOptions(codec="ffv1"))
+    with pytest.raises(ArchivistError, match="--crf applies"):
+        restore_video(src, tmp_path / "o.mkv", identity_chain, VideoOptions(crf=20))
+    with pytest.raises(ArchivistError, match="unsupported output type"):
+        restore_video(src, tmp_path / "o.xyz", identity_chain, VideoOptions())
+    assert not list(tmp_path.glob("o*"))
+
+
+def test_resume_with_a_filter_is_bit_identical(clip, identity_chain, tmp_path):
+    src = clip("i.mkv", interlaced=True, frames=14, height=64)
+    opts = {"deinterlace": True, "segment_frames": 4}
+    restore_video(src, tmp_path / "whole.mkv", identity_chain, VideoOptions(**opts))
+    paused = restore_video(src, tmp_path / "p.mkv", identity_chain, VideoOptions(**opts), should_stop=lambda: True)
+    assert paused.status == "paused" and paused.segments_done == 1
+    restore_video(src, tmp_path / "p.mkv", identity_chain, VideoOptions(resume=True, **opts))
+    assert packets(tmp_path / "p.mkv") == packets(tmp_path / "whole.mkv")
