@@ -17,10 +17,13 @@ from engine.errors import ArchivistError, UsageError
 
 # Order is the order of the help listing.
 COMMAND_MODULES = (
+    "demo",
     "doctor",
     "models",
     "restore",
     "preview",
+    "profiles",
+    "degrade",
     "queue",
     "daemon",
 )

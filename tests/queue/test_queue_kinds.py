@@ -128,13 +128,15 @@ def test_video_restore_job_survives_a_killed_worker(queue_home, tmp_path, tiny_c
     assert resumed and int(resumed.group(1)) >= 1  # the second run did not start from zero
 
 
-def test_degrade_job_writes_a_dataset(queue_home, tmp_path, wait_for):
+def test_degrade_job_writes_a_dataset(queue_home, tmp_path, wait_for, capsys):
     pytest.importorskip("engine.degrade.dataset", reason="degrade dataset writer not in this build")
     src = tmp_path / "clean"
     _frames(src, n=3)
     out = tmp_path / "pairs"
-    with QueueClient() as q:
-        jid = q.submit("degrade", {"input": str(src), "output": str(out), "profile": "normal", "count": 2, "seed": 7})
+    assert main(["degrade", str(src), "-o", str(out), "--profile", "normal", "--count", "2", "--seed", "7",
+                 "--queue", "--priority", "4"]) == 0
+    jid = int(capsys.readouterr().out)
+    assert Store().get(jid).spec["profile"] == "normal" and Store().get(jid).priority == 4
     start_daemon()
     wait_for(lambda: Store().get(jid).status in ("done", "failed"), timeout=60, what="degrade job ended")
     job = Store().get(jid)

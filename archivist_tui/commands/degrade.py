@@ -1,0 +1,113 @@
+"""``archivist degrade``: make (GT, LQ) training pairs from clean images."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from archivist_tui.commands._queue_opts import add_queue_options
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} is not allowed; allowed: 1 or more")
+    return value
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "degrade", help="make (GT, LQ) pairs from clean images or video, or age a whole clip",
+        description="Degrade an image, a folder of images or a video's frames into OUTDIR/gt, OUTDIR/lq and "
+                    "OUTDIR/manifest.jsonl (re-running with the same arguments skips finished pairs). "
+                    "With a video INPUT and a video OUTPUT (.mkv, .mp4, .mov) the whole clip is aged in clip "
+                    "mode instead: persistent drifting scratches, fresh grain every frame, flicker and gate "
+                    "weave, with audio and subtitles kept.")
+    parser.add_argument("input", metavar="INPUT", help="an image, a folder of images, or a video file")
+    parser.add_argument("-o", "--output", required=True, metavar="OUTPUT",
+                        help="dataset folder; or a video file to age a whole clip")
+    which = parser.add_mutually_exclusive_group(required=True)
+    which.add_argument("--profile", metavar="NAME|PATH", help="a profile (name or YAML file)")
+    which.add_argument("--mix", metavar="NAME|PATH", help="a mix (a profile name also works: a mix of one)")
+    parser.add_argument("--count", type=_positive, default=1, metavar="N", help="pairs per image (default 1)")
+    parser.add_argument("--seed", type=int, default=0, metavar="S", help="master seed (default 0)")
+    parser.add_argument("--crop", type=_positive, default=None, metavar="N",
+                        help="random N×N crop of each pair (default: whole image)")
+    parser.add_argument("--workers", type=_positive, default=1, metavar="N", help="worker processes (default 1)")
+    parser.add_argument("--clip-length", type=_positive, default=None, metavar="N",
+                        help="make N-frame clips (frame folders) instead of single pairs")
+    video = parser.add_argument_group("video input")
+    video.add_argument("--every", type=_positive, default=1, metavar="N",
+                       help="dataset from a video: use every N-th frame (default 1)")
+    video.add_argument("--codec", choices=("ffv1", "x264", "x265", "prores"), default=None,
+                       help="aged clip: encoder (default by suffix: .mkv ffv1, .mp4 x264, .mov prores)")
+    video.add_argument("--crf", type=float, default=None, metavar="Q", help="aged clip: x264/x265 quality")
+    video.add_argument("--start", default=None, metavar="T", help="aged clip: start at time T")
+    video.add_argument("--duration", default=None, metavar="D", help="aged clip: only D seconds")
+    add_queue_options(parser)
+    parser.set_defaults(func=_degrade)
+
+
+def _is_video(path: str) -> bool:
+    from archivist_tui.commands._video_opts import VIDEO_SUFFIXES
+
+    return Path(path).suffix.lower() in VIDEO_SUFFIXES
+
+
+def _degrade(args: argparse.Namespace) -> int:
+    if args.queue:
+        return _queue_degrade(args)
+    from archivist_tui.output import Progress
+    from engine.degrade import load_profile
+    from engine.degrade.dataset import write_dataset
+
+    profile = load_profile(args.profile or args.mix)
+    if _is_video(args.input):
+        if _is_video(args.output):
+            return _age_clip(args, profile)
+        from engine.video.degrade import extract_frames
+
+        source = Path(args.output) / "source"
+        with Progress("frames", "frames") as progress:
+            progress(0, None)
+            extract_frames(args.input, source, every=args.every)
+        args.input = str(source)
+    with Progress("degrade", "pairs") as progress:
+        summary = write_dataset(args.input, args.output, profile, count=args.count, seed=args.seed,
+                                crop=args.crop, workers=args.workers, clip_length=args.clip_length,
+                                progress=progress)
+    print(f"{summary.outdir}: {summary.written} pairs written, {summary.skipped} already there, "
+          f"{summary.total} in total")
+    return 0
+
+
+def _age_clip(args: argparse.Namespace, profile) -> int:
+    from archivist_tui.output import Progress
+    from engine.video.degrade import degrade_video
+    from engine.video.restore import VideoOptions, parse_time
+
+    options = VideoOptions(
+        codec=args.codec, crf=args.crf,
+        start=parse_time(args.start, "--start") if args.start else 0.0,
+        duration=parse_time(args.duration, "--duration") if args.duration else None,
+    )
+    with Progress("degrade", "frames") as progress:
+        result = degrade_video(args.input, args.output, profile, args.seed, options, progress=progress)
+    print(f"{args.output}: {result.frames} frames aged with {getattr(profile, 'name', profile)} (seed {args.seed})")
+    return 0
+
+
+def _queue_degrade(args: argparse.Namespace) -> int:
+    """``--queue``: a dataset from images as a job for the daemon (resumes by skipping finished pairs)."""
+    from archivist_tui.commands._queue_opts import submit_from_args
+    from engine.errors import ArchivistError
+
+    if _is_video(args.input):
+        raise ArchivistError(f"{args.input}: --queue takes an image or a folder of images; a video input "
+                             "runs directly (without --queue)")
+    spec = {"input": args.input, "output": args.output, "profile": args.profile or args.mix, "count": args.count,
+            "seed": args.seed, "crop": args.crop, "workers": args.workers, "clip_length": args.clip_length}
+    return submit_from_args(args, "degrade", spec)

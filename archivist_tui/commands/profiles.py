@@ -1,0 +1,136 @@
+"""``archivist profiles``: list, show, validate and create degradation profiles."""
+
+from __future__ import annotations
+
+import argparse
+
+from archivist_tui.commands._common import add_json_option
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser("profiles", help="degradation profiles and mixes: list, show, validate, new",
+                                   description="Degradation profiles and mixes (shipped and yours).")
+    sub = parser.add_subparsers(dest="profiles_command", metavar="ACTION", parser_class=type(parser))
+
+    p = sub.add_parser("list", help="every profile and mix")
+    add_json_option(p)
+    p.set_defaults(func=_list)
+
+    p = sub.add_parser("show", help="every effect of a profile: on/off, probability, ranges")
+    p.add_argument("name", metavar="NAME", help="profile or mix name, or a YAML path")
+    add_json_option(p)
+    p.set_defaults(func=_show)
+
+    p = sub.add_parser("validate", help="check a profile or mix file")
+    p.add_argument("path", metavar="PATH")
+    p.set_defaults(func=_validate)
+
+    p = sub.add_parser("new", help="create a user profile in ARCHIVIST_HOME/profiles/")
+    p.add_argument("name", metavar="NAME")
+    p.add_argument("--from", dest="template", default="normal", metavar="NAME",
+                   help="profile to start from (default normal)")
+    p.set_defaults(func=_new)
+
+
+def _list(args: argparse.Namespace) -> int:
+    import sys
+
+    from archivist_tui.output import print_json, print_table
+    from engine.degrade.library import check_user_names, list_entries, load_file
+    from engine.degrade.schema import Mix
+    from engine.errors import ArchivistError
+
+    rows = []
+    for entry in list_entries():
+        item = {"name": entry.name, "kind": entry.kind, "origin": entry.origin, "path": str(entry.path)}
+        try:
+            loaded = load_file(entry.path)
+            item.update(hash=loaded.hash, description=loaded.description, error=None)
+            if isinstance(loaded, Mix):
+                item["profiles"] = {p.name: round(w, 6) for p, w in loaded.entries}
+        except ArchivistError as exc:
+            item.update(hash=None, description=None, error=str(exc))
+        rows.append(item)
+    for warning in check_user_names():
+        print(f"archivist: warning: {warning}", file=sys.stderr)
+    if args.json:
+        print_json(rows)
+        return 0
+    print_table([[r["name"], r["kind"], r["origin"], (r["hash"] or "INVALID")[:12],
+                  _short(r["description"] or r["error"] or "")] for r in rows],
+                ["NAME", "KIND", "ORIGIN", "HASH", "DESCRIPTION"])
+    return 0
+
+
+def _short(text: str, width: int = 60) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def _format_value(spec, value) -> str:
+    if spec.kind == "range":
+        lo, hi = value
+        return f"{lo:g}" if lo == hi else f"{lo:g}..{hi:g}"
+    if spec.kind == "chance":
+        return f"p={value:g}"
+    return "|".join(value)
+
+
+def _show(args: argparse.Namespace) -> int:
+    from archivist_tui.output import print_json, print_table
+    from engine.degrade import load_profile
+    from engine.degrade.registry import EFFECTS
+    from engine.degrade.schema import Mix
+
+    loaded = load_profile(args.name)
+    if isinstance(loaded, Mix):
+        doc = {"name": loaded.name, "kind": "mix", "description": loaded.description, "path": loaded.source,
+               "hash": loaded.hash,
+               "profiles": [{"name": p.name, "weight": w, "hash": p.hash} for p, w in loaded.entries]}
+        if args.json:
+            print_json(doc)
+            return 0
+        print(f"{loaded.name} (mix, {loaded.source})\n{loaded.description}\nhash {loaded.hash}\n")
+        print_table([[p.name, f"{w:.3f}", p.hash[:12]] for p, w in loaded.entries], ["PROFILE", "WEIGHT", "HASH"])
+        return 0
+    if args.json:
+        print_json({"kind": "profile", "path": loaded.source, "hash": loaded.hash, **loaded.to_document()})
+        return 0
+    ex = loaded.extreme
+    print(f"{loaded.name} (profile, {loaded.source})")
+    if loaded.description:
+        print(loaded.description)
+    print(f"hash {loaded.hash}")
+    print(f"extreme: {'on' if ex.enabled else 'off'}, probability {ex.probability:g}, "
+          f"strength {ex.strength[0]:g}..{ex.strength[1]:g}, cast {ex.cast[0]:g}..{ex.cast[1]:g}\n")
+    rows = []
+    for name, effect in EFFECTS.items():
+        s = loaded.effects[name]
+        params = ", ".join(f"{k} {_format_value(spec, s.values[k])}" for k, spec in effect.specs.items())
+        rows.append([name, "on" if s.enabled else "off", f"{s.probability:g}", params])
+    print_table(rows, ["EFFECT", "STATE", "PROB", "PARAMETERS"])
+    return 0
+
+
+def _validate(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from engine.degrade.library import load_file
+    from engine.degrade.schema import Mix
+    from engine.errors import ArchivistError
+
+    path = Path(args.path)
+    if not path.is_file():
+        raise ArchivistError(f"{path}: no such file")
+    loaded = load_file(path)
+    kind = "mix" if isinstance(loaded, Mix) else "profile"
+    print(f"{path}: ok ({kind} {loaded.name}, hash {loaded.hash[:12]})")
+    return 0
+
+
+def _new(args: argparse.Namespace) -> int:
+    from engine.degrade.library import new_profile
+
+    path = new_profile(args.name, args.template)
+    print(f"created {path}")
+    return 0

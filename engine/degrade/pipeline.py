@@ -1,0 +1,226 @@
+"""The pipeline: fixed effect order, one random stream per effect, a record of every drawn value.
+
+Streams are keyed by effect *name* (a SeedSequence spawn key derived from the name), never by
+position, so turning one effect off or adding a new one leaves what every other effect draws
+unchanged. The profile of a mix is drawn from the seed's own ``mix`` stream.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Iterable, Iterator
+from dataclasses import asdict, replace
+from typing import Any
+
+import cv2
+import numpy as np
+
+from engine.degrade.context import FrameContext
+from engine.degrade.ops import clip01, keep_freed_memory
+from engine.degrade.registry import EFFECTS, Effect
+from engine.degrade.schema import EffectSettings, Mix, Profile, as_mix
+from engine.errors import ArchivistError
+
+log = logging.getLogger(__name__)
+
+MAX_SEED = 2**63 - 1
+
+
+def stream_key(name: str) -> int:
+    """A stable 32-bit key for a stream name (sha256, so the same in every process)."""
+    return int.from_bytes(hashlib.sha256(name.encode("utf-8")).digest()[:4], "little")
+
+
+def stream(seed: int, name: str, *path: int) -> np.random.Generator:
+    """The generator of stream ``name`` (optionally a sub-path, e.g. a frame) of master ``seed``."""
+    ss = np.random.SeedSequence(entropy=int(seed), spawn_key=(stream_key(name), *path))
+    return np.random.Generator(np.random.PCG64(ss))
+
+
+def check_seed(seed: Any) -> int:
+    """A master seed must be a whole number from 0 to 2**63 − 1."""
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= int(seed) <= MAX_SEED:
+        raise ArchivistError(f"seed {seed!r} is not allowed; allowed: a whole number from 0 to {MAX_SEED}")
+    return int(seed)
+
+
+def to_float(image: np.ndarray) -> tuple[np.ndarray, np.dtype]:
+    """Validate an HxWx3 RGB image and return it as float32 in [0, 1] plus its original dtype."""
+    if not isinstance(image, np.ndarray) or image.ndim != 3 or image.shape[2] != 3:
+        shape = getattr(image, "shape", None)
+        raise ArchivistError(f"degrade: image of shape {shape} is not allowed; allowed: HxWx3 RGB")
+    if image.shape[0] < 8 or image.shape[1] < 8:
+        raise ArchivistError(f"degrade: image of {image.shape[1]}x{image.shape[0]} is too small; allowed: 8x8 or more")
+    if image.dtype == np.uint8:
+        # Convert and scale in one OpenCV pass.
+        src = np.ascontiguousarray(image)
+        return cv2.addWeighted(src, 1.0 / 255.0, src, 0.0, 0.0, dtype=cv2.CV_32F), image.dtype
+    if image.dtype == np.float32:
+        return clip01(np.ascontiguousarray(image)), image.dtype
+    raise ArchivistError(f"degrade: image dtype {image.dtype} is not allowed; allowed: uint8, float32")
+
+
+def from_float(img: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    """Clip to [0, 1] and return in the caller's dtype (uint8 is rounded to nearest)."""
+    if dtype == np.uint8:
+        # Saturating conversion with rounding, in one OpenCV pass.
+        return cv2.addWeighted(img, 255.0, img, 0.0, 0.0, dtype=cv2.CV_8U)
+    return clip01(img.astype(np.float32, copy=False))
+
+
+def _draw(effect: Effect, settings: EffectSettings, rng: np.random.Generator) -> Any:
+    values = {name: spec.draw(settings.values[name], rng) for name, spec in effect.specs.items()}
+    return effect.params(**values)
+
+
+def _scale_extreme(effect: Effect, params: Any, factors: dict[str, float]) -> Any:
+    if not effect.extreme or not factors:
+        return params
+    changes = {}
+    for pname, which in effect.extreme.items():
+        spec = effect.specs[pname]
+        value = getattr(params, pname) * factors[which]
+        changes[pname] = float(min(max(value, spec.bounds[0]), spec.bounds[1]))
+    return replace(params, **changes)
+
+
+def _extreme(profile: Profile, seed: int) -> tuple[dict[str, Any], dict[str, float]]:
+    ex = profile.extreme
+    if not ex.enabled:
+        return {"enabled": False}, {}
+    rng = stream(seed, "extreme")
+    applied = bool(rng.random() < ex.probability)
+    strength = float(ex.strength[0] + rng.random() * (ex.strength[1] - ex.strength[0]))
+    cast = float(ex.cast[0] + rng.random() * (ex.cast[1] - ex.cast[0]))
+    record = {"enabled": True, "applied": applied, "strength": strength, "cast": cast}
+    return record, ({"strength": strength, "cast": cast} if applied else {})
+
+
+def choose_profile(profile: Profile | Mix | str, seed: int) -> tuple[Profile, Mix]:
+    """The profile a sample uses: a mix's member drawn from the seed's ``mix`` stream."""
+    if isinstance(profile, str):
+        from engine.degrade.library import load_profile
+
+        profile = load_profile(profile)
+    mix = as_mix(profile)
+    if len(mix.entries) == 1:
+        return mix.entries[0][0], mix
+    return mix.choose(float(stream(seed, "mix").random())), mix
+
+
+def _base_record(seed: int, chosen: Profile, mix: Mix, shape: tuple[int, ...]) -> dict[str, Any]:
+    record: dict[str, Any] = {"seed": seed, "profile": chosen.name, "profile_hash": chosen.hash}
+    if len(mix.entries) > 1 or mix.name != chosen.name:
+        record["mix"] = mix.name
+        record["mix_hash"] = mix.hash
+    record["size"] = [int(shape[1]), int(shape[0])]
+    return record
+
+
+def _json_params(params: Any) -> dict[str, Any]:
+    return {k: (float(v) if isinstance(v, (float, np.floating)) else v) for k, v in asdict(params).items()}
+
+
+def degrade(image: np.ndarray, profile: Profile | Mix | str, seed: int) -> tuple[np.ndarray, dict[str, Any]]:
+    """Damage one image with a profile (or mix, or a name) and a master seed.
+
+    ``image`` is HxWx3 RGB, uint8 or float32 in [0, 1]; the result has the same shape and dtype.
+    The record is JSON-able: seed, profile name and hash (and the mix's, if any), the extreme
+    draw, and for each effect in pipeline order whether it was enabled and applied and every
+    value it drew. The same (image, profile, seed) gives the same bytes in any process.
+    """
+    seed = check_seed(seed)
+    keep_freed_memory()
+    img, dtype = to_float(image)
+    chosen, mix = choose_profile(profile, seed)
+    record = _base_record(seed, chosen, mix, img.shape)
+    extreme_record, factors = _extreme(chosen, seed)
+    record["extreme"] = extreme_record
+    effects_record: dict[str, Any] = {}
+    for name, effect in EFFECTS.items():
+        settings = chosen.effects[name]
+        if not settings.enabled:
+            effects_record[name] = {"enabled": False}
+            continue
+        rng = stream(seed, name)
+        if not rng.random() < settings.probability:
+            effects_record[name] = {"enabled": True, "applied": False}
+            continue
+        params = _draw(effect, settings, rng)
+        if effect.applies is not None and not effect.applies(params, False):
+            effects_record[name] = {"enabled": True, "applied": False, "reason": "clip only",
+                                    "params": _json_params(params)}
+            continue
+        ctx = FrameContext(rng=rng, persistent=lambda r=rng: r)
+        img = effect.apply(img, _scale_extreme(effect, params, factors), ctx)
+        effects_record[name] = {"enabled": True, "applied": True, "params": _json_params(params)}
+        if ctx.values:
+            effects_record[name]["values"] = ctx.values
+    record["effects"] = effects_record
+    return from_float(img, dtype), record
+
+
+class ClipDegrader:
+    """One strip of film: what happens and with which parameters is drawn once, at construction.
+
+    :meth:`frame` damages frame ``index`` of the clip; the result depends only on (profile, seed,
+    index, frame), so frames may be produced in any order or resumed part-way.
+    """
+
+    def __init__(self, profile: Profile | Mix | str, seed: int):
+        self.seed = seed = check_seed(seed)
+        keep_freed_memory()
+        self.profile, self.mix = choose_profile(profile, seed)
+        self.extreme_record, self.factors = _extreme(self.profile, seed)
+        self.plan: list[tuple[Effect, Any | None, dict[str, Any]]] = []
+        for name, effect in EFFECTS.items():
+            settings = self.profile.effects[name]
+            if not settings.enabled:
+                self.plan.append((effect, None, {"enabled": False}))
+                continue
+            rng = stream(seed, name, 0)
+            if not rng.random() < settings.probability:
+                self.plan.append((effect, None, {"enabled": True, "applied": False}))
+                continue
+            params = _draw(effect, settings, rng)
+            self.plan.append((effect, params, {"enabled": True, "applied": True, "params": _json_params(params)}))
+
+    def frame(self, frame: np.ndarray, index: int) -> tuple[np.ndarray, dict[str, Any]]:
+        """Damage frame ``index`` of the clip; same dtype back, plus the record of drawn values."""
+        seed = self.seed
+        img, dtype = to_float(frame)
+        record = _base_record(seed, self.profile, self.mix, img.shape)
+        record["frame"] = index
+        record["extreme"] = self.extreme_record
+        effects_record = {}
+        for effect, params, eff_record in self.plan:
+            effects_record[effect.name] = eff_record
+            if params is None:
+                continue
+            key = stream_key(effect.name)
+            ctx = FrameContext(
+                rng=stream(seed, effect.name, 2, index),
+                persistent=lambda k=key: np.random.Generator(
+                    np.random.PCG64(np.random.SeedSequence(entropy=seed, spawn_key=(k, 1)))),
+                index=index,
+                clip=True,
+            )
+            img = effect.apply(img, _scale_extreme(effect, params, self.factors), ctx)
+            if ctx.values:
+                effects_record[effect.name] = {**eff_record, "values": ctx.values}
+        record["effects"] = effects_record
+        return from_float(img, dtype), record
+
+
+def degrade_clip(frames: Iterable[np.ndarray], profile: Profile | Mix | str,
+                 seed: int) -> Iterator[tuple[np.ndarray, dict[str, Any]]]:
+    """Damage a sequence of frames as one strip of film; yields ``(lq, record)`` per frame.
+
+    The profile, the extreme draw, which effects happen and their parameters are drawn once per
+    clip. Damage on the film persists from frame to frame (long scratches, which drift sideways;
+    stains; creases); grain, dust, flicker and the weave offset are fresh every frame.
+    """
+    clip = ClipDegrader(profile, seed)
+    for index, frame in enumerate(frames):
+        yield clip.frame(frame, index)

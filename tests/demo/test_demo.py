@@ -1,0 +1,37 @@
+"""``archivist demo`` end to end (shortened): draw, age, restore through the video pipeline, measure."""
+
+from __future__ import annotations
+
+import re
+
+import av
+import cv2
+
+from archivist_tui.cli import main
+
+
+def test_demo_shortened(tmp_path, tiny_compact, capsys):
+    model, _ = tiny_compact
+    out = tmp_path / "demo"
+    rc = main(["demo", "--out", str(out), "-m", str(model), "--seconds", "1", "--size", "96x64", "--device", "cpu"])
+    assert rc == 0
+    captured = capsys.readouterr()
+    last = captured.out.strip().splitlines()[-1]
+    m = re.fullmatch(r"PSNR damaged (\d+\.\d\d) dB -> restored (\d+\.\d\d) dB", last)
+    assert m, last
+    assert 5 < float(m.group(1)) < 60
+    for name in ("clean.mkv", "damaged.mkv", "restored.mkv"):
+        with av.open(str(out / name)) as c:
+            assert len(c.streams.audio) == 1
+            assert sum(1 for _ in c.decode(video=0)) == 24
+    picture = cv2.imread(str(out / "side_by_side.png"))
+    assert picture.shape == (64, 96 * 3, 3)
+    assert "ageing it with the 'normal' profile" in captured.err
+
+
+def test_demo_bad_size_and_missing_model(tmp_path, capsys):
+    assert main(["demo", "--out", str(tmp_path / "d"), "--size", "big"]) == 1
+    assert "--size 'big' invalid" in capsys.readouterr().err
+    assert main(["demo", "--out", str(tmp_path / "d"), "-m", "no-such-model"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "no model named 'no-such-model'" in err[0]
