@@ -270,11 +270,25 @@ def _degrade_run(spec: dict, ctx: JobContext) -> bool:
     kwargs = {k: spec[k] for k in ("count", "seed", "crop", "workers", "clip_length")}
     if "should_stop" in inspect.signature(write_dataset).parameters:
         kwargs["should_stop"] = ctx.should_stop
-    # Without should_stop the writer cannot stop early: a pause ends with the daemon stopping the
-    # worker after stop_grace, and the resumed run skips every pair already in the manifest.
-    result = write_dataset(spec["input"], spec["output"], load_profile(spec["profile"]), progress=ctx.progress,
-                           **kwargs)
-    return not bool(getattr(result, "stopped", False))
+        result = write_dataset(spec["input"], spec["output"], load_profile(spec["profile"]),
+                               progress=ctx.progress, **kwargs)
+        return not bool(getattr(result, "stopped", False))
+
+    # The writer reports progress after each pair is written and in the manifest: a safe boundary.
+    def progress(done: float, total: float) -> None:
+        ctx.progress(done, total)
+        if ctx.should_stop() and done < total:
+            raise _StopAtBoundary
+
+    try:
+        write_dataset(spec["input"], spec["output"], load_profile(spec["profile"]), progress=progress, **kwargs)
+    except _StopAtBoundary:
+        return False
+    return True
+
+
+class _StopAtBoundary(Exception):
+    """Raised from a progress callback to stop a writer that has no ``should_stop`` of its own."""
 
 
 DATASET_PARTS = ("gt", "lq", "manifest.jsonl", "dataset.json")  # what the dataset writer creates

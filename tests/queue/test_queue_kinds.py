@@ -145,3 +145,32 @@ def test_degrade_job_writes_a_dataset(queue_home, tmp_path, wait_for, capsys):
     assert len(list((out / "lq").iterdir())) == 6 and len(list((out / "gt").iterdir())) == 6
     get_kind("degrade").cleanup(job.spec, tmp_path)
     assert not out.exists()
+
+
+def test_degrade_job_pauses_between_pairs_and_resumes(queue_home, tmp_path, wait_for):
+    pytest.importorskip("engine.degrade.dataset", reason="degrade dataset writer not in this build")
+    src = tmp_path / "clean"
+    _frames(src, n=4)
+    out = tmp_path / "pairs"
+    with QueueClient() as q:
+        jid = q.submit("degrade", {"input": str(src), "output": str(out), "profile": "normal", "count": 50})
+    start_daemon()
+
+    def mid_run():
+        j = Store().get(jid)
+        assert j.status in ("queued", "running"), "the dataset must take longer than the first progress report"
+        return (j.done or 0) >= 5
+
+    wait_for(mid_run, timeout=60, interval=0.01, what="some pairs written")
+    with QueueClient() as q:
+        q.pause(jid)
+    wait_for(lambda: Store().get(jid).status == "paused", timeout=30, what="paused between pairs")
+    paused_at = Store().get(jid).done
+    assert 5 <= paused_at < 200
+    manifest_lines = len((out / "manifest.jsonl").read_text().splitlines())
+    assert manifest_lines >= paused_at
+    with QueueClient() as q:
+        q.resume(jid)
+    wait_for(lambda: Store().get(jid).status == "done", timeout=60, what="resumed to done")
+    assert len((out / "manifest.jsonl").read_text().splitlines()) == 200
+    assert len(list((out / "lq").iterdir())) == 200
