@@ -26,6 +26,8 @@ COMMAND_MODULES = (
     "degrade",
     "train",
     "runs",
+    "queue",
+    "daemon",
 )
 
 

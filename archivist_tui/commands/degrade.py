@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from archivist_tui.commands._queue_opts import add_queue_options
+
 
 def _positive(text: str) -> int:
     try:
@@ -45,6 +47,7 @@ def register(subparsers) -> None:
     video.add_argument("--crf", type=float, default=None, metavar="Q", help="aged clip: x264/x265 quality")
     video.add_argument("--start", default=None, metavar="T", help="aged clip: start at time T")
     video.add_argument("--duration", default=None, metavar="D", help="aged clip: only D seconds")
+    add_queue_options(parser)
     parser.set_defaults(func=_degrade)
 
 
@@ -55,6 +58,8 @@ def _is_video(path: str) -> bool:
 
 
 def _degrade(args: argparse.Namespace) -> int:
+    if args.queue:
+        return _queue_degrade(args)
     from archivist_tui.output import Progress
     from engine.degrade import load_profile
     from engine.degrade.dataset import write_dataset
@@ -93,3 +98,16 @@ def _age_clip(args: argparse.Namespace, profile) -> int:
         result = degrade_video(args.input, args.output, profile, args.seed, options, progress=progress)
     print(f"{args.output}: {result.frames} frames aged with {getattr(profile, 'name', profile)} (seed {args.seed})")
     return 0
+
+
+def _queue_degrade(args: argparse.Namespace) -> int:
+    """``--queue``: a dataset from images as a job for the daemon (resumes by skipping finished pairs)."""
+    from archivist_tui.commands._queue_opts import submit_from_args
+    from engine.errors import ArchivistError
+
+    if _is_video(args.input):
+        raise ArchivistError(f"{args.input}: --queue takes an image or a folder of images; a video input "
+                             "runs directly (without --queue)")
+    spec = {"input": args.input, "output": args.output, "profile": args.profile or args.mix, "count": args.count,
+            "seed": args.seed, "crop": args.crop, "workers": args.workers, "clip_length": args.clip_length}
+    return submit_from_args(args, "degrade", spec)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from archivist_tui.commands._common import add_device_options
+from archivist_tui.commands._queue_opts import add_queue_options, submit_from_args
 from archivist_tui.commands._video_opts import add_video_options, is_video_job, run_video_restore
 
 
@@ -32,10 +33,13 @@ def register(sub) -> None:
                    help="output image format for folders (default png; 16-bit input stays 16-bit)")
     add_device_options(p)
     add_video_options(p)
+    add_queue_options(p)
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.queue:
+        return queue_restore(args)
     if is_video_job(args):
         return run_video_restore(args)
     from archivist_tui.output import Progress
@@ -50,3 +54,26 @@ def run(args: argparse.Namespace) -> int:
     for path in result.outputs:
         print(path)
     return 0
+
+
+def queue_restore(args: argparse.Namespace) -> int:
+    """``--queue``: the same restore as a job spec (plain data) for the daemon; prints the job id."""
+    spec = {"input": args.input, "output": args.output, "models": list(args.model), "tile": args.tile,
+            "tile_overlap": args.tile_overlap, "precision": args.precision, "format": args.format}
+    if is_video_job(args):
+        from engine.errors import ArchivistError
+        from engine.video.encode import parse_encoder_opts
+        from engine.video.restore import parse_time
+
+        if args.work_dir:
+            raise ArchivistError("--work-dir does not apply with --queue: a queued job keeps its segments in "
+                                 "ARCHIVIST_HOME/jobs/<id>/ (and always resumes)")
+        spec["video"] = {
+            "codec": args.codec, "crf": args.crf, "preset": args.preset,
+            "encoder_opts": parse_encoder_opts(args.encoder_opt), "segment_frames": args.segment_frames,
+            "start": parse_time(args.start, "--start") if args.start else 0.0,
+            "duration": parse_time(args.duration, "--duration") if args.duration else None,
+            "deinterlace": args.deinterlace, "ivtc": args.ivtc, "fps": args.fps, "batch": args.batch,
+            "check_space": not args.no_space_check,
+        }
+    return submit_from_args(args, "restore", spec)

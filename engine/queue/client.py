@@ -1,0 +1,200 @@
+"""The client API over the store, used by the CLI and the TUI. The daemon need not be running.
+
+Commands travel through the store: a queued or paused job changes at once; a running job gets a
+request (``pause``/``cancel``) that its worker sees at its next safe boundary (the daemon kills a
+worker that ignores it for ``stop_grace`` seconds).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import shutil
+import time
+from pathlib import Path
+
+from engine.errors import ArchivistError
+from engine.queue.kinds import get_kind
+from engine.queue.store import FINAL_STATUSES, Job, Store
+
+log = logging.getLogger(__name__)
+
+DEVICE_REQUESTS = "any, cpu or cuda:N"
+
+
+def check_device_request(device: str) -> str:
+    """Validate what a job asks for: ``any``, ``cpu`` or ``cuda:N`` (``cuda`` means ``cuda:0``)."""
+    name = (device or "any").strip().lower()
+    if name == "auto":
+        name = "any"
+    if name == "cuda":
+        name = "cuda:0"
+    if name in ("any", "cpu") or re.fullmatch(r"cuda:\d+", name):
+        return name
+    raise ArchivistError(f"invalid queue device {device!r}: allowed are {DEVICE_REQUESTS}")
+
+
+class QueueClient:
+    """Submit and steer jobs. Every method is one or two short transactions on ``queue.db``."""
+
+    def __init__(self, store: Store | None = None):
+        self.store = store or Store()
+
+    def close(self) -> None:
+        self.store.close()
+
+    def __enter__(self) -> QueueClient:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # -- adding and reading -------------------------------------------------------------------
+    def submit(self, kind: str, spec: dict, priority: int = 0, device: str = "any", after: int | None = None) -> int:
+        """Validate ``spec`` for ``kind`` and queue it; returns the new job id."""
+        job_kind = get_kind(kind)
+        spec = job_kind.validate(spec)
+        if not isinstance(priority, int) or isinstance(priority, bool):
+            raise ArchivistError(f"invalid priority {priority!r}: allowed an integer")
+        device = check_device_request(device)
+        return self.store.insert_job(kind, spec, priority=priority, device=device, after_id=after,
+                                     output=job_kind.output(spec))
+
+    def list_jobs(self, status: str | None = None) -> list[Job]:
+        """Jobs in id order, optionally only those with ``status``."""
+        return self.store.jobs(status)
+
+    def get(self, job_id: int) -> Job:
+        return self.store.get(job_id)
+
+    def events(self, job_id: int | None = None, limit: int = 100) -> list:
+        """The newest events (of one job, or of the whole queue), oldest first."""
+        return self.store.events(job_id, limit=limit)
+
+    def log_path(self, job_id: int) -> Path:
+        job = self.store.get(job_id)
+        return Path(job.log_path)
+
+    # -- steering -----------------------------------------------------------------------------
+    def cancel(self, job_id: int) -> str:
+        """Cancel a job: at once when queued/paused (partial output removed), else ask its worker.
+
+        Returns the status the job has now (``cancelled``, or ``running`` while the worker stops).
+        """
+        job = self.store.get(job_id)
+        if job.status in FINAL_STATUSES:
+            raise ArchivistError(f"job #{job_id} has already ended ({job.status})")
+        now = time.time()
+        if self.store.execute(
+            "UPDATE jobs SET status = 'cancelled', finished_at = ?, updated_at = ?, hook_pending = 1, slot = NULL,"
+            " request = NULL WHERE id = ? AND status IN ('queued', 'paused')", (now, now, job_id)
+        ):
+            self.store.add_event(job_id, "client", "cancelled")
+            self._cleanup(job)
+            return "cancelled"
+        if self.store.execute("UPDATE jobs SET request = 'cancel', request_at = ?, updated_at = ?"
+                              " WHERE id = ? AND status = 'running'", (now, now, job_id)):
+            self.store.add_event(job_id, "client", "cancel requested")
+            return "running"
+        return self.cancel(job_id)  # it changed under us (finished or was claimed): look again
+
+    def _cleanup(self, job: Job) -> None:
+        try:
+            get_kind(job.kind).cleanup(job.spec, Path(job.log_path).parent)
+        except ArchivistError as exc:
+            log.warning("job %d: %s", job.id, exc)
+
+    def pause(self, job_id: int) -> str:
+        """Pause a job: a queued one at once, a running one at its worker's next safe boundary."""
+        job = self.store.get(job_id)
+        if job.status in FINAL_STATUSES:
+            raise ArchivistError(f"job #{job_id} has already ended ({job.status})")
+        if job.status == "paused":
+            return "paused"
+        now = time.time()
+        if self.store.execute("UPDATE jobs SET status = 'paused', updated_at = ? WHERE id = ? AND status = 'queued'",
+                              (now, job_id)):
+            self.store.add_event(job_id, "client", "paused")
+            return "paused"
+        if self.store.execute("UPDATE jobs SET request = 'pause', request_at = ?, updated_at = ?"
+                              " WHERE id = ? AND status = 'running' AND request IS NULL", (now, now, job_id)):
+            self.store.add_event(job_id, "client", "pause requested")
+            return "running"
+        job = self.store.get(job_id)
+        if job.status == "running":  # a cancel is already pending: it wins
+            return "running"
+        return self.pause(job_id)
+
+    def resume(self, job_id: int) -> str:
+        """Queue a paused job again (a running job with a pending pause keeps running)."""
+        job = self.store.get(job_id)
+        if job.status in FINAL_STATUSES:
+            raise ArchivistError(f"job #{job_id} has ended ({job.status}); use retry to run it again")
+        now = time.time()
+        if self.store.execute("UPDATE jobs SET status = 'queued', updated_at = ? WHERE id = ? AND status = 'paused'",
+                              (now, job_id)):
+            self.store.add_event(job_id, "client", "resumed")
+            return "queued"
+        if self.store.execute("UPDATE jobs SET request = NULL, request_at = NULL, updated_at = ?"
+                              " WHERE id = ? AND status = 'running' AND request = 'pause'", (now, job_id)):
+            self.store.add_event(job_id, "client", "pause withdrawn")
+        return self.store.get(job_id).status
+
+    def pause_all(self) -> list[int]:
+        """Pause every queued and running job; returns their ids."""
+        ids = [j.id for j in self.store.jobs() if j.status in ("queued", "running")]
+        for job_id in ids:
+            self.pause(job_id)
+        return ids
+
+    def resume_all(self) -> list[int]:
+        """Resume every paused job; returns their ids."""
+        ids = [j.id for j in self.store.jobs("paused")]
+        for job_id in ids:
+            self.resume(job_id)
+        return ids
+
+    def retry(self, job_id: int) -> None:
+        """Queue a failed or cancelled job again with a fresh attempt count."""
+        job = self.store.get(job_id)
+        if job.status not in ("failed", "cancelled"):
+            raise ArchivistError(f"job #{job_id} is {job.status}: only failed or cancelled jobs can be retried")
+        if not self.store.execute(
+            "UPDATE jobs SET status = 'queued', attempts = 0, error = NULL, finished_at = NULL, request = NULL,"
+            " request_at = NULL, hook_pending = 0, rate = NULL, eta = NULL, updated_at = ?"
+            " WHERE id = ? AND status IN ('failed', 'cancelled')", (time.time(), job_id)
+        ):
+            raise ArchivistError(f"job #{job_id} changed while retrying it; look again")
+        self.store.add_event(job_id, "client", "retried")
+
+    def set_priority(self, job_id: int, priority: int) -> None:
+        """Change the priority of a job that has not ended (higher runs first)."""
+        job = self.store.get(job_id)
+        if job.status in FINAL_STATUSES:
+            raise ArchivistError(f"job #{job_id} has already ended ({job.status})")
+        self.store.update(job_id, priority=int(priority), event=f"priority {priority}", source="client")
+
+    def remove(self, job_id: int) -> None:
+        """Delete a job that is not running, with its log and work folder."""
+        job = self.store.get(job_id)
+        if job.status == "running":
+            raise ArchivistError(f"job #{job_id} is running: cancel it first")
+        waiting = [j.id for j in self.store.jobs() if j.after_id == job_id and j.status not in FINAL_STATUSES]
+        if waiting:
+            raise ArchivistError(f"job #{job_id} cannot be removed: job #{waiting[0]} waits on it (--after)")
+        with self.store.transaction() as conn:
+            if conn.execute("DELETE FROM jobs WHERE id = ? AND status != 'running'", (job_id,)).rowcount == 0:
+                raise ArchivistError(f"job #{job_id} started running meanwhile: cancel it first")
+            conn.execute("DELETE FROM events WHERE job_id = ?", (job_id,))
+        if job.log_path:
+            shutil.rmtree(Path(job.log_path).parent, ignore_errors=True)
+
+    def clear_done(self) -> list[int]:
+        """Remove every done job no pending job waits on; returns their ids."""
+        pending_deps = {j.after_id for j in self.store.jobs() if j.status not in FINAL_STATUSES}
+        removed = []
+        for job in self.store.jobs("done"):
+            if job.id not in pending_deps:
+                self.remove(job.id)
+                removed.append(job.id)
+        return removed

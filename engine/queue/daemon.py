@@ -1,0 +1,525 @@
+"""The queue daemon: claims jobs, runs each in its own worker process, takes back orphaned jobs.
+
+``start_daemon()`` detaches a daemon process (``setsid``, stdin closed, output to
+``ARCHIVIST_HOME/daemon.log``); ``run_daemon()`` is the daemon itself (``--foreground`` for systemd).
+A lock on ``ARCHIVIST_HOME/daemon.pid`` (held for the daemon's life, released by the kernel even
+after ``kill -9``) makes a second daemon refuse to start.
+
+The daemon keeps no state of its own: everything is in the store, so a daemon killed at any moment
+and started again carries on. On every loop it
+
+1. reaps its workers and takes back every ``running`` job whose worker is gone (queued again,
+   not counted as a failed attempt; paused or cancelled if that was requested);
+2. kills workers that ignore a pause/cancel request for longer than ``stop_grace``;
+3. fails jobs that can never run (no such device slot, a failed dependency);
+4. claims queued jobs for free slots and starts their workers;
+5. runs the end-of-job hook for jobs that ended.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from engine.errors import ArchivistError
+from engine.paths import archivist_home
+from engine.queue.config import QueueConfig, load_config
+from engine.queue.kinds import get_kind
+from engine.queue.store import FINAL_STATUSES, Job, Store, private_dirs
+
+log = logging.getLogger("archivist.daemon")
+
+PID_FILE = "daemon.pid"
+CRASH_SIGNALS = {signal.SIGSEGV, signal.SIGABRT, signal.SIGBUS, signal.SIGILL, signal.SIGFPE}
+LOG_FILE = "daemon.log"
+ORPHAN_GRACE = 2.0  # seconds (at least 5 polls) a claimed job may go without a worker pid before it is orphaned
+
+
+def pid_file_path() -> Path:
+    return archivist_home() / PID_FILE
+
+
+def daemon_log_path() -> Path:
+    return archivist_home() / LOG_FILE
+
+
+def _source_root_env(env: dict[str, str]) -> dict[str, str]:
+    """Make ``python -m engine...`` importable in a child even from a source checkout."""
+    root = str(Path(__file__).resolve().parents[2])
+    parts = [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
+    if root not in parts:
+        env["PYTHONPATH"] = os.pathsep.join([root, *parts])
+    return env
+
+
+def worker_alive(pid: int | None, started: float | None) -> bool:
+    """True while process ``pid`` runs and is the one that started at ``started`` (pid reuse)."""
+    if not pid:
+        return False
+    import psutil
+
+    try:
+        proc = psutil.Process(pid)
+        if started is not None and abs(proc.create_time() - started) > 1.0:
+            return False
+        return proc.status() != psutil.STATUS_ZOMBIE
+    except (psutil.NoSuchProcess, psutil.AccessDenied):
+        return False
+
+
+# -- the pid-file lock ----------------------------------------------------------------------------
+class PidLock:
+    """An exclusive ``flock`` on the pid file, held while the daemon lives."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.fd: int | None = None
+
+    def acquire(self) -> None:
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            pid = _read_pid(self.path)
+            raise ArchivistError(f"the daemon is already running (pid {pid or '?'}, {self.path})") from None
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        os.fsync(fd)
+        self.fd = fd
+
+    def release(self) -> None:
+        # The file is emptied, never unlinked: unlinking would let two daemons lock two different inodes.
+        if self.fd is not None:
+            os.ftruncate(self.fd, 0)
+            os.close(self.fd)
+            self.fd = None
+
+
+def _read_pid(path: Path) -> int | None:
+    try:
+        text = path.read_text().strip()
+        return int(text) if text else None
+    except (OSError, ValueError):
+        return None
+
+
+@dataclass
+class DaemonStatus:
+    """``archivist daemon status``: is it running, where its files are, what the queue holds."""
+
+    running: bool
+    pid: int | None
+    pid_file: str
+    log: str
+    database: str
+    slots: list[str] = field(default_factory=list)
+    jobs: dict[str, int] = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return dict(self.__dict__)
+
+
+def daemon_pid() -> int | None:
+    """The running daemon's pid, or None (decided by the lock, not by the file's content)."""
+    path = pid_file_path()
+    if not path.exists():
+        return None
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return _read_pid(path) or -1
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return None
+    finally:
+        os.close(fd)
+
+
+def daemon_status() -> DaemonStatus:
+    """Whether the daemon runs, plus slot and job counts (read from config and store)."""
+    pid = daemon_pid()
+    try:
+        slots = load_config(detect_gpus=False).slots
+    except ArchivistError as exc:
+        log.warning("%s", exc)
+        slots = []
+    with Store() as store:
+        counts: dict[str, int] = {}
+        for row in store._query("SELECT status, COUNT(*) AS n FROM jobs GROUP BY status"):
+            counts[row["status"]] = row["n"]
+        db = str(store.path)
+    return DaemonStatus(running=pid is not None, pid=pid, pid_file=str(pid_file_path()),
+                        log=str(daemon_log_path()), database=db, slots=slots, jobs=counts)
+
+
+def start_daemon(timeout: float = 30.0) -> int:
+    """Start a detached daemon (new session, no terminal) and wait until it holds its lock; returns its pid."""
+    running = daemon_pid()
+    if running is not None:
+        raise ArchivistError(f"the daemon is already running (pid {running}, {pid_file_path()})")
+    load_config(detect_gpus=False)  # a broken config.yaml is reported here, not only in the log
+    Store().close()  # and so is a damaged queue.db
+    log_path = daemon_log_path()
+    fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    start_offset = os.lseek(fd, 0, os.SEEK_END)
+    env = _source_root_env(dict(os.environ))
+    try:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "engine.queue.daemon"],
+            stdin=subprocess.DEVNULL, stdout=fd, stderr=fd, env=env, cwd="/",
+            start_new_session=True, close_fds=True,
+        )
+    finally:
+        os.close(fd)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if daemon_pid() == proc.pid:
+            return proc.pid
+        if proc.poll() is not None:
+            with open(log_path, encoding="utf-8", errors="replace") as f:
+                f.seek(start_offset)
+                tail = [ln for ln in f.read().splitlines() if ln.strip()]
+            reason = tail[-1] if tail else f"exit code {proc.returncode}"
+            raise ArchivistError(f"the daemon did not start: {reason} (log: {log_path})")
+        time.sleep(0.05)
+    raise ArchivistError(f"the daemon did not report ready within {timeout:g} s (log: {log_path})")
+
+
+def stop_daemon(timeout: float | None = None) -> int | None:
+    """Ask the daemon to stop (SIGTERM): its workers stop at a safe boundary and their jobs are queued
+    to resume. Waits until it has exited; returns its pid, or None when none was running."""
+    pid = daemon_pid()
+    if pid is None or pid < 0:
+        return None
+    if timeout is None:
+        try:
+            timeout = load_config(detect_gpus=False).stop_grace + 15.0
+        except ArchivistError:
+            timeout = 45.0
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return pid
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if daemon_pid() is None:
+            return pid
+        time.sleep(0.05)
+    raise ArchivistError(f"the daemon (pid {pid}) did not stop within {timeout:g} s; kill it with: kill -9 {pid}")
+
+
+# -- the daemon itself ----------------------------------------------------------------------------
+@dataclass
+class _Worker:
+    job_id: int
+    token: str
+    slot: str
+    proc: subprocess.Popen
+
+
+class Daemon:
+    """The scheduling loop. Create, then :meth:`run` (blocks until SIGTERM/SIGINT)."""
+
+    def __init__(self, config: QueueConfig, store: Store | None = None):
+        self.config = config
+        self.store = store or Store()
+        self.workers: dict[int, _Worker] = {}
+        self.hooks: list[tuple[subprocess.Popen, float, int]] = []
+        self.stopping = False
+
+    def _on_signal(self, signum, frame) -> None:
+        self.stopping = True
+
+    def run(self) -> None:
+        signal.signal(signal.SIGTERM, self._on_signal)
+        signal.signal(signal.SIGINT, self._on_signal)
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)
+        self.store.add_event(None, "daemon", f"daemon {os.getpid()} started; slots {', '.join(self.config.slots)}")
+        log.info("daemon %d started: slots %s, poll %.2f s, db %s", os.getpid(), ", ".join(self.config.slots),
+                 self.config.poll_interval, self.store.path)
+        while not self.stopping:
+            try:
+                self.tick()
+            except ArchivistError as exc:
+                log.error("%s", exc)
+            except Exception:  # a busy disk or a locked database must not end the daemon
+                log.exception("daemon loop")
+            deadline = time.monotonic() + self.config.poll_interval
+            while not self.stopping and time.monotonic() < deadline:
+                time.sleep(min(0.05, self.config.poll_interval))
+        self.shutdown()
+
+    def tick(self) -> None:
+        """One pass of the loop (public so tests can drive a daemon step by step)."""
+        self.reap()
+        self.take_back()
+        self.enforce_requests()
+        self.fail_impossible()
+        self.dispatch()
+        self.run_hooks()
+
+    # -- workers ------------------------------------------------------------------------------
+    def reap(self) -> None:
+        for job_id, w in list(self.workers.items()):
+            if w.proc.poll() is None:
+                continue
+            del self.workers[job_id]
+            code = w.proc.returncode
+            if code == 0:
+                continue
+            log.warning("worker of job %d exited with %s", job_id, code)
+            if -code in CRASH_SIGNALS:
+                self._crashed(job_id, w.token, signal.Signals(-code).name)
+
+    def _crashed(self, job_id: int, token: str, signame: str) -> None:
+        """A worker that crashed by itself (SIGSEGV, SIGABRT...) counts as a failed attempt, unlike a
+        worker killed from outside (SIGKILL: OOM killer, kill -9, reboot), which is simply taken back."""
+        job = self.store.find(job_id)
+        if job is None or job.status != "running" or job.token != token:
+            return
+        attempts = job.attempts + 1
+        error = f"worker crashed ({signame})"
+        final = attempts >= self.config.max_attempts
+        common = dict(worker_pid=None, worker_started=None, slot=None, request=None, request_at=None,
+                      attempts=attempts, error=error, token=None)
+        if job.request == "cancel":
+            self._take_back(job)
+        elif final:
+            self.store.update(job_id, token, status="failed", finished_at=time.time(), hook_pending=1,
+                              event=f"failed (attempt {attempts} of {self.config.max_attempts}): {error}", **common)
+        else:
+            self.store.update(job_id, token, status="paused" if job.request == "pause" else "queued",
+                              event=f"attempt {attempts} of {self.config.max_attempts} failed: {error}", **common)
+
+    def take_back(self) -> None:
+        """Every running job whose worker is gone is resumed (or paused/cancelled as requested)."""
+        now = time.time()
+        for job in self.store.jobs("running"):
+            if job.id in self.workers:
+                continue
+            if job.worker_pid is None:
+                if now - (job.heartbeat or job.updated_at) < max(ORPHAN_GRACE, 5 * self.config.poll_interval):
+                    continue
+            elif worker_alive(job.worker_pid, job.worker_started):
+                continue  # an orphan of an earlier daemon still working: it writes its own end
+            self._take_back(job)
+
+    def _take_back(self, job: Job) -> None:
+        # A new (empty) token: whatever the old worker might still try to write is refused.
+        common = dict(worker_pid=None, worker_started=None, request=None, request_at=None, slot=None,
+                      rate=None, eta=None, token=None)
+        if job.request == "cancel":
+            self._cleanup(job)
+            self.store.update(job.id, job.token, status="cancelled", finished_at=time.time(), hook_pending=1,
+                              event="worker gone; cancelled and partial output removed", **common)
+        elif job.request == "pause":
+            self.store.update(job.id, job.token, status="paused", event="worker gone; paused", **common)
+        else:
+            self.store.update(job.id, job.token, status="queued",
+                              event="worker gone; taken back to resume (not a failed attempt)", **common)
+        log.info("job %d: worker gone, taken back", job.id)
+
+    def _cleanup(self, job: Job) -> None:
+        try:
+            get_kind(job.kind).cleanup(job.spec, Path(job.log_path).parent)
+        except Exception as exc:  # cleanup must not take the daemon down
+            log.error("job %d: cleanup failed: %s", job.id, exc)
+
+    def enforce_requests(self) -> None:
+        """A worker that ignores pause/cancel for ``stop_grace`` seconds is killed (then taken back)."""
+        now = time.time()
+        for job in self.store.jobs("running"):
+            if job.request in ("pause", "cancel") and job.request_at and now - job.request_at > self.config.stop_grace:
+                pid = self.workers[job.id].proc.pid if job.id in self.workers else job.worker_pid
+                if pid and (job.id in self.workers or worker_alive(job.worker_pid, job.worker_started)):
+                    log.warning("job %d: worker %d ignored %s for %.0f s; killing it", job.id, pid, job.request,
+                                self.config.stop_grace)
+                    try:
+                        os.kill(pid, signal.SIGKILL)
+                    except ProcessLookupError:
+                        pass
+                    if job.id in self.workers:
+                        self.workers.pop(job.id).proc.wait()
+                    self._take_back(job)
+
+    def fail_impossible(self) -> None:
+        """Queued jobs that can never start: a device with no slot here, a dependency that ended badly."""
+        slots = self.config.slots
+        for job in self.store.jobs("queued"):
+            reason = None
+            if job.device not in ("any", "cpu") and job.device not in slots:
+                reason = f"device {job.device}: no such slot on this daemon (slots: {', '.join(slots)})"
+            elif job.device == "cpu" and not any(s.startswith("cpu") for s in slots):
+                reason = "device cpu: this daemon has no CPU slot (set queue.cpu_slots in config.yaml)"
+            elif job.after_id is not None:
+                dep = self.store.find(job.after_id)
+                if dep is None:
+                    reason = f"dependency #{job.after_id} was removed"
+                elif dep.status in ("failed", "cancelled"):
+                    reason = f"dependency #{job.after_id} ended {dep.status}"
+            if reason:
+                self.store.execute(
+                    "UPDATE jobs SET status = 'failed', error = ?, finished_at = ?, updated_at = ?, hook_pending = 1"
+                    " WHERE id = ? AND status = 'queued'", (reason, time.time(), time.time(), job.id))
+                self.store.add_event(job.id, "daemon", f"failed: {reason}")
+
+    def dispatch(self) -> None:
+        busy = {j.slot for j in self.store.jobs("running") if j.slot}
+        free = [s for s in self.config.slots if s not in busy]
+        while free and not self.stopping:
+            job = self.store.claim(free)
+            if job is None:
+                return
+            free.remove(job.slot)
+            self._spawn(job)
+
+    def _spawn(self, job: Job) -> None:
+        log_path = Path(job.log_path)
+        private_dirs(log_path.parent)
+        env = _source_root_env(dict(os.environ))
+        if job.slot.startswith("cuda:"):
+            env["CUDA_VISIBLE_DEVICES"] = job.slot.split(":", 1)[1]
+            device = "cuda:0"
+        else:
+            env["CUDA_VISIBLE_DEVICES"] = ""
+            device = "cpu"
+            if "OMP_NUM_THREADS" not in env:  # CPU slots share the cores instead of fighting over them
+                env["OMP_NUM_THREADS"] = str(max(1, (os.cpu_count() or 1) // max(1, self.config.cpu_slots)))
+        cmd = [sys.executable, "-m", "engine.queue.worker", str(job.id), job.token, "--device", device,
+               "--max-attempts", str(self.config.max_attempts), "--poll", str(self.config.poll_interval)]
+        fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        try:
+            proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=fd, stderr=fd, env=env,
+                                    cwd=str(log_path.parent), close_fds=True)
+        except OSError as exc:
+            self.store.update(job.id, job.token, status="queued", slot=None,
+                              event=f"cannot start a worker: {exc}")
+            log.error("job %d: cannot start a worker: %s", job.id, exc)
+            return
+        finally:
+            os.close(fd)
+        import psutil
+
+        try:
+            started = psutil.Process(proc.pid).create_time()
+        except psutil.NoSuchProcess:
+            started = None
+        self.store.execute(  # unless the worker was quicker (it writes the same, or has already ended)
+            "UPDATE jobs SET worker_pid = ?, worker_started = ? WHERE id = ? AND token = ? AND status = 'running'"
+            " AND worker_pid IS NULL", (proc.pid, started, job.id, job.token))
+        self.workers[job.id] = _Worker(job.id, job.token, job.slot, proc)
+        log.info("job %d (%s) started on %s: worker %d", job.id, job.kind, job.slot, proc.pid)
+
+    # -- the end-of-job hook ------------------------------------------------------------------
+    def run_hooks(self) -> None:
+        for proc, started, job_id in list(self.hooks):
+            if proc.poll() is not None:
+                self.hooks.remove((proc, started, job_id))
+                if proc.returncode != 0:
+                    self.store.add_event(job_id, "daemon", f"hook exited with {proc.returncode}")
+            elif time.monotonic() - started > self.config.hook_timeout:
+                proc.kill()
+                proc.wait()
+                self.hooks.remove((proc, started, job_id))
+                self.store.add_event(job_id, "daemon", f"hook killed after {self.config.hook_timeout:g} s")
+        placeholders = ", ".join("?" for _ in FINAL_STATUSES)
+        rows = self.store._query(f"SELECT * FROM jobs WHERE hook_pending = 1 AND status IN ({placeholders})",
+                                 FINAL_STATUSES)
+        for row in rows:
+            job = Job.from_row(row)
+            if self.store.execute("UPDATE jobs SET hook_pending = 0 WHERE id = ? AND hook_pending = 1",
+                                  (job.id,)) == 0:
+                continue
+            if self.config.hook:
+                self._start_hook(job)
+
+    def _start_hook(self, job: Job) -> None:
+        env = dict(os.environ)
+        output = None
+        try:
+            output = get_kind(job.kind).output(job.spec)
+        except ArchivistError:
+            pass
+        env.update(ARCHIVIST_JOB_ID=str(job.id), ARCHIVIST_JOB_KIND=job.kind, ARCHIVIST_JOB_STATUS=job.status,
+                   ARCHIVIST_JOB_OUTPUT=output or "", ARCHIVIST_JOB_ERROR=job.error or "",
+                   ARCHIVIST_JOB_LOG=job.log_path or "")
+        try:
+            proc = subprocess.Popen(self.config.hook, stdin=subprocess.DEVNULL, env=env, close_fds=True)
+        except OSError as exc:
+            self.store.add_event(job.id, "daemon", f"hook {self.config.hook[0]} could not run: {exc}")
+            log.error("hook %s could not run: %s", self.config.hook[0], exc)
+            return
+        self.hooks.append((proc, time.monotonic(), job.id))
+
+    # -- stopping -----------------------------------------------------------------------------
+    def shutdown(self) -> None:
+        """Ask every worker to stop at a safe boundary, wait ``stop_grace``, kill the rest, queue them."""
+        log.info("daemon stopping: %d worker(s) asked to stop", len(self.workers))
+        for w in self.workers.values():
+            try:
+                w.proc.send_signal(signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+        orphans = [j for j in self.store.jobs("running")
+                   if j.id not in self.workers and worker_alive(j.worker_pid, j.worker_started)]
+        for job in orphans:  # workers left by an earlier daemon stop too
+            try:
+                os.kill(job.worker_pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+        deadline = time.monotonic() + self.config.stop_grace
+        while time.monotonic() < deadline:
+            self.reap()
+            orphans = [j for j in orphans if worker_alive(j.worker_pid, j.worker_started)]
+            if not self.workers and not orphans:
+                break
+            time.sleep(0.05)
+        for job in orphans:
+            try:
+                os.kill(job.worker_pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        for w in list(self.workers.values()):
+            log.warning("job %d: worker %d did not stop in time; killed", w.job_id, w.proc.pid)
+            w.proc.kill()
+            w.proc.wait()
+        self.workers.clear()
+        self.take_back()
+        self.run_hooks()
+        self.store.add_event(None, "daemon", f"daemon {os.getpid()} stopped")
+        log.info("daemon stopped")
+
+
+def run_daemon() -> int:
+    """The daemon process: take the lock, then loop until SIGTERM/SIGINT. Used by ``--foreground`` too."""
+    lock = PidLock(pid_file_path())
+    lock.acquire()
+    try:
+        config = load_config()
+        Daemon(config).run()
+    finally:
+        lock.release()
+    return 0
+
+
+def main() -> int:
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
+                        format="%(asctime)s daemon[%(process)d] %(levelname)s: %(message)s")
+    try:
+        return run_daemon()
+    except ArchivistError as exc:
+        log.error("%s", exc)
+        return 1
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

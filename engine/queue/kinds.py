@@ -1,0 +1,410 @@
+"""Job kinds: what a queued job does. One small registry; each kind is four plain functions.
+
+- ``validate(spec) -> spec``: check and normalise the JSON spec when the job is submitted (cheap:
+  no torch); raises :class:`ArchivistError` naming the key.
+- ``run(spec, ctx) -> bool``: do the work in the worker process; True when complete, False when it
+  stopped early at a safe boundary because ``ctx.should_stop()`` said so. It must resume: a second
+  run after a crash or a pause continues where the first stopped and never redoes finished units.
+- ``cleanup(spec, ctx_dir)``: remove partial output after a cancel.
+- ``output(spec) -> str | None``: the output path, for listings and the end-of-job hook.
+
+The spec is data, never a command line: nothing here runs a shell.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from engine.errors import ArchivistError
+
+log = logging.getLogger(__name__)
+
+TEST_KINDS_ENV = "ARCHIVIST_TEST_KINDS"
+VIDEO_SUFFIXES = (".mkv", ".mp4", ".mov", ".avi", ".m4v", ".webm", ".mpg", ".mpeg", ".ts", ".m2ts", ".mts",
+                  ".vob", ".wmv", ".flv", ".nut", ".dv", ".mxf", ".ogv", ".3gp")  # as the restore command
+
+
+@dataclass
+class JobContext:
+    """What a running job gets from its worker."""
+
+    job_id: int
+    device: str  # "cpu" or "cuda:0" (the worker sees only its own GPU)
+    work_dir: Path  # ARCHIVIST_HOME/jobs/<id>/: resume state, segments
+    progress: Callable[[float, float], None]
+    should_stop: Callable[[], bool]
+
+
+@dataclass(frozen=True)
+class JobKind:
+    name: str
+    validate: Callable[[dict], dict]
+    run: Callable[[dict, JobContext], bool]
+    cleanup: Callable[[dict, Path], None]
+    output: Callable[[dict], str | None]
+
+
+def kinds() -> dict[str, JobKind]:
+    """The registered kinds (``selftest`` only when ``ARCHIVIST_TEST_KINDS=1``)."""
+    registry = {k.name: k for k in (RESTORE, DEGRADE, TRAIN)}
+    if os.environ.get(TEST_KINDS_ENV) == "1":
+        registry[SELFTEST.name] = SELFTEST
+    return registry
+
+
+def get_kind(name: str) -> JobKind:
+    registry = kinds()
+    if name not in registry:
+        raise ArchivistError(f"unknown job kind {name!r}: allowed are {', '.join(sorted(registry))}")
+    return registry[name]
+
+
+# -- helpers --------------------------------------------------------------------------------------
+def _require(spec: dict, key: str, kind: str, types: type | tuple = str):
+    if key not in spec or spec[key] is None:
+        raise ArchivistError(f"{kind} job: spec key {key!r} is missing")
+    if not isinstance(spec[key], types) or isinstance(spec[key], bool) and types is not bool:
+        raise ArchivistError(f"{kind} job: spec key {key!r}: {spec[key]!r} has the wrong type")
+    return spec[key]
+
+
+def _check_keys(spec: dict, allowed: tuple[str, ...], kind: str) -> None:
+    if not isinstance(spec, dict):
+        raise ArchivistError(f"{kind} job: spec must be a JSON object")
+    unknown = sorted(set(spec) - set(allowed))
+    if unknown:
+        raise ArchivistError(f"{kind} job: unknown spec key {unknown[0]!r}; allowed are {', '.join(allowed)}")
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    elif path.exists() or path.is_symlink():
+        path.unlink(missing_ok=True)
+
+
+def is_video(path: str | os.PathLike) -> bool:
+    return Path(path).suffix.lower() in VIDEO_SUFFIXES
+
+
+# -- restore --------------------------------------------------------------------------------------
+RESTORE_KEYS = ("input", "output", "models", "tile", "tile_overlap", "precision", "format", "video")
+# VideoOptions fields a queued video job may set (resume and work_dir belong to the queue).
+VIDEO_KEYS = ("codec", "crf", "preset", "encoder_opts", "segment_frames", "start", "duration", "deinterlace",
+              "ivtc", "fps", "batch", "queue_size", "decode_threads", "overlap", "check_space")
+
+
+def _restore_validate(spec: dict) -> dict:
+    _check_keys(spec, RESTORE_KEYS, "restore")
+    src = Path(_require(spec, "input", "restore")).expanduser().resolve()
+    out = _require(spec, "output", "restore")
+    models = _require(spec, "models", "restore", list)
+    if not models or not all(isinstance(m, str) for m in models):
+        raise ArchivistError("restore job: spec key 'models' must be a non-empty list of MODEL[:strength[:sigma]]")
+    if not src.exists():
+        raise ArchivistError(f"restore job: input {src}: no such file or folder")
+    from engine.inference.chain import parse_stage
+
+    absolute = []
+    for m in models:
+        stage = parse_stage(m)
+        path = Path(stage.model).expanduser()
+        if path.is_file():  # a model file, not a library name: the worker runs in another folder
+            m = str(path.resolve()) + m[len(stage.model):]
+        absolute.append(m)
+    out_path = Path(out).expanduser()
+    trailing_sep = out.endswith(os.sep)
+    out_abs = str(out_path.resolve()) + (os.sep if trailing_sep else "")
+    tile = spec.get("tile", 0)
+    overlap = spec.get("tile_overlap", 40)
+    for key, value in (("tile", tile), ("tile_overlap", overlap)):
+        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+            raise ArchivistError(f"restore job: spec key {key!r}: {value!r} invalid: allowed an integer >= 0")
+    precision = spec.get("precision", "auto")
+    from engine.devices import PRECISIONS
+
+    if precision not in PRECISIONS:
+        raise ArchivistError(f"restore job: precision {precision!r} invalid: allowed are {', '.join(PRECISIONS)}")
+    fmt = spec.get("format")
+    if fmt is not None and fmt not in ("png", "tiff"):
+        raise ArchivistError(f"restore job: format {fmt!r} invalid: allowed are png, tiff")
+    video = spec.get("video") or {}
+    if not isinstance(video, dict):
+        raise ArchivistError("restore job: spec key 'video' must be an object of video options")
+    unknown = sorted(set(video) - set(VIDEO_KEYS))
+    if unknown:
+        raise ArchivistError(f"restore job: unknown video option {unknown[0]!r}; allowed are {', '.join(VIDEO_KEYS)}")
+    if video or is_video(src):
+        _video_options(video)  # checked now, not when the job runs
+    return {"input": str(src), "output": out_abs, "models": absolute, "tile": tile,
+            "tile_overlap": overlap, "precision": precision, "format": fmt, "video": video}
+
+
+def _video_options(video: dict, **queue_owned):
+    """``VideoOptions`` from a job's ``video`` document (``fps`` as a string such as ``24000/1001``)."""
+    try:
+        from engine.video.restore import VideoOptions, parse_fps
+    except ImportError:
+        raise ArchivistError("video restore is not available in this build (engine.video.restore missing)") from None
+
+    values = dict(video)
+    if values.get("fps") is not None:
+        values["fps"] = parse_fps(str(values["fps"]))
+    try:
+        return VideoOptions(**values, **queue_owned)
+    except TypeError as exc:
+        raise ArchivistError(f"restore job: video options: {exc}") from None
+
+
+def _restore_run(spec: dict, ctx: JobContext) -> bool:
+    from engine.inference.chain import Chain, parse_stage
+
+    stages = [parse_stage(m) for m in spec["models"]]
+    chain = Chain.load(stages, device=ctx.device, precision=spec["precision"], tile=spec["tile"],
+                       tile_overlap=spec["tile_overlap"])
+    log.info("job %d: chain %s on %s", ctx.job_id, chain.describe(), ctx.device)
+    if _is_video_job(spec):
+        restore_video = _video_restorer()
+        options = _video_options(spec.get("video") or {}, resume=True, work_dir=ctx.work_dir / "video")
+        (ctx.work_dir / "video").mkdir(mode=0o700, exist_ok=True)
+        result = restore_video(spec["input"], spec["output"], chain, options=options, progress=ctx.progress,
+                               should_stop=ctx.should_stop)
+        log.info("job %d: video %s after %d of %s segments (resumed after %d)", ctx.job_id, result.status,
+                 result.segments_done, result.segments_total, getattr(result, "resumed_from", 0))
+        return result.status != "paused"
+    from engine.inference.restore import restore_images
+
+    result = restore_images(spec["input"], spec["output"], chain, fmt=spec["format"], skip_existing=True,
+                            progress=ctx.progress, should_stop=ctx.should_stop)
+    return not result.stopped
+
+
+def _video_restorer():
+    try:
+        from engine.video.restore import restore_video
+    except ImportError:
+        raise ArchivistError("video restore is not available in this build (engine.video.restore missing)") from None
+    return restore_video
+
+
+def _is_video_job(spec: dict) -> bool:
+    """A video file in, or any input with video options (``archivist restore --queue`` sets them for a
+    video or an image sequence with ``--fps``)."""
+    return bool(spec.get("video")) or is_video(spec["input"])
+
+
+def _restore_cleanup(spec: dict, work_dir: Path) -> None:
+    if _is_video_job(spec):
+        # The final file only appears (by rename) when complete; the segments are the partial output.
+        _remove(work_dir / "video")
+        return
+    from engine.inference.restore import plan_images
+
+    try:
+        pairs = plan_images(Path(spec["input"]), Path(spec["output"]), spec.get("format"))
+    except ArchivistError as exc:
+        log.warning("cannot list the outputs to remove: %s", exc)
+        return
+    for _src, dst in pairs:
+        dst.unlink(missing_ok=True)
+
+
+RESTORE = JobKind("restore", _restore_validate, _restore_run, _restore_cleanup,
+                  lambda spec: spec.get("output"))
+
+
+# -- degrade --------------------------------------------------------------------------------------
+DEGRADE_KEYS = ("input", "output", "profile", "count", "seed", "crop", "workers", "clip_length")
+
+
+def _degrade_writer():
+    try:
+        from engine.degrade.dataset import write_dataset
+    except ImportError:
+        raise ArchivistError(
+            "degrade jobs are not available in this build (the dataset writer engine.degrade.dataset is missing)"
+        ) from None
+    return write_dataset
+
+
+def _degrade_validate(spec: dict) -> dict:
+    _check_keys(spec, DEGRADE_KEYS, "degrade")
+    src = Path(_require(spec, "input", "degrade")).expanduser().resolve()
+    out = Path(_require(spec, "output", "degrade")).expanduser().resolve()
+    profile = _require(spec, "profile", "degrade")
+    if not src.exists():
+        raise ArchivistError(f"degrade job: input {src}: no such file or folder")
+    if Path(profile).expanduser().is_file():
+        profile = str(Path(profile).expanduser().resolve())
+    doc = {"input": str(src), "output": str(out), "profile": profile}
+    for key, default, lo in (("count", 1, 1), ("seed", 0, 0), ("workers", 1, 1)):
+        value = spec.get(key, default)
+        if not isinstance(value, int) or isinstance(value, bool) or value < lo:
+            raise ArchivistError(f"degrade job: {key} {value!r} invalid: allowed an integer >= {lo}")
+        doc[key] = value
+    for key, lo in (("crop", 8), ("clip_length", 1)):
+        value = spec.get(key)
+        if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < lo):
+            raise ArchivistError(f"degrade job: {key} {value!r} invalid: allowed an integer >= {lo}")
+        doc[key] = value
+    _degrade_writer()  # a build without the degrader refuses the job now, not at 3 a.m.
+    from engine.degrade import load_profile
+
+    load_profile(profile)
+    return doc
+
+
+def _degrade_run(spec: dict, ctx: JobContext) -> bool:
+    import inspect
+
+    write_dataset = _degrade_writer()
+    from engine.degrade import load_profile
+
+    kwargs = {k: spec[k] for k in ("count", "seed", "crop", "workers", "clip_length")}
+    if "should_stop" in inspect.signature(write_dataset).parameters:
+        kwargs["should_stop"] = ctx.should_stop
+        result = write_dataset(spec["input"], spec["output"], load_profile(spec["profile"]),
+                               progress=ctx.progress, **kwargs)
+        return not bool(getattr(result, "stopped", False))
+
+    # The writer reports progress after each pair is written and in the manifest: a safe boundary.
+    def progress(done: float, total: float) -> None:
+        ctx.progress(done, total)
+        if ctx.should_stop() and done < total:
+            raise _StopAtBoundary
+
+    try:
+        write_dataset(spec["input"], spec["output"], load_profile(spec["profile"]), progress=progress, **kwargs)
+    except _StopAtBoundary:
+        return False
+    return True
+
+
+class _StopAtBoundary(Exception):
+    """Raised from a progress callback to stop a writer that has no ``should_stop`` of its own."""
+
+
+DATASET_PARTS = ("gt", "lq", "manifest.jsonl", "dataset.json")  # what the dataset writer creates
+
+
+def _degrade_cleanup(spec: dict, work_dir: Path) -> None:
+    # Only what the writer made is removed; the folder goes too when nothing else is in it.
+    out = Path(spec["output"])
+    for part in DATASET_PARTS:
+        _remove(out / part)
+    try:
+        out.rmdir()
+    except OSError:
+        pass
+
+
+DEGRADE = JobKind("degrade", _degrade_validate, _degrade_run, _degrade_cleanup,
+                  lambda spec: spec.get("output"))
+
+
+# -- train ----------------------------------------------------------------------------------------
+def _train_entry():
+    try:
+        from engine.train import run_training
+    except ImportError:
+        raise ArchivistError("train jobs are not available in this build: trainer not available "
+                             "(engine.train.run_training missing)") from None
+    return run_training
+
+
+def _train_validate(spec: dict) -> dict:
+    if not isinstance(spec, dict):
+        raise ArchivistError("train job: spec must be a JSON object")
+    _train_entry()  # a build without the trainer refuses the job at once
+    return dict(spec)
+
+
+def _train_run(spec: dict, ctx: JobContext) -> bool:
+    run_training = _train_entry()
+    result = run_training(**spec, device=ctx.device, progress=ctx.progress, should_stop=ctx.should_stop)
+    return not bool(getattr(result, "stopped", False))
+
+
+def _train_cleanup(spec: dict, work_dir: Path) -> None:
+    # A cancelled training run keeps its checkpoints: they are results, not partial files.
+    log.info("train job cancelled; its run directory is kept")
+
+
+TRAIN = JobKind("train", _train_validate, _train_run, _train_cleanup,
+                lambda spec: spec.get("run_dir") or spec.get("output"))
+
+
+# -- selftest (tests only) ------------------------------------------------------------------------
+def _selftest_validate(spec: dict) -> dict:
+    _check_keys(spec, ("output", "steps", "step_time", "fail_times", "crash_times", "counter"), "selftest")
+    _require(spec, "output", "selftest")
+    steps = spec.get("steps", 5)
+    if not isinstance(steps, int) or steps < 1:
+        raise ArchivistError("selftest job: steps must be an integer >= 1")
+    return {"output": spec["output"], "steps": steps, "step_time": float(spec.get("step_time", 0.05)),
+            "fail_times": int(spec.get("fail_times", 0)), "crash_times": int(spec.get("crash_times", 0)),
+            "counter": spec.get("counter")}
+
+
+def _selftest_run(spec: dict, ctx: JobContext) -> bool:
+    """Counts to ``steps`` with a resumable state file, then writes its output atomically.
+
+    The output is created exclusively (``os.link``); each completion appends ``done ID`` to
+    ``counter`` (``twice ID`` if the output already existed) so tests see that no job finished twice;
+    ``fail_times`` makes the first attempts raise, ``crash_times`` makes them abort the worker.
+    """
+    out = Path(spec["output"])
+    if out.exists():  # finished before a crash hid it from the store: do not run again
+        ctx.progress(spec["steps"], spec["steps"])
+        return True
+    fails = ctx.work_dir / "fails"
+    failed = int(fails.read_text()) if fails.exists() else 0
+    if failed < spec["fail_times"]:
+        fails.write_text(str(failed + 1))
+        raise RuntimeError(f"selftest failure {failed + 1} of {spec['fail_times']}")
+    crashes = ctx.work_dir / "crashes"
+    crashed = int(crashes.read_text()) if crashes.exists() else 0
+    if crashed < spec.get("crash_times", 0):
+        crashes.write_text(str(crashed + 1))
+        os.abort()  # a worker that dies by itself (SIGABRT), as a broken native library would
+    state = ctx.work_dir / "state.json"
+    step = json.loads(state.read_text())["step"] if state.exists() else 0
+    while step < spec["steps"]:
+        if ctx.should_stop():
+            return False
+        time.sleep(spec["step_time"])
+        step += 1
+        tmp = state.with_suffix(".tmp")
+        tmp.write_text(json.dumps({"step": step}))
+        os.replace(tmp, state)
+        ctx.progress(step, spec["steps"])
+    tmp = out.with_name(out.name + ".partial")
+    tmp.write_text(f"job {ctx.job_id} steps {step}\n")
+    try:
+        os.link(tmp, out)  # exclusive: a second completion of the same job cannot overwrite quietly
+        record = f"done {ctx.job_id}"
+    except FileExistsError:
+        record = f"twice {ctx.job_id}"
+    tmp.unlink()
+    if spec.get("counter"):
+        with open(spec["counter"], "a") as f:
+            f.write(record + "\n")
+            f.flush()
+            os.fsync(f.fileno())
+    return True
+
+
+def _selftest_cleanup(spec: dict, work_dir: Path) -> None:
+    _remove(Path(spec["output"]))
+    _remove(work_dir / "state.json")
+
+
+SELFTEST = JobKind("selftest", _selftest_validate, _selftest_run, _selftest_cleanup,
+                   lambda spec: spec.get("output"))

@@ -1,0 +1,50 @@
+"""``archivist queue`` without a daemon: commands travel through the store alone."""
+
+from __future__ import annotations
+
+import json
+
+from archivist_tui.cli import main
+
+
+def test_queue_commands_work_without_a_daemon(queue_home, tmp_path, capsys):
+    for i in range(3):
+        assert main(["restore", str(tmp_path), "-o", str(tmp_path / f"o{i}") + "/", "-m", "medium", "--queue",
+                     *(["--after", "1"] if i == 2 else [])]) == 0
+    assert capsys.readouterr().out.split() == ["1", "2", "3"]
+
+    assert main(["queue", "pause", "--all"]) == 0
+    assert "paused 3 job(s): #1 #2 #3" in capsys.readouterr().out
+    assert main(["queue", "list", "--status", "paused", "--json"]) == 0
+    assert [j["id"] for j in json.loads(capsys.readouterr().out)] == [1, 2, 3]
+    assert main(["queue", "resume", "2"]) == 0
+    assert "job #2 queued" in capsys.readouterr().out
+    assert main(["queue", "resume", "--all"]) == 0
+    assert "resumed 2 job(s)" in capsys.readouterr().out
+
+    assert main(["queue", "priority", "2", "7"]) == 0
+    assert main(["queue", "show", "2", "--json"]) == 0
+    shown = json.loads(capsys.readouterr().out.split("\n", 1)[1])
+    assert shown["priority"] == 7 and shown["status"] == "queued" and shown["device"] == "any"
+    assert shown["spec"]["models"] == ["medium"] and shown["spec"]["input"] == str(tmp_path)
+    assert [e["message"] for e in shown["events"]][-1] == "priority 7"
+
+    assert main(["queue", "remove", "1"]) == 1
+    assert "job #3 waits on it" in capsys.readouterr().err
+    assert main(["queue", "cancel", "3"]) == 0
+    assert main(["queue", "cancel", "3"]) == 1
+    assert "already ended (cancelled)" in capsys.readouterr().err
+    assert main(["queue", "log", "3"]) == 1
+    assert "has no log yet" in capsys.readouterr().err
+    assert main(["queue", "log", "3", "-f"]) == 0  # ended without ever running: nothing to follow
+    assert main(["queue", "show", "42"]) == 1
+    assert "no job #42" in capsys.readouterr().err
+    assert main(["queue", "list"]) == 0
+    table = capsys.readouterr().out.splitlines()
+    assert table[0].split() == ["ID", "KIND", "STATUS", "PRI", "DEVICE", "PROGRESS", "RATE", "ETA", "AFTER", "OUTPUT"]
+    assert len(table) == 4
+
+
+def test_restore_queue_rejects_a_bad_device(queue_home, tmp_path, capsys):
+    assert main(["restore", str(tmp_path), "-o", "x/", "-m", "medium", "--queue", "--device", "tpu"]) == 1
+    assert "invalid queue device 'tpu': allowed are any, cpu or cuda:N" in capsys.readouterr().err

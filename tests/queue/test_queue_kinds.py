@@ -1,0 +1,176 @@
+"""Job kinds through the daemon: a real restore of a folder with a tiny model, and its cancel cleanup."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from archivist_tui.cli import main
+from engine.queue import QueueClient, Store
+from engine.queue.daemon import start_daemon
+from engine.queue.kinds import get_kind, kinds
+
+
+def _frames(folder, n=4):
+    folder.mkdir()
+    rng = np.random.default_rng(3)
+    for i in range(n):
+        assert cv2.imwrite(str(folder / f"f{i:03d}.png"), rng.integers(0, 255, (32, 48, 3), dtype=np.uint8))
+
+
+def test_restore_folder_through_the_queue(queue_home, tmp_path, tiny_compact, wait_for, capsys, monkeypatch):
+    model, _ = tiny_compact
+    src = tmp_path / "reel"
+    _frames(src)
+    monkeypatch.chdir(tmp_path)  # relative paths in the command line are made absolute in the spec
+    assert main(["restore", "reel", "-o", "queued/", "-m", f"{model.name}:0.8", "--queue", "--device", "cpu",
+                 "--priority", "3"]) == 0
+    jid = int(capsys.readouterr().out.strip())
+    with Store() as s:
+        job = s.get(jid)
+    assert job.kind == "restore" and job.device == "cpu" and job.priority == 3
+    assert job.spec["input"] == str(src) and job.spec["models"] == [f"{model}:0.8"]
+    assert job.output == str(tmp_path / "queued") + "/"
+
+    start_daemon()
+    wait_for(lambda: Store().get(jid).status in ("done", "failed"), timeout=60, what="restore job ended")
+    job = Store().get(jid)
+    assert job.status == "done", job.error
+    assert (job.done, job.total) == (4, 4)
+
+    # Byte-identical to running the same restore directly.
+    assert main(["restore", str(src), "-o", str(tmp_path / "direct") + "/", "-m", f"{model}:0.8",
+                 "--device", "cpu"]) == 0
+    for i in range(4):
+        a = cv2.imread(str(tmp_path / "queued" / f"f{i:03d}.png"), cv2.IMREAD_UNCHANGED)
+        b = cv2.imread(str(tmp_path / "direct" / f"f{i:03d}.png"), cv2.IMREAD_UNCHANGED)
+        assert a is not None and np.array_equal(a, b)
+
+    # Cancel cleanup removes what the job wrote, and only that.
+    (tmp_path / "queued" / "keep.txt").write_text("not ours")
+    get_kind("restore").cleanup(job.spec, tmp_path)
+    assert sorted(p.name for p in (tmp_path / "queued").iterdir()) == ["keep.txt"]
+
+
+def test_restore_spec_validation(queue_home, tmp_path):
+    from engine.errors import ArchivistError
+
+    with QueueClient() as q:
+        with pytest.raises(ArchivistError, match="unknown spec key 'colour'"):
+            q.submit("restore", {"input": str(tmp_path), "output": "o/", "models": ["m"], "colour": 1})
+        with pytest.raises(ArchivistError, match="'models' must be a non-empty list"):
+            q.submit("restore", {"input": str(tmp_path), "output": "o/", "models": []})
+        with pytest.raises(ArchivistError, match="strength 2 out of range"):
+            q.submit("restore", {"input": str(tmp_path), "output": "o/", "models": ["m:2"]})
+
+
+def test_registry(monkeypatch):
+    assert {"restore", "degrade", "train", "selftest"} <= set(kinds())
+    monkeypatch.delenv("ARCHIVIST_TEST_KINDS")
+    assert "selftest" not in kinds()
+
+
+def _write_clip(path, frames=24, width=64, height=48):
+    import av
+
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("ffv1", rate=24)
+        stream.width, stream.height, stream.pix_fmt = width, height, "bgr0"
+        for i in range(frames):
+            y, x = np.mgrid[0:height, 0:width]
+            img = np.stack([(x * 4 + i * 3) % 256, (y * 5) % 256, ((x + y + i) * 2) % 256], -1).astype(np.uint8)
+            for packet in stream.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+
+
+def _count_frames(path) -> int:
+    import av
+
+    with av.open(str(path)) as f:
+        return sum(1 for _ in f.decode(video=0))
+
+
+def test_video_restore_job_survives_a_killed_worker(queue_home, tmp_path, tiny_compact, wait_for, capsys):
+    import os
+    import signal
+
+    pytest.importorskip("engine.video.restore", reason="video restore not in this build")
+    model, _ = tiny_compact
+    clip = tmp_path / "reel.mkv"
+    _write_clip(clip, frames=240)
+    out = tmp_path / "restored.mkv"
+    assert main(["restore", str(clip), "-o", str(out), "-m", str(model), "--queue", "--device", "cpu",
+                 "--segment-frames", "10", "--codec", "ffv1"]) == 0
+    jid = int(capsys.readouterr().out)
+    assert Store().get(jid).spec["video"]["segment_frames"] == 10
+    start_daemon()
+
+    def mid_run():
+        j = Store().get(jid)
+        assert j.status in ("queued", "running"), "the clip must take longer than the first progress report"
+        return 20 <= (j.done or 0) < 200 and j.worker_pid
+
+    pid = wait_for(mid_run, timeout=60, interval=0.01, what="some segments done")
+    os.kill(pid, signal.SIGKILL)
+    wait_for(lambda: Store().get(jid).status in ("done", "failed"), timeout=90, what="video job ended")
+    job = Store().get(jid)
+    assert job.status == "done", job.error
+    assert job.attempts == 0
+    assert _count_frames(out) == 240
+    log = open(job.log_path).read()
+    assert log.count("attempt 1 of") == 2  # ran twice: the kill, then the resumed run
+    import re
+
+    resumed = re.search(r"video done after 24 of 24 segments \(resumed after (\d+)\)", log)
+    assert resumed and int(resumed.group(1)) >= 1  # the second run did not start from zero
+
+
+def test_degrade_job_writes_a_dataset(queue_home, tmp_path, wait_for, capsys):
+    pytest.importorskip("engine.degrade.dataset", reason="degrade dataset writer not in this build")
+    src = tmp_path / "clean"
+    _frames(src, n=3)
+    out = tmp_path / "pairs"
+    assert main(["degrade", str(src), "-o", str(out), "--profile", "normal", "--count", "2", "--seed", "7",
+                 "--queue", "--priority", "4"]) == 0
+    jid = int(capsys.readouterr().out)
+    assert Store().get(jid).spec["profile"] == "normal" and Store().get(jid).priority == 4
+    start_daemon()
+    wait_for(lambda: Store().get(jid).status in ("done", "failed"), timeout=60, what="degrade job ended")
+    job = Store().get(jid)
+    assert job.status == "done", job.error
+    assert (job.done, job.total) == (6, 6)
+    assert len(list((out / "lq").iterdir())) == 6 and len(list((out / "gt").iterdir())) == 6
+    get_kind("degrade").cleanup(job.spec, tmp_path)
+    assert not out.exists()
+
+
+def test_degrade_job_pauses_between_pairs_and_resumes(queue_home, tmp_path, wait_for):
+    pytest.importorskip("engine.degrade.dataset", reason="degrade dataset writer not in this build")
+    src = tmp_path / "clean"
+    _frames(src, n=4)
+    out = tmp_path / "pairs"
+    with QueueClient() as q:
+        jid = q.submit("degrade", {"input": str(src), "output": str(out), "profile": "normal", "count": 50})
+    start_daemon()
+
+    def mid_run():
+        j = Store().get(jid)
+        assert j.status in ("queued", "running"), "the dataset must take longer than the first progress report"
+        return (j.done or 0) >= 5
+
+    wait_for(mid_run, timeout=60, interval=0.01, what="some pairs written")
+    with QueueClient() as q:
+        q.pause(jid)
+    wait_for(lambda: Store().get(jid).status == "paused", timeout=30, what="paused between pairs")
+    paused_at = Store().get(jid).done
+    assert 5 <= paused_at < 200
+    manifest_lines = len((out / "manifest.jsonl").read_text().splitlines())
+    assert manifest_lines >= paused_at
+    with QueueClient() as q:
+        q.resume(jid)
+    wait_for(lambda: Store().get(jid).status == "done", timeout=60, what="resumed to done")
+    assert len((out / "manifest.jsonl").read_text().splitlines()) == 200
+    assert len(list((out / "lq").iterdir())) == 200

@@ -1,0 +1,196 @@
+"""The store: permissions, damaged and foreign files, schema migration, atomic claims, concurrent clients."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import stat
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from archivist_tui.cli import main
+from engine.errors import ArchivistError
+from engine.queue import QueueClient, Store
+from engine.queue.config import load_config
+from engine.queue.store import APPLICATION_ID, MIGRATIONS, SCHEMA_VERSION, pick_slot
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+def test_state_dir_and_database_are_owner_only(tmp_path, monkeypatch):
+    home = tmp_path / "fresh" / "home"
+    monkeypatch.setenv("ARCHIVIST_HOME", str(home))
+    with QueueClient() as q:
+        q.submit("selftest", {"output": str(tmp_path / "o.txt")})
+    assert _mode(home) == 0o700
+    assert _mode(home / "queue.db") == 0o600
+    for side in ("queue.db-wal", "queue.db-shm"):
+        if (home / side).exists():
+            assert _mode(home / side) == 0o600
+
+
+def test_garbage_file_is_reported_never_reset(queue_home, capsys):
+    db = queue_home / "queue.db"
+    junk = b"this is not a database\n" * 100
+    db.write_bytes(junk)
+    with pytest.raises(ArchivistError, match="not an SQLite database"):
+        Store()
+    assert main(["queue", "list"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("archivist: error: ") and "queue.db" in err and "Traceback" not in err
+    assert db.read_bytes() == junk
+
+
+def test_foreign_sqlite_database_is_reported(queue_home):
+    db = queue_home / "queue.db"
+    conn = sqlite3.connect(db)
+    conn.execute("CREATE TABLE photos (id INTEGER, name TEXT)")
+    conn.commit()
+    conn.close()
+    before = db.read_bytes()
+    with pytest.raises(ArchivistError, match="not an Archivist queue database.*photos"):
+        Store()
+    assert db.read_bytes() == before
+
+
+def test_damaged_pages_are_reported(queue_home):
+    with QueueClient() as q:
+        for i in range(50):
+            q.submit("selftest", {"output": f"/tmp/never-{i}", "steps": 1})
+    with Store() as s:
+        s._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    db = queue_home / "queue.db"
+    data = bytearray(db.read_bytes())
+    page = 4096
+    data[page: 4 * page] = b"\xff" * (3 * page)  # smash the table pages after the header page
+    db.write_bytes(bytes(data))
+    with pytest.raises(ArchivistError, match="damaged|not an Archivist"):
+        with Store() as s:
+            s.jobs()
+
+
+def test_newer_schema_is_refused(queue_home):
+    Store().close()
+    conn = sqlite3.connect(queue_home / "queue.db")
+    conn.execute("UPDATE schema_version SET version = 99")
+    conn.commit()
+    conn.close()
+    with pytest.raises(ArchivistError, match="schema version 99.*upgrade"):
+        Store()
+
+
+def test_version_1_database_migrates(queue_home):
+    db = queue_home / "queue.db"
+    conn = sqlite3.connect(db)
+    conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+    conn.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
+    conn.execute("INSERT INTO schema_version VALUES (1)")
+    for sql in MIGRATIONS[0]:
+        conn.execute(sql)
+    conn.execute("INSERT INTO jobs (kind, spec, status, created_at, updated_at) "
+                 "VALUES ('selftest', '{\"output\": \"/tmp/x\"}', 'queued', 1.0, 1.0)")
+    conn.commit()
+    conn.close()
+    with Store() as s:
+        (job,) = s.jobs()
+        assert job.kind == "selftest" and job.spec == {"output": "/tmp/x"} and job.request is None
+        assert s._query("SELECT version FROM schema_version")[0][0] == SCHEMA_VERSION
+
+
+def test_pick_slot():
+    slots = ["cuda:0", "cuda:1", "cpu:0"]
+    assert pick_slot("any", slots) == "cuda:0"
+    assert pick_slot("any", ["cpu:1"]) == "cpu:1"
+    assert pick_slot("cpu", slots) == "cpu:0"
+    assert pick_slot("cuda:1", slots) == "cuda:1"
+    assert pick_slot("cuda:2", slots) is None
+    assert pick_slot("cpu", ["cuda:0"]) is None
+
+
+def test_client_validation(queue_home):
+    with QueueClient() as q:
+        with pytest.raises(ArchivistError, match="unknown job kind 'bake'"):
+            q.submit("bake", {})
+        with pytest.raises(ArchivistError, match="invalid queue device 'gpu7'"):
+            q.submit("selftest", {"output": "/tmp/a"}, device="gpu7")
+        with pytest.raises(ArchivistError, match="--after 99"):
+            q.submit("selftest", {"output": "/tmp/a"}, after=99)
+        with pytest.raises(ArchivistError, match="spec key 'output' is missing"):
+            q.submit("selftest", {})
+        with pytest.raises(ArchivistError, match="input .*no such file"):
+            q.submit("restore", {"input": "/nonexistent/x.png", "output": "/tmp/o.png", "models": ["m"]})
+        with pytest.raises(ArchivistError, match="no job #5"):
+            q.get(5)
+
+
+def test_config_validation(queue_home):
+    cfg = queue_home / "config.yaml"
+    cfg.write_text("queue:\n  gpus: []\n  max_attempts: 0\n")
+    with pytest.raises(ArchivistError, match=r"queue.max_attempts: 0 invalid: allowed an integer 1 to 100"):
+        load_config()
+    cfg.write_text("queue:\n  slotz: 3\n")
+    with pytest.raises(ArchivistError, match="queue.slotz: unknown key"):
+        load_config()
+    cfg.write_text("queue:\n  gpus: [0, 2]\n  hook: notify-send 'job done'\n")
+    c = load_config()
+    assert c.slots == ["cuda:0", "cuda:2"] and c.hook == ["notify-send", "job done"] and c.max_attempts == 3
+    cfg.write_text("queue:\n  gpus: []\n")
+    assert load_config().slots == ["cpu:0"]
+
+
+def _run_children(script: str, n: int = 2) -> list[list[int]]:
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    procs = [subprocess.Popen([sys.executable, "-c", textwrap.dedent(script), str(i)], env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for i in range(n)]
+    results = []
+    for p in procs:
+        out, err = p.communicate(timeout=60)
+        assert p.returncode == 0, err
+        results.append(json.loads(out))
+    return results
+
+
+def test_two_clients_add_200_jobs_with_distinct_ids(queue_home):
+    Store().close()
+    results = _run_children("""
+        import json, sys
+        from engine.queue import QueueClient
+        who = sys.argv[1]
+        with QueueClient() as q:
+            ids = [q.submit("selftest", {"output": f"/tmp/out-{who}-{i}"}) for i in range(100)]
+        print(json.dumps(ids))
+    """)
+    ids = results[0] + results[1]
+    assert len(ids) == 200 and len(set(ids)) == 200
+    with Store() as s:
+        assert len(s.jobs("queued")) == 200
+
+
+def test_claims_from_two_processes_never_overlap(queue_home):
+    with QueueClient() as q:
+        for i in range(60):
+            q.submit("selftest", {"output": f"/tmp/claim-{i}"})
+    results = _run_children("""
+        import json
+        from engine.queue import Store
+        got = []
+        with Store() as s:
+            while (job := s.claim(["cpu:0", "cpu:1"])) is not None:
+                got.append(job.id)
+        print(json.dumps(got))
+    """)
+    a, b = map(set, results)
+    assert not a & b
+    assert len(a | b) == 60
+    with Store() as s:
+        assert {j.id for j in s.jobs("running")} == a | b
+
