@@ -27,12 +27,9 @@ def register(sub) -> None:
         if action.dest in ("device", "precision"):
             action.default = None
             action.help = action.help.replace("(default auto", "(default: the config's value, auto")
-    try:
-        from archivist_tui.commands._queue_opts import add_queue_option
-    except ImportError:  # the queue lands separately
-        pass
-    else:
-        add_queue_option(p)
+    from archivist_tui.commands._queue_opts import add_queue_options
+
+    add_queue_options(p)
     p.set_defaults(func=cmd_train)
 
 
@@ -47,9 +44,13 @@ def cmd_train(args: argparse.Namespace) -> int:
     if not args.config and not (args.resume and args.name):
         raise UsageError("train needs CONFIG.yaml (or --resume --name RUN, or --init to print a starting config)")
     if getattr(args, "queue", False):
-        from archivist_tui.commands._queue_opts import submit
+        from pathlib import Path
 
-        return submit("train", args)
+        from archivist_tui.commands._queue_opts import submit_from_args
+
+        spec = {"config": str(Path(args.config).resolve()) if args.config else None, "name": args.name,
+                "resume": bool(args.resume), "stop_at": args.stop_at, "precision": args.precision}
+        return submit_from_args(args, "train", spec)
 
     import os
 

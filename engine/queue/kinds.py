@@ -323,13 +323,35 @@ def _train_validate(spec: dict) -> dict:
     if not isinstance(spec, dict):
         raise ArchivistError("train job: spec must be a JSON object")
     _train_entry()  # a build without the trainer refuses the job at once
-    return dict(spec)
+    allowed = {"config", "name", "resume", "stop_at", "precision"}
+    unknown = set(spec) - allowed
+    if unknown:
+        raise ArchivistError(f"train job: unknown keys {', '.join(sorted(unknown))}; allowed: {', '.join(sorted(allowed))}")
+    spec = dict(spec)
+    if not spec.get("name"):
+        if not spec.get("config"):
+            raise ArchivistError("train job: needs a config file or a run name to resume")
+        from engine.train import load_config
+
+        spec["name"] = load_config(spec["config"]).name  # validates the config now, not at run time
+    return spec
 
 
 def _train_run(spec: dict, ctx: JobContext) -> bool:
+    from engine.train.runs import list_checkpoints, run_dir
+
     run_training = _train_entry()
-    result = run_training(**spec, device=ctx.device, progress=ctx.progress, should_stop=ctx.should_stop)
-    return not bool(getattr(result, "stopped", False))
+    spec = dict(spec)
+    # A job taken back after a crash, or resumed after a pause, continues its own run.
+    if list_checkpoints(run_dir(spec["name"], must_exist=False)):
+        spec["resume"] = True
+        if spec.get("config") and spec["resume"]:
+            spec["config"] = None
+    device = ctx.device if ctx.device not in (None, "any") else None
+    result = run_training(spec.get("config"), name=spec["name"], resume=spec.get("resume", False),
+                          stop_at=spec.get("stop_at"), progress=ctx.progress, should_stop=ctx.should_stop,
+                          device=device, precision=spec.get("precision"))
+    return result.status in ("done", "stop_at")
 
 
 def _train_cleanup(spec: dict, work_dir: Path) -> None:
