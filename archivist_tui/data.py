@@ -1,0 +1,352 @@
+"""What the TUI reads from ``ARCHIVIST_HOME``, without torch, and how it asks the engine to act.
+
+Everything here runs in the TUI's thread workers: reading files (model headers, metrics lines,
+the queue's SQLite store) is cheap and torch-free; anything that needs torch (import, export,
+preview, speed test) runs as a separate ``archivist`` process so the TUI never loads it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from engine.paths import archivist_home
+
+
+# -- models ----------------------------------------------------------------------------------
+def list_models() -> list[Any]:
+    """The library's entries (``engine.models.library.ModelEntry``), read from headers only.
+
+    ``Library.list()`` decodes metadata through ``engine.models.files``, which imports torch; this
+    reads the same headers with ``library.read_header`` and builds the same entries.
+    """
+    from engine.models.library import BUILTIN_DIR, ModelEntry, read_header
+    from engine.paths import state_subdir
+
+    def entry(path: Path, builtin: bool) -> ModelEntry:
+        header = read_header(path)
+        meta: dict[str, Any] = {}
+        for k, v in (header.get("__metadata__") or {}).items():
+            try:
+                meta[k] = json.loads(v)
+            except (ValueError, TypeError):
+                meta[k] = v
+        params = meta.get("params")
+        if params is None:
+            params = 0
+            for key, info in header.items():
+                if key != "__metadata__":
+                    n = 1
+                    for d in info.get("shape", []):
+                        n *= d
+                    params += n
+        return ModelEntry(
+            name=path.stem, path=path, arch=meta.get("arch", "unknown"), num_feat=meta.get("num_feat"),
+            num_conv=meta.get("num_conv"), scale=int(meta.get("scale", 1)), params=int(params),
+            role=meta.get("role", "custom"), sha256=meta.get("sha256", ""), iterations=meta.get("iterations"),
+            source=meta.get("source"), builtin=builtin, size_bytes=path.stat().st_size,
+            hyper=meta.get("hyper") or {}, profiles=meta.get("profiles"), metadata=meta,
+        )
+
+    out = []
+    names = set()
+    if BUILTIN_DIR.is_dir():
+        for p in sorted(BUILTIN_DIR.glob("*.safetensors")):
+            out.append(entry(p, True))
+            names.add(p.stem)
+    root = state_subdir("models")
+    for p in sorted(root.glob("*.safetensors")):
+        if not p.name.startswith(".") and p.stem not in names:
+            out.append(entry(p, False))
+    return out
+
+
+def human_count(n: int | None) -> str:
+    """43 k, 32.6 M: parameter counts and iterations at a glance."""
+    if n is None:
+        return "–"
+    if n >= 1_000_000:
+        return f"{n / 1e6:.1f} M"
+    if n >= 10_000:
+        return f"{n / 1e3:.0f} k"
+    if n >= 1000:
+        return f"{n / 1e3:.1f} k"
+    return str(n)
+
+
+# -- engine commands in a separate process ---------------------------------------------------
+@dataclass
+class CommandResult:
+    """What a child ``archivist`` process said."""
+
+    args: list[str]
+    returncode: int
+    stdout: str
+    stderr: str
+
+    @property
+    def ok(self) -> bool:
+        return self.returncode == 0
+
+    @property
+    def message(self) -> str:
+        """The last line worth showing: the error line on failure, the output on success."""
+        text = (self.stderr if not self.ok else self.stdout).strip() or self.stderr.strip()
+        lines = [ln for ln in text.splitlines() if ln.strip()]
+        return lines[-1] if lines else ("done" if self.ok else f"failed ({self.returncode})")
+
+
+def archivist_argv() -> list[str]:
+    """How to start the ``archivist`` command from here (the same interpreter, the same tree)."""
+    return [sys.executable, "-m", "archivist_tui.cli"]
+
+
+def child_env() -> dict[str, str]:
+    env = dict(os.environ)
+    root = str(Path(__file__).resolve().parent.parent)
+    env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    return env
+
+
+def run_archivist(args: list[str], timeout: float = 600) -> CommandResult:
+    """Run ``archivist ARGS`` in a child process (the engine, torch included, lives there)."""
+    argv = archivist_argv() + args
+    try:
+        proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, env=child_env(),
+                              stdin=subprocess.DEVNULL)
+    except subprocess.TimeoutExpired:
+        return CommandResult(args, 124, "", f"archivist {' '.join(args)}: timed out after {timeout:.0f} s")
+    return CommandResult(args, proc.returncode, proc.stdout, proc.stderr)
+
+
+def run_render(args: list[str], timeout: float = 600) -> CommandResult:
+    """Run one ``archivist_tui.render`` task (preview, speed test) in a child process."""
+    argv = [sys.executable, "-m", "archivist_tui.render", *args]
+    try:
+        proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, env=child_env(),
+                              stdin=subprocess.DEVNULL)
+    except subprocess.TimeoutExpired:
+        return CommandResult(args, 124, "", f"timed out after {timeout:.0f} s")
+    return CommandResult(args, proc.returncode, proc.stdout, proc.stderr)
+
+
+def tui_cache_dir() -> Path:
+    """``ARCHIVIST_HOME/cache/tui``: previews rendered for the TUI."""
+    path = archivist_home() / "cache" / "tui"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+# -- training runs ---------------------------------------------------------------------------
+@dataclass
+class RunInfo:
+    """One training run as read from ``ARCHIVIST_HOME/runs/<run>/``."""
+
+    name: str
+    path: Path
+    state: str  # running, done, failed, stopped, unknown
+    metrics: list[dict[str, Any]] = field(default_factory=list)
+    config: dict[str, Any] = field(default_factory=dict)
+    previews: list[Path] = field(default_factory=list)
+    checkpoints: list[Path] = field(default_factory=list)
+
+    @property
+    def last(self) -> dict[str, Any]:
+        return self.metrics[-1] if self.metrics else {}
+
+
+class MetricsTail:
+    """Reads a ``metrics.jsonl`` incrementally: only the lines added since the last read."""
+
+    def __init__(self, path: Path, keep: int = 5000):
+        self.path = path
+        self.offset = 0
+        self.keep = keep
+        self.rows: list[dict[str, Any]] = []
+
+    def read(self) -> list[dict[str, Any]]:
+        try:
+            size = self.path.stat().st_size
+        except OSError:
+            return self.rows
+        if size < self.offset:  # rewritten from scratch
+            self.offset, self.rows = 0, []
+        if size == self.offset:
+            return self.rows
+        with open(self.path, "rb") as f:
+            f.seek(self.offset)
+            data = f.read(size - self.offset)
+        end = data.rfind(b"\n") + 1  # leave a half-written last line for next time
+        self.offset += end
+        for line in data[:end].splitlines():
+            try:
+                row = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(row, dict):
+                self.rows.append(row)
+        if len(self.rows) > self.keep:
+            self.rows = self.rows[-self.keep:]
+        return self.rows
+
+
+_tails: dict[Path, MetricsTail] = {}
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return doc if isinstance(doc, dict) else {}
+
+
+def run_state(path: Path) -> str:
+    """A run's state from its ``state.json``/``status`` file, else from how fresh its metrics are."""
+    doc = _read_json(path / "state.json") or _read_json(path / "status.json")
+    state = doc.get("state") or doc.get("status")
+    if isinstance(state, str):
+        return state
+    metrics = path / "metrics.jsonl"
+    try:
+        import time
+
+        if time.time() - metrics.stat().st_mtime < 120:
+            return "running"
+    except OSError:
+        pass
+    return "unknown"
+
+
+def list_runs() -> list[RunInfo]:
+    """Every run folder under ``ARCHIVIST_HOME/runs``, newest first, with its metrics so far."""
+    root = archivist_home() / "runs"
+    if not root.is_dir():
+        return []
+    runs = []
+    for d in sorted((p for p in root.iterdir() if p.is_dir()), key=lambda p: p.stat().st_mtime, reverse=True):
+        tail = _tails.setdefault(d / "metrics.jsonl", MetricsTail(d / "metrics.jsonl"))
+        previews = sorted((d / "previews").glob("*.png")) if (d / "previews").is_dir() else []
+        ckpts = sorted((d / "checkpoints").glob("*")) if (d / "checkpoints").is_dir() else []
+        config = _read_json(d / "config.json")
+        runs.append(RunInfo(d.name, d, run_state(d), list(tail.read()), config, previews, ckpts))
+    return runs
+
+
+# -- the job queue ---------------------------------------------------------------------------
+@dataclass
+class JobRow:
+    """One job as listed from the store."""
+
+    id: int
+    kind: str
+    name: str
+    status: str
+    progress: float  # 0..1
+    rate: str
+    eta: str
+    device: str
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+def queue_db() -> Path:
+    return archivist_home() / "queue.db"
+
+
+def list_jobs() -> list[JobRow] | None:
+    """The jobs in ``ARCHIVIST_HOME/queue.db`` (read-only), or None when there is no store yet.
+
+    Reads whatever columns the store has: id, kind, name/spec, status, progress, rate, eta, device.
+    """
+    path = queue_db()
+    if not path.exists():
+        return None
+    try:
+        con = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=1)
+    except sqlite3.Error:
+        return None
+    try:
+        con.row_factory = sqlite3.Row
+        tables = [r[0] for r in con.execute("select name from sqlite_master where type='table'")]
+        table = "jobs" if "jobs" in tables else (tables[0] if tables else None)
+        if table is None:
+            return []
+        rows = con.execute(f'select * from "{table}" order by id desc limit 500').fetchall()
+    except sqlite3.Error:
+        return None
+    finally:
+        con.close()
+    out = []
+    for r in rows:
+        d = dict(r)
+        spec = d.get("spec")
+        if isinstance(spec, str):
+            try:
+                spec = json.loads(spec)
+            except ValueError:
+                spec = {}
+        d["spec"] = spec if isinstance(spec, dict) else {}
+        prog = d.get("progress")
+        if prog is None and d.get("total"):
+            prog = (d.get("done") or 0) / d["total"]
+        out.append(JobRow(
+            id=int(d.get("id", 0)), kind=str(d.get("kind", "?")),
+            name=str(d.get("name") or d["spec"].get("name") or d["spec"].get("input") or ""),
+            status=str(d.get("status") or d.get("state") or "?"), progress=float(prog or 0.0),
+            rate=str(d.get("rate") or "–"), eta=str(d.get("eta") or "–"), device=str(d.get("device") or "any"),
+            detail=d,
+        ))
+    return out
+
+
+# -- daemon and devices ----------------------------------------------------------------------
+def daemon_state() -> str:
+    """'up', 'down' or 'none' (no queue yet), from the daemon's pid file in ``ARCHIVIST_HOME``."""
+    home = archivist_home()
+    for name in ("daemon.pid", "queue/daemon.pid", "run/daemon.pid"):
+        pidfile = home / name
+        if pidfile.exists():
+            try:
+                pid = int(pidfile.read_text().split()[0])
+                os.kill(pid, 0)
+                return "up"
+            except (ValueError, IndexError, OSError):
+                return "down"
+    return "down" if queue_db().exists() else "none"
+
+
+_nvml: Any = None
+
+
+def device_summary() -> str:
+    """GPUs at a glance from NVML (optional), else the CPU load: ``cuda:0 62% 7.1/24G``."""
+    global _nvml
+    if _nvml is None:
+        try:
+            import pynvml  # type: ignore[import-not-found]
+
+            pynvml.nvmlInit()
+            _nvml = pynvml
+        except Exception:
+            _nvml = False
+    if _nvml:
+        parts = []
+        try:
+            for i in range(_nvml.nvmlDeviceGetCount()):
+                h = _nvml.nvmlDeviceGetHandleByIndex(i)
+                util = _nvml.nvmlDeviceGetUtilizationRates(h).gpu
+                mem = _nvml.nvmlDeviceGetMemoryInfo(h)
+                parts.append(f"cuda:{i} {util}% {mem.used / 2**30:.1f}/{mem.total / 2**30:.0f}G")
+        except Exception:
+            parts = []
+        if parts:
+            return "  ".join(parts)
+    import psutil
+
+    return f"cpu {psutil.cpu_percent(interval=None):.0f}%"

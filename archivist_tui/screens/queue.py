@@ -1,0 +1,134 @@
+"""1 Queue: the jobs in the store with progress, rate, ETA and device; the selected job's detail.
+
+Reads ``ARCHIVIST_HOME/queue.db`` read-only (see :func:`archivist_tui.data.list_jobs`); actions go
+through ``archivist queue ...`` child processes once the queue commands exist.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.widgets import DataTable, Static
+
+from archivist_tui.screens.base import ArchivistScreen
+from archivist_tui.widgets.progress import progress_cell, status_cell
+
+
+class QueueScreen(ArchivistScreen):
+    MODE = "queue"
+    CSS_PATH = "queue.tcss"
+    BINDINGS = [
+        Binding("a", "add", "Add"),
+        Binding("c", "cancel_job", "Cancel"),
+        Binding("p", "pause", "Pause"),
+        Binding("r", "resume", "Resume"),
+        Binding("R", "retry", "Retry", show=False),
+        Binding("plus", "priority(1)", "Priority +", show=False),
+        Binding("minus", "priority(-1)", "Priority -", show=False),
+        Binding("d", "daemon", "Daemon"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.jobs: list[Any] = []
+        self._signature: tuple = ()
+
+    def compose(self) -> ComposeResult:
+        yield from self.compose_header()
+        yield Static("", id="queue-empty")
+        yield DataTable(id="queue-table", cursor_type="row")
+        yield Static("", id="queue-detail")
+        yield from self.compose_footer()
+
+    def on_mount(self) -> None:
+        self.query_one(DataTable).add_columns("ID", "KIND", "NAME", "STATUS", "PROGRESS", "RATE", "ETA", "DEV")
+
+    @staticmethod
+    def poll() -> Any:
+        from archivist_tui.data import list_jobs
+
+        return list_jobs()
+
+    def show(self, data: Any) -> None:
+        empty = self.query_one("#queue-empty", Static)
+        if data is None:
+            empty.update("No job store yet (ARCHIVIST_HOME/queue.db): jobs appear here once one is queued.")
+            data = []
+        else:
+            empty.update("" if data else "The queue is empty: a adds a restore job.")
+        signature = tuple((j.id, j.status, round(j.progress, 3), j.rate, j.eta, j.device) for j in data)
+        if signature == self._signature:
+            return
+        self._signature = signature
+        table = self.query_one(DataTable)
+        row = table.cursor_row
+        table.clear()
+        self.jobs = list(data)
+        for j in self.jobs:
+            table.add_row(str(j.id), j.kind, j.name, status_cell(j.status), progress_cell(j.progress), j.rate,
+                          j.eta, j.device, key=str(j.id))
+        if self.jobs and row is not None:
+            table.move_cursor(row=min(row, len(self.jobs) - 1))
+        self._show_detail()
+
+    @property
+    def selected(self) -> Any | None:
+        table = self.query_one(DataTable)
+        if not self.jobs or table.cursor_row is None or table.cursor_row >= len(self.jobs):
+            return None
+        return self.jobs[table.cursor_row]
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        self._show_detail()
+
+    def _show_detail(self) -> None:
+        j = self.selected
+        if j is None:
+            self.query_one("#queue-detail", Static).update("")
+            return
+        spec = json.dumps(j.detail.get("spec") or {}, default=str)
+        self.query_one("#queue-detail", Static).update(f"#{j.id} {j.kind}  {j.name}  {j.status}\n{spec[:400]}")
+
+    # -- actions -----------------------------------------------------------------------------
+    def _queue_cli(self, args: list[str], done: str) -> None:
+        self._run(args, done)
+
+    @work(thread=True, group="queue-action")
+    def _run(self, args: list[str], done: str) -> None:
+        from archivist_tui.app import ActionDone
+        from archivist_tui.data import run_archivist
+
+        result = run_archivist(args)
+        self.app.post_message(ActionDone(done if result.ok else result.message, result.ok))
+
+    def _job_action(self, verb: str, *extra: str) -> None:
+        j = self.selected
+        if j is None:
+            self.notify("no job selected", severity="warning")
+            return
+        self._queue_cli(["queue", verb, str(j.id), *extra], f"job {j.id}: {verb}")
+
+    def action_add(self) -> None:
+        self.notify("adding jobs needs the job queue (issue 5), not on this branch yet", severity="warning")
+
+    def action_cancel_job(self) -> None:
+        self._job_action("cancel")
+
+    def action_pause(self) -> None:
+        self._job_action("pause")
+
+    def action_resume(self) -> None:
+        self._job_action("resume")
+
+    def action_retry(self) -> None:
+        self._job_action("retry")
+
+    def action_priority(self, delta: int) -> None:
+        self._job_action("priority", f"{delta:+d}")
+
+    def action_daemon(self) -> None:
+        self._queue_cli(["daemon", "start"], "daemon started")
