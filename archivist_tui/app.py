@@ -179,7 +179,15 @@ def run(images: str = "auto", start: str = "queue") -> int:
     """Open the TUI; returns the exit code."""
     from archivist_tui.widgets.image import resolve_mode
 
-    app = ArchivistApp(start=start, images=resolve_mode(images))
+    mode = resolve_mode(images)
+    if mode in ("auto", "kitty", "sixel"):
+        # textual-image asks the terminal what it supports when imported; the answers must come
+        # back before Textual owns stdin, or they arrive as key presses.
+        try:
+            import textual_image.widget  # noqa: F401
+        except Exception:
+            mode = "halfcell"
+    app = ArchivistApp(start=start, images=mode)
     try:
         app.run()
     except (EOFError, BrokenPipeError):

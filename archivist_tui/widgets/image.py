@@ -106,7 +106,10 @@ class InlineImage(Container):
                 from textual_image import widget as ti
 
                 cls = {"auto": ti.Image, "kitty": ti.TGPImage, "sixel": ti.SixelImage}[self.mode]
-                return cls()
+                inner = cls()
+                inner.styles.width = "1fr"
+                inner.styles.height = "1fr"
+                return inner
             except Exception:  # no terminal answer, no graphics: fall back
                 self.mode = "halfcell"
         if self.mode == "none":
