@@ -63,8 +63,10 @@ class ArchivistApp(App):
         Binding("ctrl+p", "command_palette", "Commands", show=False),
     ]
 
-    def __init__(self, start: str = "queue", images: str = "halfcell", poll_seconds: float = POLL_SECONDS):
+    def __init__(self, start: str = "queue", images: str = "halfcell", poll_seconds: float = POLL_SECONDS,
+                 files_root: str | None = None):
         super().__init__()
+        self.files_root = files_root
         self.start_mode = start if start in self.MODES else "queue"
         self.image_mode = images
         self.poll_seconds = poll_seconds
@@ -175,7 +177,7 @@ def _terminal_gone() -> bool:
     return os.getppid() == 1
 
 
-def run(images: str = "auto", start: str = "queue") -> int:
+def run(images: str = "auto", start: str = "queue", root: str | None = None) -> int:
     """Open the TUI; returns the exit code."""
     from archivist_tui.widgets.image import resolve_mode
 
@@ -187,7 +189,7 @@ def run(images: str = "auto", start: str = "queue") -> int:
             import textual_image.widget  # noqa: F401
         except Exception:
             mode = "halfcell"
-    app = ArchivistApp(start=start, images=mode)
+    app = ArchivistApp(start=start, images=mode, files_root=root)
     try:
         app.run()
     except (EOFError, BrokenPipeError):

@@ -259,10 +259,31 @@ def queue_db() -> Path:
     return archivist_home() / "queue.db"
 
 
-def list_jobs() -> list[JobRow] | None:
-    """The jobs in ``ARCHIVIST_HOME/queue.db`` (read-only), or None when there is no store yet.
+def clock(seconds: Any) -> str:
+    """``1:12:40`` (or ``–`` when unknown)."""
+    if not isinstance(seconds, (int, float)) or seconds != seconds or seconds < 0:
+        return "–"
+    s = int(seconds)
+    return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}"
 
-    Reads whatever columns the store has: id, kind, name/spec, status, progress, rate, eta, device.
+
+def job_name(kind: str, spec: dict[str, Any]) -> str:
+    """``reel_03.mkv → medium › drunet:0.5:5`` for a restore, the spec's name or output otherwise."""
+    if spec.get("name"):
+        return str(spec["name"])
+    src = Path(str(spec.get("input", ""))).name
+    if kind == "restore":
+        models = " › ".join(str(m) for m in spec.get("models") or [])
+        return f"{src} → {models}" if models else src
+    out = spec.get("output")
+    return f"{src} → {Path(str(out)).name}" if out else src
+
+
+def list_jobs() -> list[JobRow] | None:
+    """The jobs in ``ARCHIVIST_HOME/queue.db`` (opened read-only), or None when there is no store yet.
+
+    Reads the store's ``jobs`` table as the queue (issue 5) writes it: id, kind, spec (JSON),
+    status, device, slot, done, total, rate, eta, error, log_path.
     """
     path = queue_db()
     if not path.exists():
@@ -273,51 +294,81 @@ def list_jobs() -> list[JobRow] | None:
         return None
     try:
         con.row_factory = sqlite3.Row
-        tables = [r[0] for r in con.execute("select name from sqlite_master where type='table'")]
-        table = "jobs" if "jobs" in tables else (tables[0] if tables else None)
-        if table is None:
-            return []
-        rows = con.execute(f'select * from "{table}" order by id desc limit 500').fetchall()
+        rows = con.execute("SELECT * FROM jobs ORDER BY id").fetchall()
     except sqlite3.Error:
-        return None
+        return []
     finally:
         con.close()
     out = []
     for r in rows:
         d = dict(r)
-        spec = d.get("spec")
-        if isinstance(spec, str):
-            try:
-                spec = json.loads(spec)
-            except ValueError:
-                spec = {}
+        try:
+            spec = json.loads(d.get("spec") or "{}")
+        except ValueError:
+            spec = {}
         d["spec"] = spec if isinstance(spec, dict) else {}
-        prog = d.get("progress")
-        if prog is None and d.get("total"):
-            prog = (d.get("done") or 0) / d["total"]
-        out.append(JobRow(
-            id=int(d.get("id", 0)), kind=str(d.get("kind", "?")),
-            name=str(d.get("name") or d["spec"].get("name") or d["spec"].get("input") or ""),
-            status=str(d.get("status") or d.get("state") or "?"), progress=float(prog or 0.0),
-            rate=str(d.get("rate") or "–"), eta=str(d.get("eta") or "–"), device=str(d.get("device") or "any"),
-            detail=d,
-        ))
+        kind = str(d.get("kind", "?"))
+        status = str(d.get("status") or "?")
+        done, total = d.get("done"), d.get("total")
+        progress = (done or 0) / total if total else (1.0 if status == "done" else 0.0)
+        rate = d.get("rate")
+        unit = "it/s" if kind == "train" else ("pairs/s" if kind == "degrade" else "fps")
+        rate_text = f"{rate:.1f} {unit}" if isinstance(rate, (int, float)) and status == "running" else "–"
+        eta = clock(d.get("eta")) if status == "running" else "–"
+        out.append(JobRow(id=int(d.get("id", 0)), kind=kind, name=job_name(kind, d["spec"]), status=status,
+                          progress=float(progress), rate=rate_text, eta=eta,
+                          device=str(d.get("slot") or d.get("device") or "any"), detail=d))
     return out
+
+
+def job_events(job_id: int, limit: int = 8) -> list[tuple[float, str]]:
+    """The newest events of one job (time, message), oldest first, from the store's ``events`` table."""
+    path = queue_db()
+    try:
+        con = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=1)
+        try:
+            rows = con.execute("SELECT time, message FROM events WHERE job_id = ? ORDER BY id DESC LIMIT ?",
+                               (job_id, limit)).fetchall()
+        finally:
+            con.close()
+    except sqlite3.Error:
+        return []
+    return [(float(t), str(m)) for t, m in reversed(rows)]
+
+
+def log_tail(path: str | None, lines: int = 6, max_bytes: int = 8192) -> list[str]:
+    """The last lines of a job's log file (read from the end, never the whole file)."""
+    if not path:
+        return []
+    try:
+        with open(path, "rb") as f:
+            f.seek(0, os.SEEK_END)
+            size = f.tell()
+            f.seek(max(0, size - max_bytes))
+            data = f.read()
+    except OSError:
+        return []
+    return data.decode("utf-8", "replace").splitlines()[-lines:]
 
 
 # -- daemon and devices ----------------------------------------------------------------------
 def daemon_state() -> str:
-    """'up', 'down' or 'none' (no queue yet), from the daemon's pid file in ``ARCHIVIST_HOME``."""
-    home = archivist_home()
-    for name in ("daemon.pid", "queue/daemon.pid", "run/daemon.pid"):
-        pidfile = home / name
-        if pidfile.exists():
-            try:
-                pid = int(pidfile.read_text().split()[0])
-                os.kill(pid, 0)
-                return "up"
-            except (ValueError, IndexError, OSError):
-                return "down"
+    """'up', 'down' or 'none' (no queue yet): the daemon holds a lock on ``ARCHIVIST_HOME/daemon.pid``."""
+    import fcntl
+
+    pidfile = archivist_home() / "daemon.pid"
+    if pidfile.exists():
+        try:
+            fd = os.open(pidfile, os.O_RDONLY)
+        except OSError:
+            return "down"
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return "up"
+        finally:
+            os.close(fd)  # closing drops our shared lock, if we got it
+        return "down"
     return "down" if queue_db().exists() else "none"
 
 

@@ -23,10 +23,13 @@ def add_tui_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--images", choices=IMAGE_MODES, default="auto",
                    help="how to draw pictures: auto (kitty/sixel where the terminal has them, else half-cells), "
                    "kitty, sixel, halfcell or none; $ARCHIVIST_IMAGES overrides (default auto)")
+    p.add_argument("--root", default=None, metavar="DIR",
+                   help="where the add-a-job form's paths start (default: the current folder)")
     p.add_argument("--screen", choices=SCREENS, default="queue", help="the screen to open on (default queue)")
 
 
 def run(args: argparse.Namespace) -> int:
     from archivist_tui.app import run as run_app
 
-    return run_app(images=getattr(args, "images", "auto"), start=getattr(args, "screen", "queue"))
+    return run_app(images=getattr(args, "images", "auto"), start=getattr(args, "screen", "queue"),
+                   root=getattr(args, "root", None))

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -90,8 +91,36 @@ class QueueScreen(ArchivistScreen):
         if j is None:
             self.query_one("#queue-detail", Static).update("")
             return
-        spec = json.dumps(j.detail.get("spec") or {}, default=str)
-        self.query_one("#queue-detail", Static).update(f"#{j.id} {j.kind}  {j.name}  {j.status}\n{spec[:400]}")
+        self._load_detail(j)
+
+    @work(thread=True, exclusive=True, group="queue-detail")
+    def _load_detail(self, job: Any) -> None:
+        import time
+
+        from archivist_tui.data import job_events, log_tail
+
+        spec = dict(job.detail.get("spec") or {})
+        head = Text.assemble((f"#{job.id} {job.kind}  ", "bold"), str(spec.pop("input", "")), " → ",
+                             str(spec.pop("output", "")), f"   {job.status}")
+        models = spec.pop("models", None)
+        lines = [head]
+        if models:
+            lines.append(Text("chain: " + " › ".join(map(str, models))))
+        rest = json.dumps(spec, default=str)
+        if rest != "{}":
+            lines.append(Text(rest[:300], style="dim"))
+        if job.detail.get("error"):
+            lines.append(Text(f"error: {job.detail['error']}", style="red"))
+        for t, msg in job_events(job.id, 4):
+            lines.append(Text(f"{time.strftime('%H:%M:%S', time.localtime(t))} {msg}"))
+        for line in log_tail(job.detail.get("log_path"), 4):
+            lines.append(Text(line, style="dim"))
+        self.app.call_from_thread(self._set_detail, job.id, Text("\n").join(lines))
+
+    def _set_detail(self, job_id: int, text: Text) -> None:
+        j = self.selected
+        if j is not None and j.id == job_id:
+            self.query_one("#queue-detail", Static).update(text)
 
     # -- actions -----------------------------------------------------------------------------
     def _queue_cli(self, args: list[str], done: str) -> None:
@@ -113,7 +142,17 @@ class QueueScreen(ArchivistScreen):
         self._queue_cli(["queue", verb, str(j.id), *extra], f"job {j.id}: {verb}")
 
     def action_add(self) -> None:
-        self.notify("adding jobs needs the job queue (issue 5), not on this branch yet", severity="warning")
+        from pathlib import Path
+
+        from archivist_tui.data import list_models
+        from archivist_tui.widgets.forms import AddRestoreForm
+
+        def got(request: Any) -> None:
+            if request is not None:
+                self._queue_cli(request.argv(), f"queued {Path(request.input).name}")
+
+        root = Path(getattr(self.app, "files_root", None) or Path.cwd())
+        self.app.push_screen(AddRestoreForm(root, [e.name for e in list_models()]), got)
 
     def action_cancel_job(self) -> None:
         self._job_action("cancel")
@@ -128,7 +167,16 @@ class QueueScreen(ArchivistScreen):
         self._job_action("retry")
 
     def action_priority(self, delta: int) -> None:
-        self._job_action("priority", f"{delta:+d}")
+        j = self.selected
+        if j is not None:
+            self._queue_cli(["queue", "priority", str(j.id), str(int(j.detail.get("priority") or 0) + delta)],
+                            f"job {j.id}: priority {int(j.detail.get('priority') or 0) + delta}")
 
     def action_daemon(self) -> None:
+        from archivist_tui.data import daemon_state
+
+        if daemon_state() == "up":
+            self.notify("the daemon is running (archivist daemon stop stops it)")
+            return
+        self.notify("starting the daemon…")
         self._queue_cli(["daemon", "start"], "daemon started")
