@@ -146,19 +146,31 @@ def tui_cache_dir() -> Path:
 # -- training runs ---------------------------------------------------------------------------
 @dataclass
 class RunInfo:
-    """One training run as read from ``ARCHIVIST_HOME/runs/<run>/``."""
+    """One training run as read from ``ARCHIVIST_HOME/runs/<run>/`` (the trainer's files, issue 6).
+
+    ``config.yaml`` (``train.total_iters``), ``run.json`` (status, iteration, pid),
+    ``metrics.jsonl`` (``kind`` train: ``iteration``, ``l_pix``, ``l_percep``, ``l_g_gan``, ``l_d``,
+    ``p_d_real``, ``p_d_fake``, ``lr_g``, ``it_per_s``, ``data_wait``, ``cpu_mem_mb``, ``gpu_mem_mb``;
+    ``kind`` val: ``psnr``, ``ssim``), ``checkpoints/iter_NNNNNNNNN.pt``, ``previews/iter_*.png``.
+    """
 
     name: str
     path: Path
-    state: str  # running, done, failed, stopped, unknown
-    metrics: list[dict[str, Any]] = field(default_factory=list)
-    config: dict[str, Any] = field(default_factory=dict)
+    state: str
+    train: list[dict[str, Any]] = field(default_factory=list)
+    val: list[dict[str, Any]] = field(default_factory=list)
+    total_iters: int | None = None
     previews: list[Path] = field(default_factory=list)
     checkpoints: list[Path] = field(default_factory=list)
 
     @property
     def last(self) -> dict[str, Any]:
-        return self.metrics[-1] if self.metrics else {}
+        return self.train[-1] if self.train else {}
+
+    @property
+    def iteration(self) -> int:
+        its = [r.get("iteration", 0) for r in (self.train[-1:] + self.val[-1:])]
+        return int(max(its)) if its else 0
 
 
 class MetricsTail:
@@ -207,21 +219,38 @@ def _read_json(path: Path) -> dict[str, Any]:
     return doc if isinstance(doc, dict) else {}
 
 
-def run_state(path: Path) -> str:
-    """A run's state from its ``state.json``/``status`` file, else from how fresh its metrics are."""
-    doc = _read_json(path / "state.json") or _read_json(path / "status.json")
-    state = doc.get("state") or doc.get("status")
-    if isinstance(state, str):
-        return state
-    metrics = path / "metrics.jsonl"
-    try:
-        import time
+def _total_iters(path: Path) -> int | None:
+    import yaml
 
-        if time.time() - metrics.stat().st_mtime < 120:
-            return "running"
-    except OSError:
-        pass
-    return "unknown"
+    try:
+        doc = yaml.safe_load((path / "config.yaml").read_text(encoding="utf-8")) or {}
+        value = (doc.get("train") or {}).get("total_iters")
+        return int(value) if value is not None else None
+    except (OSError, ValueError, TypeError, AttributeError, yaml.YAMLError):
+        return None
+
+
+def _pid_alive(pid: Any) -> bool:
+    if not isinstance(pid, int) or pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def run_state(path: Path) -> str:
+    """A run's status from ``run.json``; a "running" run whose process is gone reads "interrupted"."""
+    state = _read_json(path / "run.json")
+    status = state.get("status")
+    if not isinstance(status, str):
+        return "unknown"
+    if status == "running" and not _pid_alive(state.get("pid")):
+        return "interrupted"
+    return status
 
 
 def list_runs() -> list[RunInfo]:
@@ -230,12 +259,15 @@ def list_runs() -> list[RunInfo]:
     if not root.is_dir():
         return []
     runs = []
-    for d in sorted((p for p in root.iterdir() if p.is_dir()), key=lambda p: p.stat().st_mtime, reverse=True):
+    folders = [p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")]
+    for d in sorted(folders, key=lambda p: p.stat().st_mtime, reverse=True):
         tail = _tails.setdefault(d / "metrics.jsonl", MetricsTail(d / "metrics.jsonl"))
+        rows = tail.read()
+        train = [r for r in rows if r.get("kind", "train") == "train"]
+        val = [r for r in rows if r.get("kind") == "val"]
         previews = sorted((d / "previews").glob("*.png")) if (d / "previews").is_dir() else []
-        ckpts = sorted((d / "checkpoints").glob("*")) if (d / "checkpoints").is_dir() else []
-        config = _read_json(d / "config.json")
-        runs.append(RunInfo(d.name, d, run_state(d), list(tail.read()), config, previews, ckpts))
+        ckpts = sorted((d / "checkpoints").glob("iter_*.pt")) if (d / "checkpoints").is_dir() else []
+        runs.append(RunInfo(d.name, d, run_state(d), train, val, _total_iters(d), previews, ckpts))
     return runs
 
 

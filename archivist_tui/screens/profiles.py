@@ -219,6 +219,10 @@ class ProfilesScreen(ArchivistScreen):
             return None
         return list(self.doc["effects"])[table.cursor_row]
 
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        event.stop()  # the table takes enter before the screen's binding does
+        self.action_edit_effect()
+
     def action_toggle_effect(self) -> None:
         name = self._selected_effect()
         if name is None:

@@ -1,56 +1,57 @@
 """3 Training: the runs under ``ARCHIVIST_HOME/runs`` with their curves and latest preview.
 
-Reads ``runs/<run>/metrics.jsonl`` incrementally (new lines only), ``previews/*.png`` and
-``checkpoints/``. Assumed metrics keys (one JSON object a line): ``iter``, ``total_iters``,
-``it_s``, ``eta_s``, ``data_wait``, ``lr``, ``l1``, ``perceptual``, ``g_gan``, ``d_real``,
-``d_fake``, ``psnr``, ``ssim``; missing keys are simply not drawn.
+Reads the trainer's files (see :class:`archivist_tui.data.RunInfo`): ``metrics.jsonl`` is read
+incrementally (new lines only), charts redraw only when their series change. Pause, stop and
+promote go through ``archivist runs ...``; resume queues ``archivist train --resume``.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
+import re
 from typing import Any
 
+from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
 
+from archivist_tui.data import clock
 from archivist_tui.screens.base import ArchivistScreen
 from archivist_tui.widgets.chart import Chart
 from archivist_tui.widgets.image import InlineImage
 
-STATE_MARK = {"running": "●", "done": "✓", "failed": "✗", "stopped": "■", "paused": "‖"}
-LOSSES = ("l1", "perceptual", "g_gan")
+STATE_MARK = {"running": "●", "done": "✓", "failed": "✗", "stopped": "■", "paused": "‖", "interrupted": "!",
+              "stop_at": "‖"}
+LOSSES = ("l_pix", "l_percep", "l_g_gan", "l_d")
 
 
-def _series(rows: list[dict[str, Any]], keys: tuple[str, ...], max_points: int = 400) -> dict:
+def series(rows: list[dict[str, Any]], keys: tuple[str, ...], max_points: int = 400) -> dict:
+    """``{key: (iterations, values)}`` for the keys present, thinned to about ``max_points``."""
     step = max(1, len(rows) // max_points)
     sampled = rows[::step]
     out = {}
     for k in keys:
-        pts = [(r.get("iter", i), r[k]) for i, r in enumerate(sampled) if isinstance(r.get(k), (int, float))]
+        pts = [(r.get("iteration", i), r[k]) for i, r in enumerate(sampled) if isinstance(r.get(k), (int, float))]
         if pts:
             out[k] = ([p[0] for p in pts], [p[1] for p in pts])
     return out
 
 
-def _clock(seconds: Any) -> str:
-    if not isinstance(seconds, (int, float)):
-        return "–"
-    s = int(seconds)
-    return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}"
+def _iteration_of(ckpt) -> int:
+    m = re.search(r"(\d+)", ckpt.stem)
+    return int(m.group(1)) if m else 0
 
 
 class TrainingScreen(ArchivistScreen):
     MODE = "training"
     CSS_PATH = "training.tcss"
     BINDINGS = [
-        Binding("P", "promote", "Promote checkpoint"),
         Binding("p", "pause", "Pause"),
         Binding("r", "resume", "Resume"),
         Binding("x", "stop", "Stop"),
+        Binding("P", "promote", "Promote checkpoint"),
     ]
 
     def __init__(self) -> None:
@@ -67,10 +68,11 @@ class TrainingScreen(ArchivistScreen):
                 yield Static("No training runs yet (ARCHIVIST_HOME/runs).", id="training-summary")
                 with Horizontal(id="training-charts"):
                     yield Chart("losses", id="chart-losses")
-                    yield Chart("D(real) / D(fake)", id="chart-d")
-                with Horizontal(id="training-lower"):
-                    yield Chart("PSNR / SSIM", id="chart-psnr")
                     yield InlineImage(self.images, id="training-preview")
+                with Horizontal(id="training-lower"):
+                    yield Chart("D(real) / D(fake)", id="chart-d")
+                    yield Chart("PSNR / SSIM", id="chart-psnr")
+                yield Static("", id="training-resources")
         yield from self.compose_footer()
 
     def on_resize(self) -> None:
@@ -111,68 +113,90 @@ class TrainingScreen(ArchivistScreen):
         if run is None:
             return
         last = run.last
-        total = last.get("total_iters") or run.config.get("iterations") or "?"
-        parts = [f"{run.name}  [{run.state}]", f"iter {last.get('iter', 0)} / {total}"]
-        if isinstance(last.get("it_s"), (int, float)):
-            parts.append(f"{last['it_s']:.1f} it/s")
-        parts.append(f"ETA {_clock(last.get('eta_s'))}")
+        total = run.total_iters
+        parts = [f"{run.name}  {run.state}", f"iter {run.iteration} / {total or '?'}"]
+        rate = last.get("it_per_s")
+        if isinstance(rate, (int, float)):
+            parts.append(f"{rate:.1f} it/s")
+            if total and rate > 0 and run.state == "running":
+                parts.append(f"ETA {clock((total - run.iteration) / rate)}")
         if isinstance(last.get("data_wait"), (int, float)):
             parts.append(f"data wait {last['data_wait'] * 100:.0f} %")
-        if isinstance(last.get("lr"), (int, float)):
-            parts.append(f"lr {last['lr']:.0e}")
-        ckpts = " ".join(p.stem for p in run.checkpoints[-3:])
-        if ckpts:
-            parts.append(f"ckpts {ckpts}")
         self.query_one("#training-summary", Static).update("   ".join(parts))
-        self.query_one("#chart-losses", Chart).set_series(_series(run.metrics, LOSSES))
-        self.query_one("#chart-d", Chart).set_series(_series(run.metrics, ("d_real", "d_fake")))
-        self.query_one("#chart-psnr", Chart).set_series(_series(run.metrics, ("psnr", "ssim")))
+        resources = []
+        if isinstance(last.get("lr_g"), (int, float)):
+            resources.append(f"lr {last['lr_g']:.1e}")
+        if isinstance(last.get("cpu_mem_mb"), (int, float)):
+            resources.append(f"RAM {last['cpu_mem_mb'] / 1024:.1f}G")
+        if isinstance(last.get("gpu_mem_mb"), (int, float)):
+            resources.append(f"GPU {last['gpu_mem_mb'] / 1024:.1f}G")
+        if run.val:
+            v = run.val[-1]
+            resources.append(f"PSNR {v.get('psnr', 0):.2f}  SSIM {v.get('ssim', 0):.3f}")
+        if run.checkpoints:
+            resources.append("ckpts " + " ".join(str(_iteration_of(c)) for c in run.checkpoints[-3:]))
+        self.query_one("#training-resources", Static).update("   ".join(resources))
+        self.query_one("#chart-losses", Chart).set_series(series(run.train, LOSSES))
+        self.query_one("#chart-d", Chart).set_series(series(run.train, ("p_d_real", "p_d_fake")))
+        self.query_one("#chart-psnr", Chart).set_series(series(run.val, ("psnr", "ssim")))
         preview = self.query_one(InlineImage)
         latest = run.previews[-1] if run.previews else None
         if latest != preview.path:
             preview.set_path(latest)
 
     # -- actions -----------------------------------------------------------------------------
+    @work(thread=True, group="training-action")
+    def _cli(self, args: list[str], done: str) -> None:
+        from archivist_tui.app import ActionDone
+        from archivist_tui.data import run_archivist
+
+        result = run_archivist(args)
+        self.app.post_message(ActionDone(done if result.ok else result.message, result.ok))
+
+    def _need(self) -> Any | None:
+        run = self.selected
+        if run is None:
+            self.notify("no run selected", severity="warning")
+        return run
+
     def action_promote(self) -> None:
         from archivist_tui.widgets.dialogs import Prompt
 
-        run = self.selected
-        if run is None or not run.checkpoints:
-            self.notify("no checkpoint to promote", severity="warning")
+        run = self._need()
+        if run is None:
             return
-        ckpts = {p.stem: p for p in run.checkpoints}
-        latest = run.checkpoints[-1]
+        if not run.checkpoints:
+            self.notify(f"{run.name} has no checkpoint yet", severity="warning")
+            return
+        iterations = [_iteration_of(c) for c in run.checkpoints]
 
         def got(answer: str | None) -> None:
             if not answer:
                 return
             parts = answer.split()
-            ckpt = ckpts.get(parts[0]) or Path(parts[0]).expanduser()
-            name = parts[1] if len(parts) > 1 else f"{run.name}-{ckpt.stem}"
-            self._promote(str(ckpt), name)
+            name = parts[0]
+            args = ["runs", "promote", run.name, "--name", name]
+            if len(parts) > 1:
+                args += ["--iter", parts[1]]
+            self._cli(args, f"promoted {run.name} as {name}")
 
-        self.app.push_screen(Prompt(f"Promote a checkpoint of {run.name}: CHECKPOINT [NAME]", value=latest.stem,
-                                    hint="checkpoints: " + ", ".join(ckpts)), got)
-
-    def _promote(self, ckpt: str, name: str) -> None:
-        self.run_worker(lambda: self._promote_worker(ckpt, name), thread=True, group="training-action")
-
-    def _promote_worker(self, ckpt: str, name: str) -> None:
-        from archivist_tui.app import ActionDone
-        from archivist_tui.data import run_archivist
-
-        result = run_archivist(["models", "import", ckpt, "--name", name])
-        self.app.post_message(ActionDone(f"promoted {Path(ckpt).name} as {name}" if result.ok else result.message,
-                                         result.ok))
-
-    def _unavailable(self, what: str) -> None:
-        self.notify(f"{what} needs the trainer's run control (issue 6), not on this branch yet", severity="warning")
+        self.app.push_screen(Prompt(f"Promote {run.name}: MODEL-NAME [ITERATION]",
+                                    value=f"{run.name}-{iterations[-1]}",
+                                    hint="checkpoints: " + ", ".join(map(str, iterations)) + " (default the latest)"),
+                             got)
 
     def action_pause(self) -> None:
-        self._unavailable("pause")
-
-    def action_resume(self) -> None:
-        self._unavailable("resume")
+        run = self._need()
+        if run is not None:
+            self._cli(["runs", "pause", run.name], f"{run.name}: pause requested (checkpoint, then stop)")
 
     def action_stop(self) -> None:
-        self._unavailable("stop")
+        run = self._need()
+        if run is not None:
+            self._cli(["runs", "stop", run.name], f"{run.name}: stop requested")
+
+    def action_resume(self) -> None:
+        run = self._need()
+        if run is not None:
+            self._cli(["train", str(run.path / "config.yaml"), "--name", run.name, "--resume", "--queue"],
+                      f"{run.name}: resume queued")

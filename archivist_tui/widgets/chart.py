@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import re
+
 from rich.text import Text
 from textual.widget import Widget
+
+_BACKGROUND = re.compile(r"\x1b\[48;(?:5;\d+|2;\d+;\d+;\d+)m")
 
 
 class Chart(Widget):
@@ -41,11 +45,16 @@ class Chart(Widget):
             return Text(f"{self.title}\n(no data yet)", style="dim")
         import plotext as plt
 
-        plt.clear_figure()
-        plt.plotsize(w, h)
-        plt.theme("clear")
-        if self.title:
-            plt.title(self.title)
+        fig = plt.figure
+        fig.clear()
+        fig.plot_size(w, h)
+        fig.title(f"{self.title}: {', '.join(series)}" if self.title else ", ".join(series))
+        fig.legend(active=False)
         for name, (xs, ys) in series.items():
-            plt.plot(xs, ys, label=name, marker="braille")
-        return Text.from_ansi(plt.build())
+            signal = fig.signal(list(xs), list(ys), marker="braille")
+            signal.label(name)
+            signal.lines()
+            fig.draw(signal)
+        # plotext paints its own background and black axes: keep the terminal's instead.
+        ansi = _BACKGROUND.sub("", str(fig.build())).replace("\x1b[38;5;0m", "\x1b[39m")
+        return Text.from_ansi(ansi.rstrip("\n"))
