@@ -46,7 +46,9 @@ class QueueScreen(ArchivistScreen):
         yield from self.compose_footer()
 
     def on_mount(self) -> None:
-        self.query_one(DataTable).add_columns("ID", "KIND", "NAME", "STATUS", "PROGRESS", "RATE", "ETA", "DEV")
+        table = self.query_one(DataTable)
+        for label in ("ID", "KIND", "NAME", "STATUS", "PROGRESS", "RATE", "ETA", "DEV"):
+            table.add_column(label, key=label.lower())
 
     @staticmethod
     def poll() -> Any:
@@ -64,11 +66,20 @@ class QueueScreen(ArchivistScreen):
         signature = tuple((j.id, j.status, round(j.progress, 3), j.rate, j.eta, j.device) for j in data)
         if signature == self._signature:
             return
-        self._signature = signature
         table = self.query_one(DataTable)
+        same_rows = [s[0] for s in signature] == [s[0] for s in self._signature]
+        self._signature = signature
+        self.jobs = list(data)
+        if same_rows:
+            # Progress ticks: change the cells that moved, keep the table (cheap, no flicker).
+            for j in self.jobs:
+                row = str(j.id)
+                for column, value in (("status", status_cell(j.status)), ("progress", progress_cell(j.progress)),
+                                      ("rate", j.rate), ("eta", j.eta), ("dev", j.device)):
+                    table.update_cell(row, column, value)
+            return
         row = table.cursor_row
         table.clear()
-        self.jobs = list(data)
         for j in self.jobs:
             table.add_row(str(j.id), j.kind, j.name, status_cell(j.status), progress_cell(j.progress), j.rate,
                           j.eta, j.device, key=str(j.id))

@@ -26,6 +26,9 @@ def resolve_mode(mode: str | None = None) -> str:
         mode = "auto"
     if mode in ("auto", "kitty", "sixel") and not sys.stdout.isatty():
         return "halfcell"
+    if mode == "auto" and (os.environ.get("TMUX") or os.environ.get("TERM", "").startswith(("screen", "tmux"))):
+        # tmux passes neither kitty graphics nor sixel through by default: skip asking the terminal.
+        return "halfcell"
     return mode
 
 
