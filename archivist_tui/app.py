@@ -118,6 +118,8 @@ class ArchivistApp(App):
 
     def on_polled(self, message: Polled) -> None:
         self._polling = False
+        if not self.is_running or not self.screen_stack:
+            return  # quitting
         screen = self.screen
         if isinstance(screen, ArchivistScreen):
             screen.set_header(message.daemon, message.devices)

@@ -12,6 +12,7 @@ import os
 import sqlite3
 import subprocess
 import sys
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -125,15 +126,39 @@ def run_archivist(args: list[str], timeout: float = 600) -> CommandResult:
     return CommandResult(args, proc.returncode, proc.stdout, proc.stderr)
 
 
-def run_render(args: list[str], timeout: float = 600) -> CommandResult:
-    """Run one ``archivist_tui.render`` task (preview, speed test) in a child process."""
+_running: dict[str, subprocess.Popen] = {}
+_running_lock = threading.Lock()
+
+
+def run_render(args: list[str], timeout: float = 600, slot: str | None = None) -> CommandResult:
+    """Run one ``archivist_tui.render`` task (preview, speed test) in a child process.
+
+    With ``slot``, starting a task ends the one still running in the same slot: a preview made
+    stale by a newer edit stops instead of taking the CPU from the one that matters.
+    """
     argv = [sys.executable, "-m", "archivist_tui.render", *args]
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=child_env(),
+                            stdin=subprocess.DEVNULL)
+    if slot is not None:
+        with _running_lock:
+            old = _running.get(slot)
+            _running[slot] = proc
+        if old is not None and old.poll() is None:
+            old.terminate()
     try:
-        proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, env=child_env(),
-                              stdin=subprocess.DEVNULL)
+        out, err = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.communicate()
         return CommandResult(args, 124, "", f"timed out after {timeout:.0f} s")
-    return CommandResult(args, proc.returncode, proc.stdout, proc.stderr)
+    finally:
+        if slot is not None:
+            with _running_lock:
+                if _running.get(slot) is proc:
+                    del _running[slot]
+    if proc.returncode < 0:
+        return CommandResult(args, proc.returncode, out, "superseded")
+    return CommandResult(args, proc.returncode, out, err)
 
 
 def tui_cache_dir() -> Path:

@@ -246,7 +246,9 @@ class ModelsScreen(ArchivistScreen):
             args += ["--frame", str(self.frame)]
         self.app.call_from_thread(self.query_one("#models-caption", Static).update,
                                   f"rendering {' › '.join(stages)}…")
-        result = run_render(args)
+        result = run_render(args, slot="models-preview")
+        if result.stderr == "superseded":
+            return
         if result.ok:
             self.app.call_from_thread(self._show_preview, out, " › ".join(stages))
         else:

@@ -426,7 +426,9 @@ class ProfilesScreen(ArchivistScreen):
         args = ["degrade", str(clean), str(damaged), "--profile", source, "--seed", str(seed)]
         if frame:
             args += ["--frame", frame]
-        result = run_render(args, timeout=120)
+        result = run_render(args, timeout=120, slot="profiles-preview")
+        if result.stderr == "superseded":
+            return
         if not result.ok:
             self.app.post_message(ActionDone(result.message, False))
             return
