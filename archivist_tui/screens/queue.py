@@ -30,6 +30,7 @@ class QueueScreen(ArchivistScreen):
         Binding("R", "retry", "Retry", show=False),
         Binding("plus", "priority(1)", "Priority +", show=False),
         Binding("minus", "priority(-1)", "Priority -", show=False),
+        Binding("enter", "log", "Log"),
         Binding("d", "daemon", "Daemon"),
     ]
 
@@ -96,6 +97,19 @@ class QueueScreen(ArchivistScreen):
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         self._show_detail()
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        event.stop()  # the table takes enter before the screen's binding does
+        self.action_log()
+
+    def action_log(self) -> None:
+        from archivist_tui.widgets.dialogs import LogView
+
+        j = self.selected
+        if j is None:
+            self.notify("no job selected", severity="warning")
+            return
+        self.app.push_screen(LogView(f"#{j.id} {j.kind} {j.name}: log", j.detail.get("log_path")))
 
     def _show_detail(self) -> None:
         j = self.selected

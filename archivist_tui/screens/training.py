@@ -198,5 +198,22 @@ class TrainingScreen(ArchivistScreen):
     def action_resume(self) -> None:
         run = self._need()
         if run is not None:
-            self._cli(["train", str(run.path / "config.yaml"), "--name", run.name, "--resume", "--queue"],
-                      f"{run.name}: resume queued")
+            self._resume(run.name, str(run.path / "config.yaml"))
+
+    @work(thread=True, group="training-action")
+    def _resume(self, name: str, config: str) -> None:
+        """Queue a ``train`` job that resumes the run (the daemon runs it; the TUI never trains)."""
+        from archivist_tui.app import ActionDone
+
+        try:
+            from engine.queue.client import QueueClient
+        except ImportError:
+            self.app.post_message(ActionDone("resuming from here needs the job queue (issue 5)", False))
+            return
+        try:
+            with QueueClient() as client:
+                job = client.submit("train", {"config": config, "name": name, "resume": True})
+        except Exception as exc:  # ArchivistError: one line naming what is wrong
+            self.app.post_message(ActionDone(str(exc), False))
+            return
+        self.app.post_message(ActionDone(f"{name}: resume queued as job {job}", True))

@@ -65,3 +65,45 @@ class Confirm(ModalScreen[bool]):
 
     def action_no(self) -> None:
         self.dismiss(False)
+
+
+class LogView(ModalScreen[None]):
+    """A job's log, following its end (re-read once a second); escape or q closes."""
+
+    DEFAULT_CSS = """
+    LogView { align: center middle; }
+    LogView > Vertical { width: 95%; height: 90%; border: round $accent; background: $surface; }
+    LogView #log-text { height: 1fr; overflow-y: auto; padding: 0 1; }
+    """
+    BINDINGS = [("escape", "close", "Close"), ("q", "close", "Close")]
+
+    def __init__(self, title: str, path: str | None):
+        super().__init__()
+        self.title_text = title
+        self.path = path
+
+    def compose(self) -> ComposeResult:
+        from textual.containers import VerticalScroll
+        from textual.widgets import Static
+
+        with Vertical():
+            yield Label(self.title_text)
+            with VerticalScroll(id="log-text"):
+                yield Static("", id="log-body")
+
+    def on_mount(self) -> None:
+        self._reload()
+        self.set_interval(1.0, self._reload)
+
+    def _reload(self) -> None:
+        from textual.widgets import Static
+
+        from archivist_tui.data import log_tail
+
+        lines = log_tail(self.path, lines=300, max_bytes=65536) if self.path else []
+        text = "\n".join(lines) if lines else "(no log yet)"
+        self.query_one("#log-body", Static).update(text)
+        self.query_one("#log-text").scroll_end(animate=False)
+
+    def action_close(self) -> None:
+        self.dismiss(None)

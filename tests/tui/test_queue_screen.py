@@ -57,6 +57,16 @@ async def test_queue_screen_lists_jobs_and_shows_detail(archivist_home, tmp_path
         text = str(detail.render())
         assert "chain: medium › drunet:0.5:5" in text and "41.2 fps" in text
 
+        # enter opens the job's log
+        from archivist_tui.widgets.dialogs import LogView
+
+        table.focus()
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, LogView), what="log view")
+        assert "opening reel" in str(app.screen.query_one("#log-body", Static).render())
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: not isinstance(app.screen, LogView), what="log closed")
+
         # progress moves: the table follows
         con = sqlite3.connect(archivist_home / "queue.db")
         con.execute("UPDATE jobs SET status='done', done=100 WHERE id=1")
