@@ -21,6 +21,10 @@ from textual.widgets import DataTable, Static
 from archivist_tui.screens.base import ArchivistScreen
 from archivist_tui.widgets.dialogs import Confirm, Prompt
 from archivist_tui.widgets.image import InlineImage
+from archivist_tui.widgets.tables import fill_table
+
+COLUMNS = (("name", "NAME", 8), ("arch", "ARCH", 7), ("size", "SIZE", 6), ("role", "ROLE", 9),
+           ("params", "PARAMS", 6), ("iters", "ITERS", 5), ("sha256", "SHA256", 12))
 
 
 class ModelsScreen(ArchivistScreen):
@@ -58,8 +62,7 @@ class ModelsScreen(ArchivistScreen):
         yield from self.compose_footer()
 
     def on_mount(self) -> None:
-        table = self.query_one(DataTable)
-        table.add_columns("NAME", "ARCH", "SIZE", "ROLE", "PARAMS", "ITERS", "SHA256")
+        fill_table(self.query_one(DataTable), COLUMNS, [])
 
     def on_resize(self) -> None:
         self.set_class(self.size.width < 100, "narrow")
@@ -80,12 +83,10 @@ class ModelsScreen(ArchivistScreen):
         self._signature = signature
         table = self.query_one(DataTable)
         selected = self.selected.name if self.selected else None
-        table.clear()
         self.entries = list(data)
-        for e in self.entries:
-            name = Text(e.name, style="italic" if e.builtin else "")
-            table.add_row(name, e.arch, e.size_label, e.role, human_count(e.params), human_count(e.iterations),
-                          e.sha256[:12], key=e.name)
+        fill_table(table, COLUMNS, [(e.name, (Text(e.name, style="italic" if e.builtin else ""), e.arch, e.size_label,
+                                              e.role, human_count(e.params), human_count(e.iterations),
+                                              e.sha256[:12])) for e in self.entries])
         if selected in {e.name for e in self.entries}:
             table.move_cursor(row=[e.name for e in self.entries].index(selected))
         self._show_detail()

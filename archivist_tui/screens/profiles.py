@@ -23,6 +23,7 @@ from textual.widgets.option_list import Option
 from archivist_tui.screens.base import ArchivistScreen
 from archivist_tui.widgets.dialogs import Prompt
 from archivist_tui.widgets.image import InlineImage
+from archivist_tui.widgets.tables import fill_table
 
 
 def _fmt_value(v: Any) -> str:
@@ -70,6 +71,9 @@ def _parse_value(value: str) -> Any:
     return num(value)
 
 
+EFFECT_COLUMNS = (("effect", "EFFECT", 12), ("on", "ON", 2), ("prob", "PROB", 4), ("values", "VALUES", 20))
+
+
 class ProfilesScreen(ArchivistScreen):
     MODE = "profiles"
     CSS_PATH = "profiles.tcss"
@@ -112,7 +116,7 @@ class ProfilesScreen(ArchivistScreen):
         yield from self.compose_footer()
 
     def on_mount(self) -> None:
-        self.query_one(DataTable).add_columns("EFFECT", "ON", "PROB", "VALUES")
+        fill_table(self.query_one(DataTable), EFFECT_COLUMNS, [])
         self._show_seed()
 
     def on_resize(self) -> None:
@@ -162,10 +166,8 @@ class ProfilesScreen(ArchivistScreen):
             return
         if isinstance(loaded, Mix):
             self.doc = None
-            table = self.query_one(DataTable)
-            table.clear()
-            for profile, weight in loaded.entries:
-                table.add_row(profile.name, "", f"{weight:.2f}", "weight", key=profile.name)
+            fill_table(self.query_one(DataTable), EFFECT_COLUMNS,
+                       [(p.name, (p.name, "", f"{w:.2f}", "weight")) for p, w in loaded.entries])
             self.query_one("#profiles-title", Static).update(f"mix {loaded.name}: {loaded.description}")
             self._status("✓ valid mix (m edits the weights)", True)
             self._schedule_render()
@@ -179,15 +181,12 @@ class ProfilesScreen(ArchivistScreen):
         assert self.doc is not None
         self.query_one("#profiles-title", Static).update(
             Text.assemble((self.doc["name"], "bold"), f"  {self.doc.get('description', '')}"[:200]))
-        table = self.query_one(DataTable)
-        row = table.cursor_row
-        table.clear()
+        rows = []
         for name, settings in self.doc.get("effects", {}).items():
             values = " ".join(f"{k} {_fmt_value(v)}" for k, v in settings.items() if k not in ("enabled", "probability"))
             on = Text("✓", style="green") if settings.get("enabled", True) else Text("·", style="dim")
-            table.add_row(name, on, f"{settings.get('probability', 1.0):.2f}", values, key=name)
-        if row is not None and table.row_count:
-            table.move_cursor(row=min(row, table.row_count - 1))
+            rows.append((name, (name, on, f"{settings.get('probability', 1.0):.2f}", values)))
+        fill_table(self.query_one(DataTable), EFFECT_COLUMNS, rows)
 
     def _status(self, text: str, ok: bool) -> None:
         status = self.query_one("#profiles-status", Static)

@@ -17,6 +17,11 @@ from textual.widgets import DataTable, Static
 
 from archivist_tui.screens.base import ArchivistScreen
 from archivist_tui.widgets.progress import progress_cell, status_cell
+from archivist_tui.widgets.tables import fill_table
+
+# (key, label, minimum width): room for the values that change in place (rate, ETA, status).
+COLUMNS = (("id", "ID", 3), ("kind", "KIND", 7), ("name", "NAME", 20), ("status", "STATUS", 9),
+           ("progress", "PROGRESS", 15), ("rate", "RATE", 11), ("eta", "ETA", 8), ("dev", "DEV", 6))
 
 
 class QueueScreen(ArchivistScreen):
@@ -47,9 +52,7 @@ class QueueScreen(ArchivistScreen):
         yield from self.compose_footer()
 
     def on_mount(self) -> None:
-        table = self.query_one(DataTable)
-        for label in ("ID", "KIND", "NAME", "STATUS", "PROGRESS", "RATE", "ETA", "DEV"):
-            table.add_column(label, key=label.lower())
+        fill_table(self.query_one(DataTable), COLUMNS, [])
 
     @staticmethod
     def poll() -> Any:
@@ -79,13 +82,9 @@ class QueueScreen(ArchivistScreen):
                                       ("rate", j.rate), ("eta", j.eta), ("dev", j.device)):
                     table.update_cell(row, column, value)
             return
-        row = table.cursor_row
-        table.clear()
-        for j in self.jobs:
-            table.add_row(str(j.id), j.kind, j.name, status_cell(j.status), progress_cell(j.progress), j.rate,
-                          j.eta, j.device, key=str(j.id))
-        if self.jobs and row is not None:
-            table.move_cursor(row=min(row, len(self.jobs) - 1))
+        fill_table(table, COLUMNS, [(str(j.id), (str(j.id), j.kind, j.name, status_cell(j.status),
+                                                  progress_cell(j.progress), j.rate, j.eta, j.device))
+                                    for j in self.jobs])
         self._show_detail()
 
     @property

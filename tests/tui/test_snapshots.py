@@ -11,6 +11,13 @@ from tests.tui.test_training_screen import write_run
 SIZES = [(80, 24), (160, 48)]
 
 
+async def settle(pilot):
+    """Tables size their columns on the refresh after rows arrive: let a few refreshes pass."""
+    for _ in range(3):
+        await pilot.pause(0.1)
+        await pilot.wait_for_scheduled_animations()
+
+
 @pytest.mark.parametrize("size", SIZES, ids=["80x24", "160x48"])
 def test_queue_snapshot(snap_compare, steady_header, archivist_home, tmp_path, size, monkeypatch):
     import time
@@ -26,6 +33,7 @@ def test_queue_snapshot(snap_compare, steady_header, archivist_home, tmp_path, s
 
         await wait_for(pilot, lambda: pilot.app.screen.query_one(DataTable).row_count == 2)
         await wait_for(pilot, lambda: "reel_03" in str(pilot.app.screen.query_one("#queue-detail").render()))
+        await settle(pilot)
 
     assert snap_compare(make_app(), terminal_size=size, run_before=ready)
 
@@ -36,6 +44,7 @@ def test_models_snapshot(snap_compare, steady_header, library_model, size):
         from textual.widgets import DataTable
 
         await wait_for(pilot, lambda: pilot.app.screen.query_one(DataTable).row_count >= 1)
+        await settle(pilot)
 
     assert snap_compare(make_app(start="models"), terminal_size=size, run_before=ready)
 
@@ -47,7 +56,7 @@ def test_training_snapshot(snap_compare, steady_header, archivist_home):
 
     async def ready(pilot):
         await wait_for(pilot, lambda: "iter 200" in str(pilot.app.screen.query_one("#training-summary").render()))
-        await pilot.pause(0.2)
+        await settle(pilot)
 
     assert snap_compare(make_app(start="training"), terminal_size=(160, 48), run_before=ready)
 
@@ -55,7 +64,7 @@ def test_training_snapshot(snap_compare, steady_header, archivist_home):
 def test_profiles_snapshot(snap_compare, steady_header):
     async def ready(pilot):
         await wait_for(pilot, lambda: pilot.app.screen.doc is not None)
-        await pilot.pause(0.2)
+        await settle(pilot)
 
     # 80 columns: the preview panel folds away, so nothing here depends on a child process.
     assert snap_compare(make_app(start="profiles"), terminal_size=(80, 24), run_before=ready)
