@@ -27,8 +27,8 @@ class Tmux:
     def tmux(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
         return subprocess.run(["tmux", "-L", self.socket, *args], capture_output=True, text=True, check=check)
 
-    def start(self, command: str, name: str = "tui") -> None:
-        env = {"ARCHIVIST_HOME": str(self.home), "PYTHONPATH": str(ROOT), "TERM": "xterm-256color"}
+    def start(self, command: str, name: str = "tui", **extra_env: str) -> None:
+        env = {"ARCHIVIST_HOME": str(self.home), "PYTHONPATH": str(ROOT), "TERM": "xterm-256color", **extra_env}
         args = ["new-session", "-d", "-s", name, "-x", "120", "-y", "40"]
         for k, v in env.items():
             args += ["-e", f"{k}={v}"]
@@ -109,30 +109,54 @@ def test_terminal_loss_exits_quietly(tmux):
 
 
 @pytest.mark.skipif(not HAVE_QUEUE, reason="the job queue (issue 5) has not landed")
-def test_add_a_restore_job_and_watch_it_finish(tmux, library_model, archivist_home, tmp_path):
+def test_add_a_restore_job_and_watch_it_finish(tmux, library_model, archivist_home, tmp_path, monkeypatch):
     import cv2
     import numpy as np
+    from engine.queue.client import QueueClient
+
+    monkeypatch.setenv("ARCHIVIST_TEST_KINDS", "1")  # the queue's slow test job, for the last step
 
     src = tmp_path / "frames"
     src.mkdir()
     for i in range(3):
         cv2.imwrite(str(src / f"f{i}.png"), np.full((32, 32, 3), 40 * i, np.uint8))
     out = tmp_path / "restored"
-    tmux.start(f"{sys.executable} -m archivist_tui.cli tui --images halfcell --root {tmp_path}")
+    tmux.start(f"{sys.executable} -m archivist_tui.cli tui --images halfcell --root {tmp_path}",
+               ARCHIVIST_TEST_KINDS="1")
     tmux.wait_for("1 Queue")
     tmux.keys("a")
     tmux.wait_for("Add a restore job")
     for text in ("frames", "restored"):
         tmux.keys("-l", text)
+        time.sleep(0.3)
         tmux.keys("Enter")
-    tmux.keys("C-u")
-    tmux.keys("-l", "tiny")
+        time.sleep(0.5)  # the form moves the focus on its own turn; keys typed before that land here
+    tmux.wait_for("tiny")
     tmux.keys("C-s")
     tmux.wait_for("queued", timeout=60)
     tmux.keys("d")  # start the daemon from the TUI
     tmux.wait_for("daemon ● up", timeout=60)
     tmux.wait_for("done", timeout=120)
     assert len(list(out.glob("*.png"))) == 3
+
+    # A job still running when the TUI quits keeps running: the TUI is only a client.
+    marker = tmp_path / "slow.out"
+    with QueueClient() as client:
+        slow = client.submit("selftest", {"output": str(marker), "steps": 30, "step_time": 0.1})
+    tmux.wait_for("running", timeout=60)
     tmux.keys("q")
+    deadline = time.monotonic() + 15
+    while tmux.alive() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not tmux.alive()
+    with QueueClient() as client:
+        assert client.get(slow).status == "running"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        with QueueClient() as client:
+            if client.get(slow).status == "done":
+                break
+        time.sleep(0.2)
+    assert marker.exists()
     subprocess.run([sys.executable, "-m", "archivist_tui.cli", "daemon", "stop"], env=dict(
         os.environ, ARCHIVIST_HOME=str(archivist_home), PYTHONPATH=str(ROOT)), capture_output=True, timeout=60)
