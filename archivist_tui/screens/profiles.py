@@ -440,6 +440,11 @@ class ProfilesScreen(ArchivistScreen):
     def _show_images(self, clean: Path, damaged: Path, record: dict[str, Any]) -> None:
         self.query_one("#profiles-clean", InlineImage).set_path(clean)
         self.query_one("#profiles-damaged", InlineImage).set_path(damaged)
-        applied = record.get("applied") or record.get("effects") or []
-        drawn = ", ".join(str(a.get("name", a)) if isinstance(a, dict) else str(a) for a in applied)[:160]
-        self.query_one("#profiles-drawn", Static).update(f"drawn: {drawn}" if drawn else "")
+        drawn: list[str] = []
+        for name, effect in (record.get("effects") or {}).items():
+            if isinstance(effect, dict) and effect.get("applied"):
+                params = effect.get("params") or {}
+                first = next(((k, v) for k, v in params.items() if isinstance(v, (int, float))
+                              and not isinstance(v, bool)), None)
+                drawn.append(f"{name}.{first[0]}={first[1]:.3g}" if first else name)
+        self.query_one("#profiles-drawn", Static).update(f"drawn: {' '.join(drawn)}" if drawn else "")

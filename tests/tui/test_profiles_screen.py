@@ -30,6 +30,8 @@ async def test_profile_editor_validates_previews_and_saves(archivist_home):
         damaged = screen.query_one("#profiles-damaged", InlineImage)
         await wait_for(pilot, lambda: damaged.path is not None and damaged.path.exists(), what="preview")
         assert clean.path.exists()
+        drawn = screen.query_one("#profiles-drawn", Static)
+        assert "grain.strength=" in str(drawn.render())  # what the degrader drew, from its record
 
         table = screen.query_one(DataTable)
         table.focus()
