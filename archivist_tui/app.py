@@ -182,7 +182,12 @@ def _terminal_gone() -> bool:
 def run(images: str = "auto", start: str = "queue", root: str | None = None) -> int:
     """Open the TUI; returns the exit code."""
     from archivist_tui.widgets.image import resolve_mode
+    from engine.errors import ArchivistError
 
+    if sys.stdin is None or not sys.stdin.isatty() or not sys.stdout.isatty():
+        # Without a terminal Textual would read an exhausted stdin forever; say so and leave.
+        raise ArchivistError("the workstation needs a terminal (stdin and stdout must be a TTY); "
+                             "for scripts use the commands: archivist --help")
     mode = resolve_mode(images)
     if mode in ("auto", "kitty", "sixel"):
         # textual-image asks the terminal what it supports when imported; the answers must come

@@ -97,3 +97,11 @@ def test_image_mode_env_override(monkeypatch):
     assert resolve_mode("kitty") == "none"
     monkeypatch.delenv("ARCHIVIST_IMAGES")
     assert resolve_mode("kitty") == "halfcell"  # not a TTY under pytest
+
+
+def test_without_a_terminal_the_tui_says_so_and_exits():
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    out = subprocess.run([sys.executable, "-m", "archivist_tui.cli"], stdin=subprocess.DEVNULL,
+                         capture_output=True, text=True, env=env, timeout=60, cwd=ROOT)
+    assert out.returncode == 1
+    assert out.stderr.startswith("archivist: error: the workstation needs a terminal")
