@@ -38,7 +38,7 @@ def start(socket: str, home: Path) -> tuple[float, float]:
          "-e", f"PYTHONPATH={ROOT}", f"exec {sys.executable} -m archivist_tui.cli")
     while time.perf_counter() - t0 < 30:
         screen = tmux(socket, "capture-pane", "-p", "-t", "tui")
-        if "1 Queue" in screen and "ID  KIND" in screen:
+        if "1 Queue" in screen and "KIND" in screen and "PROGRESS" in screen:
             wall = time.perf_counter() - t0
             pid = int(tmux(socket, "list-panes", "-t", "tui", "-F", "#{pane_pid}").split()[0])
             cpu = psutil.Process(pid).cpu_times()

@@ -43,6 +43,7 @@ class QueueScreen(ArchivistScreen):
         super().__init__()
         self.jobs: list[Any] = []
         self._signature: tuple = ()
+        self._message: str | None = None
 
     def compose(self) -> ComposeResult:
         yield from self.compose_header()
@@ -61,26 +62,36 @@ class QueueScreen(ArchivistScreen):
         return list_jobs()
 
     def show(self, data: Any) -> None:
-        empty = self.query_one("#queue-empty", Static)
         if data is None:
-            empty.update("No job store yet (ARCHIVIST_HOME/queue.db): jobs appear here once one is queued.")
+            message = "No job store yet (ARCHIVIST_HOME/queue.db): jobs appear here once one is queued."
             data = []
         else:
-            empty.update("" if data else "The queue is empty: a adds a restore job.")
+            message = "" if data else "The queue is empty: a adds a restore job."
+        if message != self._message:  # an update lays the screen out again: only when it changes
+            self._message = message
+            self.query_one("#queue-empty", Static).update(message)
         signature = tuple((j.id, j.status, round(j.progress, 3), j.rate, j.eta, j.device) for j in data)
         if signature == self._signature:
             return
         table = self.query_one(DataTable)
-        same_rows = [s[0] for s in signature] == [s[0] for s in self._signature]
+        previous = self._signature
+        same_rows = [s[0] for s in signature] == [s[0] for s in previous]
         self._signature = signature
         self.jobs = list(data)
         if same_rows:
-            # Progress ticks: change the cells that moved, keep the table (cheap, no flicker).
-            for j in self.jobs:
+            # Progress ticks: change only the cells that moved, keep the table (cheap, no flicker).
+            for j, (new, old) in zip(self.jobs, zip(signature, previous)):
                 row = str(j.id)
-                for column, value in (("status", status_cell(j.status)), ("progress", progress_cell(j.progress)),
-                                      ("rate", j.rate), ("eta", j.eta), ("dev", j.device)):
-                    table.update_cell(row, column, value)
+                if new[1] != old[1]:
+                    table.update_cell(row, "status", status_cell(j.status))
+                if new[2] != old[2]:
+                    table.update_cell(row, "progress", progress_cell(j.progress))
+                if new[3] != old[3]:
+                    table.update_cell(row, "rate", j.rate)
+                if new[4] != old[4]:
+                    table.update_cell(row, "eta", j.eta)
+                if new[5] != old[5]:
+                    table.update_cell(row, "dev", j.device)
             return
         fill_table(table, COLUMNS, [(str(j.id), (str(j.id), j.kind, j.name, status_cell(j.status),
                                                   progress_cell(j.progress), j.rate, j.eta, j.device))
