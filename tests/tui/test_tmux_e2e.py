@@ -133,7 +133,7 @@ def test_add_a_restore_job_and_watch_it_finish(tmux, library_model, archivist_ho
         time.sleep(0.5)  # the form moves the focus on its own turn; keys typed before that land here
     tmux.wait_for("tiny")
     tmux.keys("C-s")
-    tmux.wait_for("queued", timeout=60)
+    tmux.wait_for("frames → tiny", timeout=60)  # the job's row
     tmux.keys("d")  # start the daemon from the TUI
     tmux.wait_for("daemon ● up", timeout=60)
     tmux.wait_for("done", timeout=120)
