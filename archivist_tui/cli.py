@@ -28,6 +28,7 @@ COMMAND_MODULES = (
     "runs",
     "queue",
     "daemon",
+    "tui",
 )
 
 
@@ -78,11 +79,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     handler = getattr(args, "func", None)
     if handler is None:
-        if args.command is None:
-            print(parser.format_help(), end="")
-            return 0
-        # A group such as `archivist models` with no sub-command.
-        return _print_group_help(parser, args.command)
+        if args.command is None:  # bare `archivist` opens the workstation
+            from archivist_tui.commands import tui
+
+            handler = tui.run
+        else:  # a group such as `archivist models` with no sub-command
+            return _print_group_help(parser, args.command)
     try:
         return int(handler(args) or 0)
     except ArchivistError as exc:

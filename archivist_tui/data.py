@@ -1,0 +1,460 @@
+"""What the TUI reads from ``ARCHIVIST_HOME``, without torch, and how it asks the engine to act.
+
+Everything here runs in the TUI's thread workers: reading files (model headers, metrics lines,
+the queue's SQLite store) is cheap and torch-free; anything that needs torch (import, export,
+preview, speed test) runs as a separate ``archivist`` process so the TUI never loads it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from engine.paths import archivist_home
+
+
+# -- models ----------------------------------------------------------------------------------
+def list_models() -> list[Any]:
+    """The library's entries (``engine.models.library.ModelEntry``), read from headers only.
+
+    ``Library.list()`` decodes metadata through ``engine.models.files``, which imports torch; this
+    reads the same headers with ``library.read_header`` and builds the same entries.
+    """
+    from engine.models.library import BUILTIN_DIR, ModelEntry, read_header
+    from engine.paths import state_subdir
+
+    def entry(path: Path, builtin: bool) -> ModelEntry:
+        header = read_header(path)
+        meta: dict[str, Any] = {}
+        for k, v in (header.get("__metadata__") or {}).items():
+            try:
+                meta[k] = json.loads(v)
+            except (ValueError, TypeError):
+                meta[k] = v
+        params = meta.get("params")
+        if params is None:
+            params = 0
+            for key, info in header.items():
+                if key != "__metadata__":
+                    n = 1
+                    for d in info.get("shape", []):
+                        n *= d
+                    params += n
+        return ModelEntry(
+            name=path.stem, path=path, arch=meta.get("arch", "unknown"), num_feat=meta.get("num_feat"),
+            num_conv=meta.get("num_conv"), scale=int(meta.get("scale", 1)), params=int(params),
+            role=meta.get("role", "custom"), sha256=meta.get("sha256", ""), iterations=meta.get("iterations"),
+            source=meta.get("source"), builtin=builtin, size_bytes=path.stat().st_size,
+            hyper=meta.get("hyper") or {}, profiles=meta.get("profiles"), metadata=meta,
+        )
+
+    out = []
+    names = set()
+    if BUILTIN_DIR.is_dir():
+        for p in sorted(BUILTIN_DIR.glob("*.safetensors")):
+            out.append(entry(p, True))
+            names.add(p.stem)
+    root = state_subdir("models")
+    for p in sorted(root.glob("*.safetensors")):
+        if not p.name.startswith(".") and p.stem not in names:
+            out.append(entry(p, False))
+    return out
+
+
+def human_count(n: int | None) -> str:
+    """43 k, 32.6 M: parameter counts and iterations at a glance."""
+    if n is None:
+        return "–"
+    if n >= 1_000_000:
+        return f"{n / 1e6:.1f} M"
+    if n >= 10_000:
+        return f"{n / 1e3:.0f} k"
+    if n >= 1000:
+        return f"{n / 1e3:.1f} k"
+    return str(n)
+
+
+# -- engine commands in a separate process ---------------------------------------------------
+@dataclass
+class CommandResult:
+    """What a child ``archivist`` process said."""
+
+    args: list[str]
+    returncode: int
+    stdout: str
+    stderr: str
+
+    @property
+    def ok(self) -> bool:
+        return self.returncode == 0
+
+    @property
+    def message(self) -> str:
+        """The last line worth showing: the error line on failure, the output on success."""
+        text = (self.stderr if not self.ok else self.stdout).strip() or self.stderr.strip()
+        lines = [ln for ln in text.splitlines() if ln.strip()]
+        return lines[-1] if lines else ("done" if self.ok else f"failed ({self.returncode})")
+
+
+def archivist_argv() -> list[str]:
+    """How to start the ``archivist`` command from here (the same interpreter, the same tree)."""
+    return [sys.executable, "-m", "archivist_tui.cli"]
+
+
+def child_env() -> dict[str, str]:
+    env = dict(os.environ)
+    root = str(Path(__file__).resolve().parent.parent)
+    env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    return env
+
+
+def run_archivist(args: list[str], timeout: float = 600) -> CommandResult:
+    """Run ``archivist ARGS`` in a child process (the engine, torch included, lives there)."""
+    argv = archivist_argv() + args
+    try:
+        proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, env=child_env(),
+                              stdin=subprocess.DEVNULL)
+    except subprocess.TimeoutExpired:
+        return CommandResult(args, 124, "", f"archivist {' '.join(args)}: timed out after {timeout:.0f} s")
+    return CommandResult(args, proc.returncode, proc.stdout, proc.stderr)
+
+
+_running: dict[str, subprocess.Popen] = {}
+_running_lock = threading.Lock()
+
+
+def run_render(args: list[str], timeout: float = 600, slot: str | None = None) -> CommandResult:
+    """Run one ``archivist_tui.render`` task (preview, speed test) in a child process.
+
+    With ``slot``, starting a task ends the one still running in the same slot: a preview made
+    stale by a newer edit stops instead of taking the CPU from the one that matters.
+    """
+    argv = [sys.executable, "-m", "archivist_tui.render", *args]
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=child_env(),
+                            stdin=subprocess.DEVNULL)
+    if slot is not None:
+        with _running_lock:
+            old = _running.get(slot)
+            _running[slot] = proc
+        if old is not None and old.poll() is None:
+            old.terminate()
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.communicate()
+        return CommandResult(args, 124, "", f"timed out after {timeout:.0f} s")
+    finally:
+        if slot is not None:
+            with _running_lock:
+                if _running.get(slot) is proc:
+                    del _running[slot]
+    if proc.returncode < 0:
+        return CommandResult(args, proc.returncode, out, "superseded")
+    return CommandResult(args, proc.returncode, out, err)
+
+
+def tui_cache_dir() -> Path:
+    """``ARCHIVIST_HOME/cache/tui``: previews rendered for the TUI."""
+    path = archivist_home() / "cache" / "tui"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+# -- training runs ---------------------------------------------------------------------------
+@dataclass
+class RunInfo:
+    """One training run as read from ``ARCHIVIST_HOME/runs/<run>/`` (the trainer's files, issue 6).
+
+    ``config.yaml`` (``train.total_iters``), ``run.json`` (status, iteration, pid),
+    ``metrics.jsonl`` (``kind`` train: ``iteration``, ``l_pix``, ``l_percep``, ``l_g_gan``, ``l_d``,
+    ``p_d_real``, ``p_d_fake``, ``lr_g``, ``it_per_s``, ``data_wait``, ``cpu_mem_mb``, ``gpu_mem_mb``;
+    ``kind`` val: ``psnr``, ``ssim``), ``checkpoints/iter_NNNNNNNNN.pt``, ``previews/iter_*.png``.
+    """
+
+    name: str
+    path: Path
+    state: str
+    train: list[dict[str, Any]] = field(default_factory=list)
+    val: list[dict[str, Any]] = field(default_factory=list)
+    total_iters: int | None = None
+    previews: list[Path] = field(default_factory=list)
+    checkpoints: list[Path] = field(default_factory=list)
+
+    @property
+    def last(self) -> dict[str, Any]:
+        return self.train[-1] if self.train else {}
+
+    @property
+    def iteration(self) -> int:
+        its = [r.get("iteration", 0) for r in (self.train[-1:] + self.val[-1:])]
+        return int(max(its)) if its else 0
+
+
+class MetricsTail:
+    """Reads a ``metrics.jsonl`` incrementally: only the lines added since the last read."""
+
+    def __init__(self, path: Path, keep: int = 5000):
+        self.path = path
+        self.offset = 0
+        self.keep = keep
+        self.rows: list[dict[str, Any]] = []
+
+    def read(self) -> list[dict[str, Any]]:
+        try:
+            size = self.path.stat().st_size
+        except OSError:
+            return self.rows
+        if size < self.offset:  # rewritten from scratch
+            self.offset, self.rows = 0, []
+        if size == self.offset:
+            return self.rows
+        with open(self.path, "rb") as f:
+            f.seek(self.offset)
+            data = f.read(size - self.offset)
+        end = data.rfind(b"\n") + 1  # leave a half-written last line for next time
+        self.offset += end
+        for line in data[:end].splitlines():
+            try:
+                row = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(row, dict):
+                self.rows.append(row)
+        if len(self.rows) > self.keep:
+            self.rows = self.rows[-self.keep:]
+        return self.rows
+
+
+_tails: dict[Path, MetricsTail] = {}
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return doc if isinstance(doc, dict) else {}
+
+
+def _total_iters(path: Path) -> int | None:
+    import yaml
+
+    try:
+        doc = yaml.safe_load((path / "config.yaml").read_text(encoding="utf-8")) or {}
+        value = (doc.get("train") or {}).get("total_iters")
+        return int(value) if value is not None else None
+    except (OSError, ValueError, TypeError, AttributeError, yaml.YAMLError):
+        return None
+
+
+def _pid_alive(pid: Any) -> bool:
+    if not isinstance(pid, int) or pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def run_state(path: Path) -> str:
+    """A run's status from ``run.json``; a "running" run whose process is gone reads "interrupted"."""
+    state = _read_json(path / "run.json")
+    status = state.get("status")
+    if not isinstance(status, str):
+        return "unknown"
+    if status == "running" and not _pid_alive(state.get("pid")):
+        return "interrupted"
+    return status
+
+
+def list_runs() -> list[RunInfo]:
+    """Every run folder under ``ARCHIVIST_HOME/runs``, newest first, with its metrics so far."""
+    root = archivist_home() / "runs"
+    if not root.is_dir():
+        return []
+    runs = []
+    folders = [p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")]
+    for d in sorted(folders, key=lambda p: p.stat().st_mtime, reverse=True):
+        tail = _tails.setdefault(d / "metrics.jsonl", MetricsTail(d / "metrics.jsonl"))
+        rows = tail.read()
+        train = [r for r in rows if r.get("kind", "train") == "train"]
+        val = [r for r in rows if r.get("kind") == "val"]
+        previews = sorted((d / "previews").glob("*.png")) if (d / "previews").is_dir() else []
+        ckpts = sorted((d / "checkpoints").glob("iter_*.pt")) if (d / "checkpoints").is_dir() else []
+        runs.append(RunInfo(d.name, d, run_state(d), train, val, _total_iters(d), previews, ckpts))
+    return runs
+
+
+# -- the job queue ---------------------------------------------------------------------------
+@dataclass
+class JobRow:
+    """One job as listed from the store."""
+
+    id: int
+    kind: str
+    name: str
+    status: str
+    progress: float  # 0..1
+    rate: str
+    eta: str
+    device: str
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+def queue_db() -> Path:
+    return archivist_home() / "queue.db"
+
+
+def clock(seconds: Any) -> str:
+    """``1:12:40`` (or ``–`` when unknown)."""
+    if not isinstance(seconds, (int, float)) or seconds != seconds or seconds < 0:
+        return "–"
+    s = int(seconds)
+    return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}"
+
+
+def job_name(kind: str, spec: dict[str, Any]) -> str:
+    """``reel_03.mkv → medium › drunet:0.5:5`` for a restore, the spec's name or output otherwise."""
+    if spec.get("name"):
+        return str(spec["name"])
+    src = Path(str(spec.get("input", ""))).name
+    if kind == "restore":
+        models = " › ".join(str(m) for m in spec.get("models") or [])
+        return f"{src} → {models}" if models else src
+    out = spec.get("output")
+    return f"{src} → {Path(str(out)).name}" if out else src
+
+
+def list_jobs() -> list[JobRow] | None:
+    """The jobs in ``ARCHIVIST_HOME/queue.db`` (opened read-only), or None when there is no store yet.
+
+    Reads the store's ``jobs`` table as the queue (issue 5) writes it: id, kind, spec (JSON),
+    status, device, slot, done, total, rate, eta, error, log_path.
+    """
+    path = queue_db()
+    if not path.exists():
+        return None
+    try:
+        con = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=1)
+    except sqlite3.Error:
+        return None
+    try:
+        con.row_factory = sqlite3.Row
+        rows = con.execute("SELECT * FROM jobs ORDER BY id").fetchall()
+    except sqlite3.Error:
+        return []
+    finally:
+        con.close()
+    out = []
+    for r in rows:
+        d = dict(r)
+        try:
+            spec = json.loads(d.get("spec") or "{}")
+        except ValueError:
+            spec = {}
+        d["spec"] = spec if isinstance(spec, dict) else {}
+        kind = str(d.get("kind", "?"))
+        status = str(d.get("status") or "?")
+        done, total = d.get("done"), d.get("total")
+        progress = (done or 0) / total if total else (1.0 if status == "done" else 0.0)
+        rate = d.get("rate")
+        unit = "it/s" if kind == "train" else ("pairs/s" if kind == "degrade" else "fps")
+        rate_text = f"{rate:.1f} {unit}" if isinstance(rate, (int, float)) and status == "running" else "–"
+        eta = clock(d.get("eta")) if status == "running" else "–"
+        out.append(JobRow(id=int(d.get("id", 0)), kind=kind, name=job_name(kind, d["spec"]), status=status,
+                          progress=float(progress), rate=rate_text, eta=eta,
+                          device=str(d.get("slot") or d.get("device") or "any"), detail=d))
+    return out
+
+
+def job_events(job_id: int, limit: int = 8) -> list[tuple[float, str]]:
+    """The newest events of one job (time, message), oldest first, from the store's ``events`` table."""
+    path = queue_db()
+    try:
+        con = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=1)
+        try:
+            rows = con.execute("SELECT time, message FROM events WHERE job_id = ? ORDER BY id DESC LIMIT ?",
+                               (job_id, limit)).fetchall()
+        finally:
+            con.close()
+    except sqlite3.Error:
+        return []
+    return [(float(t), str(m)) for t, m in reversed(rows)]
+
+
+def log_tail(path: str | None, lines: int = 6, max_bytes: int = 8192) -> list[str]:
+    """The last lines of a job's log file (read from the end, never the whole file)."""
+    if not path:
+        return []
+    try:
+        with open(path, "rb") as f:
+            f.seek(0, os.SEEK_END)
+            size = f.tell()
+            f.seek(max(0, size - max_bytes))
+            data = f.read()
+    except OSError:
+        return []
+    return data.decode("utf-8", "replace").splitlines()[-lines:]
+
+
+# -- daemon and devices ----------------------------------------------------------------------
+def daemon_state() -> str:
+    """'up', 'down' or 'none' (no queue yet): the daemon holds a lock on ``ARCHIVIST_HOME/daemon.pid``."""
+    import fcntl
+
+    pidfile = archivist_home() / "daemon.pid"
+    if pidfile.exists():
+        try:
+            fd = os.open(pidfile, os.O_RDONLY)
+        except OSError:
+            return "down"
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return "up"
+        finally:
+            os.close(fd)  # closing drops our shared lock, if we got it
+        return "down"
+    return "down" if queue_db().exists() else "none"
+
+
+_nvml: Any = None
+
+
+def device_summary() -> str:
+    """GPUs at a glance from NVML (optional), else the CPU load: ``cuda:0 62% 7.1/24G``."""
+    global _nvml
+    if _nvml is None:
+        try:
+            import pynvml  # type: ignore[import-not-found]
+
+            pynvml.nvmlInit()
+            _nvml = pynvml
+        except Exception:
+            _nvml = False
+    if _nvml:
+        parts = []
+        try:
+            for i in range(_nvml.nvmlDeviceGetCount()):
+                h = _nvml.nvmlDeviceGetHandleByIndex(i)
+                util = _nvml.nvmlDeviceGetUtilizationRates(h).gpu
+                mem = _nvml.nvmlDeviceGetMemoryInfo(h)
+                parts.append(f"cuda:{i} {util}% {mem.used / 2**30:.1f}/{mem.total / 2**30:.0f}G")
+        except Exception:
+            parts = []
+        if parts:
+            return "  ".join(parts)
+    import psutil
+
+    return f"cpu {psutil.cpu_percent(interval=None):.0f}%"

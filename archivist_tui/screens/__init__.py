@@ -1,0 +1,1 @@
+"""The four screens, one module each with its stylesheet beside it."""

@@ -1,0 +1,160 @@
+"""The add-a-restore-job form: input and output with path completion, the chain, codec, priority."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.screen import ModalScreen
+from textual.suggester import Suggester
+from textual.widgets import Input, Label
+
+CODECS = ("", "ffv1", "x264", "x265", "prores", "png", "tiff")
+
+
+class PathSuggester(Suggester):
+    """Completes a path one component at a time, relative paths resolved under ``root``."""
+
+    def __init__(self, root: Path):
+        super().__init__(use_cache=False, case_sensitive=True)
+        self.root = root
+
+    async def get_suggestion(self, value: str) -> str | None:
+        if not value:
+            return None
+        expanded = Path(os.path.expanduser(value))
+        base = expanded if expanded.is_absolute() else self.root / expanded
+        folder, stem = (base, "") if value.endswith("/") else (base.parent, base.name)
+        try:
+            names = sorted(p.name + ("/" if p.is_dir() else "") for p in folder.iterdir()
+                           if p.name.startswith(stem) and not p.name.startswith("."))
+        except OSError:
+            return None
+        if not names:
+            return None
+        return value + names[0][len(stem):]
+
+
+@dataclass
+class RestoreRequest:
+    """What the form collected; ``argv()`` is the ``archivist restore ... --queue`` command."""
+
+    input: str
+    output: str
+    models: list[str]
+    codec: str = ""
+    priority: int = 0
+    device: str = "any"
+
+    def argv(self) -> list[str]:
+        args = ["restore", self.input, "-o", self.output]
+        for m in self.models:
+            args += ["-m", m]
+        if self.codec:
+            args += ["--codec", self.codec]
+        args += ["--queue", "--priority", str(self.priority), "--device", self.device]
+        return args
+
+
+class AddRestoreForm(ModalScreen[RestoreRequest | None]):
+    """``a`` on the Queue: validated before anything is queued; escape cancels."""
+
+    DEFAULT_CSS = """
+    AddRestoreForm { align: center middle; }
+    AddRestoreForm > Vertical { width: 90%; max-width: 110; height: auto; border: round $accent;
+                                padding: 0 1; background: $surface; }
+    AddRestoreForm Input { margin: 0; }
+    AddRestoreForm #form-error { color: $error; height: auto; }
+    AddRestoreForm .hint { color: $text-muted; }
+    """
+    BINDINGS = [Binding("escape", "cancel", "Cancel"), Binding("ctrl+s", "submit", "Queue it")]
+
+    def __init__(self, root: Path, models: list[str]):
+        super().__init__()
+        self.root = root
+        self.models = models
+
+    def compose(self) -> ComposeResult:
+        suggest = PathSuggester(self.root)
+        with Vertical():
+            yield Label(f"Add a restore job   (paths relative to {self.root}; → accepts a completion)")
+            yield Input(placeholder="input: a video, an image or a folder", id="form-input", suggester=suggest)
+            yield Input(placeholder="output: a file (video) or a folder (images)", id="form-output",
+                        suggester=suggest)
+            default_chain = self.models[0] if self.models else ""
+            yield Input(value=default_chain, placeholder="chain: MODEL[:strength[:sigma]] ...", id="form-chain")
+            yield Label("models: " + (", ".join(self.models) or "none (import one on 4 Models)"), classes="hint")
+            yield Input(placeholder="codec for video: ffv1, x264, x265, prores, png, tiff (empty: default)",
+                        id="form-codec")
+            yield Input(value="0", placeholder="priority (higher runs first)", id="form-priority")
+            yield Input(value="any", placeholder="device: any, cpu, cuda:N", id="form-device")
+            yield Label("", id="form-error")
+            yield Label("enter: next field / queue on the last   ctrl+s: queue   escape: cancel", classes="hint")
+
+    def _value(self, name: str) -> str:
+        return self.query_one(f"#form-{name}", Input).value.strip()
+
+    def _resolve(self, value: str) -> Path:
+        p = Path(os.path.expanduser(value))
+        return p if p.is_absolute() else self.root / p
+
+    def validate(self) -> RestoreRequest | str:
+        """The request, or the first problem as one line."""
+        src = self._value("input")
+        if not src:
+            return "input: required"
+        src_path = self._resolve(src)
+        if not src_path.exists():
+            return f"input: {src_path} does not exist"
+        out = self._value("output")
+        if not out:
+            return "output: required"
+        out_path = self._resolve(out)
+        if not out_path.parent.is_dir():
+            return f"output: folder {out_path.parent} does not exist"
+        chain = self._value("chain").split()
+        if not chain:
+            return "chain: at least one model"
+        for stage in chain:
+            name = stage.split(":")[0]
+            if name not in self.models and not Path(os.path.expanduser(name)).is_file():
+                return f"chain: {name!r} is neither a library model nor a model file"
+            for part in stage.split(":")[1:]:
+                try:
+                    float(part)
+                except ValueError:
+                    return f"chain: {stage!r}: strength and sigma must be numbers"
+        codec = self._value("codec")
+        if codec not in CODECS:
+            return f"codec: {codec!r} not one of {', '.join(c for c in CODECS if c)}"
+        try:
+            priority = int(self._value("priority") or "0")
+        except ValueError:
+            return "priority: a whole number"
+        device = self._value("device") or "any"
+        if device not in ("any", "cpu", "cuda") and not (device.startswith("cuda:") and device[5:].isdigit()):
+            return f"device: {device!r}: allowed are any, cpu, cuda:N"
+        return RestoreRequest(str(src_path), str(out_path), chain, codec, priority, device)
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        inputs = list(self.query(Input))
+        index = inputs.index(event.input)
+        if index + 1 < len(inputs):
+            inputs[index + 1].focus()
+        else:
+            self.action_submit()
+
+    def action_submit(self) -> None:
+        result = self.validate()
+        if isinstance(result, str):
+            self.query_one("#form-error", Label).update(f"✗ {result}")
+            return
+        self.dismiss(result)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)

@@ -1,0 +1,71 @@
+"""4 Models against a real library: list, rename, role, export, preview, speed test, remove, import.
+
+Each action runs the real ``archivist`` (or the render helper) in a child process, as the TUI does.
+"""
+
+from __future__ import annotations
+
+from textual.widgets import DataTable
+
+from tests.tui.conftest import cell_texts, make_app, type_and_enter, wait_for
+
+
+def _names(app) -> list[str]:
+    return [row[0] for row in cell_texts(app.screen.query_one(DataTable))]
+
+
+async def test_models_screen_lists_and_manages_the_library(library_model, archivist_home, tmp_path):
+    from archivist_tui.widgets.dialogs import Confirm
+    from archivist_tui.widgets.image import InlineImage
+
+    app = make_app(start="models")
+    async with app.run_test(size=(140, 36)) as pilot:
+        await wait_for(pilot, lambda: "tiny" in _names(app), what="tiny listed")
+        row = cell_texts(app.screen.query_one(DataTable))[_names(app).index("tiny")]
+        assert row[1:5] == ["compact", "8/2×1", "custom", "1.6 k"]
+        models = archivist_home / "models"
+
+        # rename
+        await pilot.press("n")
+        await type_and_enter(pilot, "tiny2")
+        await wait_for(pilot, lambda: "tiny2" in _names(app), what="renamed")
+        assert (models / "tiny2.safetensors").exists() and not (models / "tiny.safetensors").exists()
+
+        # role
+        await pilot.press("o")
+        await type_and_enter(pilot, "medium")
+        await wait_for(pilot, lambda: cell_texts(app.screen.query_one(DataTable))[0][3] == "medium", what="role")
+
+        # a wrong role is refused with the engine's one-line message, nothing changes
+        await pilot.press("o")
+        await type_and_enter(pilot, "sharpen")
+        await pilot.pause(3)
+        assert cell_texts(app.screen.query_one(DataTable))[0][3] == "medium"
+
+        # export
+        out = tmp_path / "out"
+        out.mkdir()
+        await pilot.press("e")
+        await type_and_enter(pilot, f"safetensors {out}")
+        await wait_for(pilot, lambda: (out / "tiny2.safetensors").exists(), what="export")
+
+        # before/after preview, rendered in a child process, shown inline
+        await pilot.press("v")
+        image = app.screen.query_one(InlineImage)
+        await wait_for(pilot, lambda: image.path is not None and image.path.exists(), what="preview")
+
+        # speed test
+        await pilot.press("b")
+        await wait_for(pilot, lambda: any("fps" in str(n.message) for n in app._notifications), what="speed")
+
+        # remove (confirmed)
+        await pilot.press("x")
+        await wait_for(pilot, lambda: isinstance(app.screen, Confirm))
+        await pilot.press("y")
+        await wait_for(pilot, lambda: "tiny2" not in _names(app), what="removed")
+        assert not (models / "tiny2.safetensors").exists()
+
+        # import through the path prompt
+        await pilot.press("i")
+        await type_and_enter(pilot, str(out / "tiny2.safetensors"))
+        await wait_for(pilot, lambda: "tiny2" in _names(app), what="imported")

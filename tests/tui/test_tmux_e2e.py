@@ -1,0 +1,162 @@
+"""End to end in a real terminal: ``archivist`` in tmux, driven with send-keys, read with capture-pane."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")
+HAVE_QUEUE = importlib.util.find_spec("engine.queue") is not None
+
+
+class Tmux:
+    """One tmux server of our own (``-L``), so nothing else on the machine is touched."""
+
+    def __init__(self, tmp_path: Path, home: Path):
+        self.socket = f"archivist-test-{os.getpid()}-{tmp_path.name}"
+        self.home = home
+
+    def tmux(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+        return subprocess.run(["tmux", "-L", self.socket, *args], capture_output=True, text=True, check=check)
+
+    def start(self, command: str, name: str = "tui", **extra_env: str) -> None:
+        env = {"ARCHIVIST_HOME": str(self.home), "PYTHONPATH": str(ROOT), "TERM": "xterm-256color", **extra_env}
+        args = ["new-session", "-d", "-s", name, "-x", "120", "-y", "40"]
+        for k, v in env.items():
+            args += ["-e", f"{k}={v}"]
+        self.tmux(*args, command)
+
+    def screen(self, name: str = "tui") -> str:
+        out = self.tmux("capture-pane", "-p", "-t", name, check=False)
+        return out.stdout
+
+    def keys(self, *keys: str, name: str = "tui") -> None:
+        self.tmux("send-keys", "-t", name, *keys)
+
+    def wait_for(self, text: str, timeout: float = 30, name: str = "tui") -> str:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            screen = self.screen(name)
+            if text in screen:
+                return screen
+            time.sleep(0.2)
+        raise AssertionError(f"{text!r} never appeared; the screen:\n{self.screen(name)}")
+
+    def alive(self, name: str = "tui") -> bool:
+        return self.tmux("has-session", "-t", name, check=False).returncode == 0
+
+    def pane_pid(self, name: str = "tui") -> int:
+        return int(self.tmux("list-panes", "-t", name, "-F", "#{pane_pid}").stdout.split()[0])
+
+    def kill(self) -> None:
+        self.tmux("kill-server", check=False)
+
+
+@pytest.fixture
+def tmux(tmp_path, archivist_home):
+    t = Tmux(tmp_path, archivist_home)
+    yield t
+    t.kill()
+
+
+def _gone(pid: int, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def test_every_screen_in_tmux_then_quit(tmux, library_model):
+    tmux.start(f"{sys.executable} -m archivist_tui.cli")
+    tmux.wait_for("1 Queue")
+    tmux.wait_for("No job store yet")
+    tmux.keys("2")
+    tmux.wait_for("EFFECT")
+    tmux.keys("3")
+    tmux.wait_for("No training runs yet")
+    tmux.keys("4")
+    screen = tmux.wait_for("tiny")
+    assert "compact" in screen and "8/2×1" in screen
+    tmux.keys("?")
+    tmux.wait_for("Cursor up")
+    tmux.keys("1")
+    tmux.wait_for("Add")
+    tmux.keys("q")
+    deadline = time.monotonic() + 15
+    while tmux.alive() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not tmux.alive(), "q did not quit"
+
+
+def test_terminal_loss_exits_quietly(tmux):
+    tmux.start(f"exec {sys.executable} -m archivist_tui.cli tui --images halfcell")
+    tmux.wait_for("1 Queue")
+    pid = tmux.pane_pid()
+    tmux.tmux("kill-session", "-t", "tui")  # the terminal goes away: SIGHUP
+    assert _gone(pid, 10), "the TUI kept running after its terminal went away"
+
+
+@pytest.mark.skipif(not HAVE_QUEUE, reason="the job queue (issue 5) has not landed")
+def test_add_a_restore_job_and_watch_it_finish(tmux, library_model, archivist_home, tmp_path, monkeypatch):
+    import cv2
+    import numpy as np
+    from engine.queue.client import QueueClient
+
+    monkeypatch.setenv("ARCHIVIST_TEST_KINDS", "1")  # the queue's slow test job, for the last step
+
+    src = tmp_path / "frames"
+    src.mkdir()
+    for i in range(3):
+        cv2.imwrite(str(src / f"f{i}.png"), np.full((32, 32, 3), 40 * i, np.uint8))
+    out = tmp_path / "restored"
+    tmux.start(f"{sys.executable} -m archivist_tui.cli tui --images halfcell --root {tmp_path}",
+               ARCHIVIST_TEST_KINDS="1")
+    tmux.wait_for("1 Queue")
+    tmux.keys("a")
+    tmux.wait_for("Add a restore job")
+    for text in ("frames", "restored"):
+        tmux.keys("-l", text)
+        time.sleep(0.3)
+        tmux.keys("Enter")
+        time.sleep(0.5)  # the form moves the focus on its own turn; keys typed before that land here
+    tmux.wait_for("tiny")
+    tmux.keys("C-s")
+    tmux.wait_for("frames → tiny", timeout=60)  # the job's row
+    tmux.keys("d")  # start the daemon from the TUI
+    tmux.wait_for("daemon ● up", timeout=60)
+    tmux.wait_for("done", timeout=120)
+    assert len(list(out.glob("*.png"))) == 3
+
+    # A job still running when the TUI quits keeps running: the TUI is only a client.
+    marker = tmp_path / "slow.out"
+    with QueueClient() as client:
+        slow = client.submit("selftest", {"output": str(marker), "steps": 30, "step_time": 0.1})
+    tmux.wait_for("running", timeout=60)
+    tmux.keys("q")
+    deadline = time.monotonic() + 15
+    while tmux.alive() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not tmux.alive()
+    with QueueClient() as client:
+        assert client.get(slow).status == "running"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        with QueueClient() as client:
+            if client.get(slow).status == "done":
+                break
+        time.sleep(0.2)
+    assert marker.exists()
+    subprocess.run([sys.executable, "-m", "archivist_tui.cli", "daemon", "stop"], env=dict(
+        os.environ, ARCHIVIST_HOME=str(archivist_home), PYTHONPATH=str(ROOT)), capture_output=True, timeout=60)
