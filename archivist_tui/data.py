@@ -22,50 +22,10 @@ from engine.paths import archivist_home
 
 # -- models ----------------------------------------------------------------------------------
 def list_models() -> list[Any]:
-    """The library's entries (``engine.models.library.ModelEntry``), read from headers only.
+    """The library's entries (``engine.models.library.ModelEntry``), read from file headers only (no torch)."""
+    from engine.models.library import Library
 
-    ``Library.list()`` decodes metadata through ``engine.models.files``, which imports torch; this
-    reads the same headers with ``library.read_header`` and builds the same entries.
-    """
-    from engine.models.library import BUILTIN_DIR, ModelEntry, read_header
-    from engine.paths import state_subdir
-
-    def entry(path: Path, builtin: bool) -> ModelEntry:
-        header = read_header(path)
-        meta: dict[str, Any] = {}
-        for k, v in (header.get("__metadata__") or {}).items():
-            try:
-                meta[k] = json.loads(v)
-            except (ValueError, TypeError):
-                meta[k] = v
-        params = meta.get("params")
-        if params is None:
-            params = 0
-            for key, info in header.items():
-                if key != "__metadata__":
-                    n = 1
-                    for d in info.get("shape", []):
-                        n *= d
-                    params += n
-        return ModelEntry(
-            name=path.stem, path=path, arch=meta.get("arch", "unknown"), num_feat=meta.get("num_feat"),
-            num_conv=meta.get("num_conv"), scale=int(meta.get("scale", 1)), params=int(params),
-            role=meta.get("role", "custom"), sha256=meta.get("sha256", ""), iterations=meta.get("iterations"),
-            source=meta.get("source"), builtin=builtin, size_bytes=path.stat().st_size,
-            hyper=meta.get("hyper") or {}, profiles=meta.get("profiles"), metadata=meta,
-        )
-
-    out = []
-    names = set()
-    if BUILTIN_DIR.is_dir():
-        for p in sorted(BUILTIN_DIR.glob("*.safetensors")):
-            out.append(entry(p, True))
-            names.add(p.stem)
-    root = state_subdir("models")
-    for p in sorted(root.glob("*.safetensors")):
-        if not p.name.startswith(".") and p.stem not in names:
-            out.append(entry(p, False))
-    return out
+    return Library().list()
 
 
 def human_count(n: int | None) -> str:

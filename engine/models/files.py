@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import importlib
-import json
 import logging
 import os
 import tempfile
@@ -23,6 +22,7 @@ from typing import Any
 import torch
 
 from engine.errors import ArchivistError
+from engine.models.library import decode_metadata, encode_metadata  # noqa: F401 - re-exported
 from engine.models.spec import ModelSpec
 
 log = logging.getLogger(__name__)
@@ -192,22 +192,6 @@ def param_count(state_dict: dict[str, torch.Tensor]) -> int:
     """Number of learnable values (spectral-norm buffers such as ``weight_u`` excluded)."""
     skip = ("weight_u", "weight_v", "weight_orig_u", "num_batches_tracked")
     return int(sum(t.numel() for k, t in state_dict.items() if not k.endswith(skip)))
-
-
-def encode_metadata(meta: dict[str, Any]) -> dict[str, str]:
-    """safetensors metadata is str→str: strings stay, everything else is JSON."""
-    return {k: v if isinstance(v, str) else json.dumps(v) for k, v in meta.items() if v is not None}
-
-
-def decode_metadata(raw: dict[str, str]) -> dict[str, Any]:
-    """Inverse of :func:`encode_metadata` (JSON where it parses, else the string)."""
-    out: dict[str, Any] = {}
-    for k, v in raw.items():
-        try:
-            out[k] = json.loads(v)
-        except (ValueError, TypeError):
-            out[k] = v
-    return out
 
 
 def atomic_write(path: Path, write) -> None:

@@ -79,6 +79,22 @@ def check_role(role: str) -> str:
     return role
 
 
+def encode_metadata(meta: dict[str, Any]) -> dict[str, str]:
+    """safetensors metadata is str→str: strings stay, everything else is JSON."""
+    return {k: v if isinstance(v, str) else json.dumps(v) for k, v in meta.items() if v is not None}
+
+
+def decode_metadata(raw: dict[str, str]) -> dict[str, Any]:
+    """Inverse of :func:`encode_metadata` (JSON where it parses, else the string)."""
+    out: dict[str, Any] = {}
+    for k, v in raw.items():
+        try:
+            out[k] = json.loads(v)
+        except (ValueError, TypeError):
+            out[k] = v
+    return out
+
+
 def read_header(path: Path) -> dict[str, Any]:
     """The JSON header of a safetensors file (tensor shapes and ``__metadata__``) without loading weights."""
     try:
@@ -93,8 +109,6 @@ def read_header(path: Path) -> dict[str, Any]:
 
 def entry_from_file(path: Path, builtin: bool = False) -> ModelEntry:
     """Build a listing entry from a library file's header."""
-    from engine.models.files import decode_metadata
-
     header = read_header(path)
     meta = decode_metadata(header.get("__metadata__", {}))
     params = meta.get("params")
