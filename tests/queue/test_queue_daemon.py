@@ -8,7 +8,6 @@ import signal
 import sys
 
 import psutil
-import pytest
 
 from archivist_tui.cli import main
 from engine.queue import QueueClient, Store
@@ -230,25 +229,3 @@ def test_daemon_stop_requeues_running_jobs_and_next_start_resumes(queue_home, tm
     wait_for(lambda: _status(jid) == "done", what="resumed to done")
 
 
-@pytest.mark.parametrize("kind", ["train", "degrade"])
-def test_unavailable_kinds_fail_clearly(queue_home, tmp_path, configure, wait_for, kind):
-    from engine.errors import ArchivistError
-
-    try:
-        if kind == "train":
-            from engine.train import run_training  # noqa: F401
-        else:
-            from engine.degrade.dataset import write_dataset  # noqa: F401
-        pytest.skip(f"{kind} is available in this build")
-    except ImportError:
-        pass
-    spec = {"input": str(tmp_path), "output": str(tmp_path / "x"), "profile": "normal"}
-    with QueueClient() as q, pytest.raises(ArchivistError, match="not available in this build"):
-        q.submit(kind, spec)
-    # A job already in the queue (added by a build that had it) fails with the same message.
-    configure(max_attempts=1)
-    with Store() as s:
-        jid = s.insert_job(kind, spec)
-    start_daemon()
-    wait_for(lambda: _status(jid) == "failed", what="failed")
-    assert "not available in this build" in _job(jid).error

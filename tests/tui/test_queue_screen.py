@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import sqlite3
 import time
 
-import pytest
 from textual.widgets import DataTable, Input, Label, Static
 
 from tests.tui.conftest import cell_texts, make_app, wait_for
-
-HAVE_QUEUE = importlib.util.find_spec("engine.queue") is not None
 
 # The columns of the store's jobs/events tables the TUI reads (engine/queue/store.py, issue 5).
 JOBS_SQL = """CREATE TABLE jobs (id INTEGER PRIMARY KEY AUTOINCREMENT, kind TEXT NOT NULL, spec TEXT NOT NULL,
@@ -119,7 +115,6 @@ async def test_path_completion_is_rooted(tmp_path, png):
     assert await suggester.get_suggestion("reels/r") == "reels/reel_01.png"
 
 
-@pytest.mark.skipif(not HAVE_QUEUE, reason="the job queue (issue 5) has not landed")
 async def test_cancel_through_the_real_client(archivist_home, library_model, png):
     from engine.queue.client import QueueClient
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import shutil
 import subprocess
@@ -14,7 +13,6 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")
-HAVE_QUEUE = importlib.util.find_spec("engine.queue") is not None
 
 
 class Tmux:
@@ -108,7 +106,6 @@ def test_terminal_loss_exits_quietly(tmux):
     assert _gone(pid, 30), "the TUI kept running after its terminal went away"
 
 
-@pytest.mark.skipif(not HAVE_QUEUE, reason="the job queue (issue 5) has not landed")
 def test_add_a_restore_job_and_watch_it_finish(tmux, library_model, archivist_home, tmp_path, monkeypatch):
     import cv2
     import numpy as np

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 
-import pytest
 from textual.widgets import OptionList, Static
 
 from tests.tui.conftest import make_app, wait_for
@@ -82,7 +80,6 @@ def test_metrics_tail_reads_only_complete_new_lines(tmp_path):
     assert [r["iteration"] for r in tail.read()] == [1, 2, 3]
 
 
-@pytest.mark.skipif(importlib.util.find_spec("engine.train") is None, reason="the trainer (issue 6) has not landed")
 async def test_pause_request_reaches_the_run(archivist_home):
     rdir = write_run(archivist_home, "r1", range(10, 30, 10))
     app = make_app(start="training")
