@@ -84,11 +84,23 @@ class ArchivistApp(App):
         self.poll()
 
     def _install_hangup(self) -> None:
-        """SSH drop → SIGHUP: leave quietly (jobs run in the daemon, not here)."""
+        """SSH drop → SIGHUP: leave quietly (jobs run in the daemon, not here).
+
+        The terminal is gone, so restoring it may block or fail: ask the app to exit, and if it
+        has not within two seconds, end the process outright (it holds no state of its own).
+        """
         import asyncio
+        import threading
 
         loop = asyncio.get_running_loop()
-        loop.add_signal_handler(signal.SIGHUP, self.exit)
+
+        def hangup(signum, frame) -> None:
+            timer = threading.Timer(2.0, os._exit, (0,))
+            timer.daemon = True
+            timer.start()
+            loop.call_soon_threadsafe(self.exit)
+
+        signal.signal(signal.SIGHUP, hangup)
 
     # -- polling -----------------------------------------------------------------------------
     def poll(self) -> None:

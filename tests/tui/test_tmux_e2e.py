@@ -66,11 +66,16 @@ def tmux(tmp_path, archivist_home):
 
 
 def _gone(pid: int, timeout: float) -> bool:
+    """True once ``pid`` has exited. A zombie counts: once tmux's server is gone the process is
+    re-parented, and in a container whose first process never reaps, it stays a zombie for good."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
             os.kill(pid, 0)
-        except ProcessLookupError:
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except (ProcessLookupError, FileNotFoundError):
+            return True
+        if state in ("Z", "X"):
             return True
         time.sleep(0.1)
     return False
