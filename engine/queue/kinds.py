@@ -46,7 +46,7 @@ class JobContext:
 class JobKind:
     name: str
     validate: Callable[[dict], dict]
-    run: Callable[[dict, JobContext], bool]
+    run: Callable[[dict, JobContext], bool | str]  # True: complete; "pause"/"cancel": the job asked itself
     cleanup: Callable[[dict, Path], None]
     output: Callable[[dict], str | None]
 
@@ -351,7 +351,13 @@ def _train_run(spec: dict, ctx: JobContext) -> bool:
     result = run_training(spec.get("config"), name=spec["name"], resume=spec.get("resume", False),
                           stop_at=spec.get("stop_at"), progress=ctx.progress, should_stop=ctx.should_stop,
                           device=device, precision=spec.get("precision"))
-    return result.status in ("done", "stop_at")
+    if result.status in ("done", "stop_at"):
+        return True
+    if not ctx.should_stop():
+        # Paused or stopped from outside the queue (`archivist runs pause|stop`, the TUI's Training
+        # screen): the job follows the run instead of being queued again and restarted at once.
+        return {"paused": "pause", "stopped": "cancel"}.get(result.status, False)
+    return False
 
 
 def _train_cleanup(spec: dict, work_dir: Path) -> None:
@@ -359,8 +365,13 @@ def _train_cleanup(spec: dict, work_dir: Path) -> None:
     log.info("train job cancelled; its run directory is kept")
 
 
-TRAIN = JobKind("train", _train_validate, _train_run, _train_cleanup,
-                lambda spec: spec.get("run_dir") or spec.get("output"))
+def _train_output(spec: dict) -> str | None:
+    from engine.train.runs import run_dir
+
+    return str(run_dir(spec["name"], must_exist=False)) if spec.get("name") else None
+
+
+TRAIN = JobKind("train", _train_validate, _train_run, _train_cleanup, _train_output)
 
 
 # -- selftest (tests only) ------------------------------------------------------------------------

@@ -119,10 +119,10 @@ class _Runner:
                  self.max_attempts, job.spec)
         try:
             kind = get_kind(job.kind)
-            complete = kind.run(job.spec, ctx)
-            error = None
+            outcome = kind.run(job.spec, ctx)
+            complete, error = outcome is True, None
         except Exception as exc:  # the job's own work failed: one attempt
-            complete = False
+            outcome = complete = False
             error = str(exc) if isinstance(exc, ArchivistError) else f"{type(exc).__name__}: {exc}"
             log.error("job %d failed: %s\n%s", job.id, error, traceback.format_exc())
         self._finished.set()
@@ -130,13 +130,15 @@ class _Runner:
         if self.lost:
             log.warning("job %d was taken from this worker; leaving its state alone", job.id)
             return 0
-        self._finish(job, kind, complete, error, work_dir)
+        asked = outcome if outcome in ("pause", "cancel") else None
+        self._finish(job, kind, complete, error, work_dir, asked)
         return 0
 
-    def _finish(self, job, kind, complete: bool, error: str | None, work_dir: Path) -> None:
+    def _finish(self, job, kind, complete: bool, error: str | None, work_dir: Path, asked: str | None = None) -> None:
         now = time.time()
         current = self.store.find(job.id)
         request = current.request if current is not None else None
+        request = asked or request  # the job itself stopped for a pause or a stop (e.g. `runs pause`)
         common = dict(worker_pid=None, worker_started=None, request=None, request_at=None, source="worker")
         if complete:
             if current is not None and current.total:

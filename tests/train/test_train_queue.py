@@ -35,3 +35,32 @@ def test_train_queue_bad_config_refused_at_submit(tmp_path, capsys):
     assert main(["train", str(bad), "--queue"]) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("archivist: error: ")
+
+
+def test_a_queued_run_paused_with_runs_pause_pauses_its_job(make_config, capsys):
+    """`archivist runs pause` (the TUI's Training screen) on a queued run: the job pauses with it
+    instead of being queued again; `runs stop` ends the job. The job's output is the run folder."""
+    from pathlib import Path
+
+    from engine.queue.kinds import JobContext, get_kind
+    from engine.train.runs import request, run_dir
+
+    cfg = make_config()
+    assert main(["train", str(cfg), "--queue"]) == 0
+    job_id = int(capsys.readouterr().out.strip())
+    assert main(["queue", "show", str(job_id), "--json"]) == 0
+    job = json.loads(capsys.readouterr().out)
+    name = job["spec"]["name"]
+    assert job["output"] == str(run_dir(name, must_exist=False))
+
+    kind = get_kind("train")
+    for action, outcome in (("pause", "pause"), ("stop", "cancel")):
+        asked = []
+
+        def progress(done, total=None, action=action, asked=asked):
+            if not asked:
+                asked.append(request(name, action))
+
+        ctx = JobContext(job_id=job_id, device="cpu", work_dir=Path(cfg).parent, progress=progress,
+                         should_stop=lambda: False)
+        assert kind.run(job["spec"], ctx) == outcome
