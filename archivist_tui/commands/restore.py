@@ -24,7 +24,7 @@ def register(sub) -> None:
                    help="output image (or folder, for a folder input or a path ending in /); for a video: a "
                    ".mkv/.mp4/.mov file, or a folder ending in / or a %%06d.png pattern for an image sequence")
     p.add_argument("-m", "--model", action="append", required=True, metavar="MODEL",
-                   help="MODEL[:strength[:sigma]]; repeat to chain, e.g. -m medium -m drunet:0.5:5")
+                   help="MODEL[:strength[:sigma]]; repeat to chain, e.g. -m archivist-medium -m drunet-color:0.5:5")
     p.add_argument("--tile", type=int, default=0, metavar="N",
                    help="process in N×N tiles to bound memory (0: whole frame; default 0)")
     p.add_argument("--tile-overlap", type=int, default=40, metavar="N",
