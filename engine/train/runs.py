@@ -186,5 +186,6 @@ def promote(name: str, model_name: str, iteration: int | None = None, role: str 
     target = lib._target(model_name, force)
     save_safetensors(target, ckpt["g_ema"], spec, role=role, name=model_name, iterations=iteration,
                      run=name, source=f"run {name} iteration {iteration}",
-                     profiles=state.get("degradation"), trained_on=state.get("data"))
+                     profiles=state.get("degradation"), trained_on=state.get("data"),
+                     **({"pretrained": state["pretrained"]} if state.get("pretrained") else {}))
     return entry_from_file(target)

@@ -254,6 +254,8 @@ class Trainer:
         state.update(status=status, iteration=iteration, pid=os.getpid(), updated=time.time(),
                      base_dir=self.cfg.base_dir, degradation=self.degradation_identity, data=self.data_identity,
                      device=str(self.device), precision=str(self.dtype).replace("torch.", ""), world_size=self.world)
+        if getattr(self, "pretrained_sha256", None):  # kept from the first start on every resume
+            state["pretrained"] = {"model": self.cfg.network.pretrained, "sha256": self.pretrained_sha256}
         runs.write_state(self.rdir, state)
 
     # -- data ------------------------------------------------------------------------------

@@ -186,5 +186,11 @@ def test_fine_tune_from_a_pretrained_library_model(make_config, tiny_compact):
     cfg = make_config(**{"network.pretrained": str(path), "train.total_iters": 2})
     result = run_training(cfg)
     assert result.status == "done"
+    # The promoted model says which model it was fine-tuned from.
+    from engine.models.library import entry_from_file
+    from engine.train.runs import promote
+
+    entry = promote(result.run, "tuned", role="medium")
+    assert entry.metadata["pretrained"] == {"model": str(path), "sha256": entry_from_file(path).sha256}
     with pytest.raises(ArchivistError, match="network.pretrained"):
         run_training(make_config("b.yaml", **{"network.pretrained": str(path), "network.num_feat": 16}), name="b")
