@@ -84,10 +84,17 @@ def encode_metadata(meta: dict[str, Any]) -> dict[str, str]:
     return {k: v if isinstance(v, str) else json.dumps(v) for k, v in meta.items() if v is not None}
 
 
+# Keys whose values are always text: a model named "123" or "null" stays a string.
+TEXT_KEYS = frozenset({"format", "arch", "act_type", "role", "name", "source", "run", "sha256", "description"})
+
+
 def decode_metadata(raw: dict[str, str]) -> dict[str, Any]:
     """Inverse of :func:`encode_metadata` (JSON where it parses, else the string)."""
     out: dict[str, Any] = {}
     for k, v in raw.items():
+        if k in TEXT_KEYS:
+            out[k] = v
+            continue
         try:
             out[k] = json.loads(v)
         except (ValueError, TypeError):

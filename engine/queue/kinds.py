@@ -328,12 +328,13 @@ def _train_validate(spec: dict) -> dict:
     if unknown:
         raise ArchivistError(f"train job: unknown keys {', '.join(sorted(unknown))}; allowed: {', '.join(sorted(allowed))}")
     spec = dict(spec)
-    if not spec.get("name"):
-        if not spec.get("config"):
-            raise ArchivistError("train job: needs a config file or a run name to resume")
+    if not spec.get("name") and not spec.get("config"):
+        raise ArchivistError("train job: needs a config file or a run name to resume")
+    if spec.get("config"):
         from engine.train import load_config
 
-        spec["name"] = load_config(spec["config"]).name  # validates the config now, not at run time
+        name = load_config(spec["config"]).name  # validates the config now, not at run time
+        spec["name"] = spec.get("name") or name
     return spec
 
 

@@ -228,3 +228,13 @@ def test_broken_library_file_is_named(lib):
     (lib.root / "broken.safetensors").write_bytes(b"\x01")
     with pytest.raises(ArchivistError, match=r"broken\.safetensors: unreadable model file in the library"):
         lib.list()
+
+
+def test_names_that_look_like_json_stay_names(tmp_path):
+    """A model named "123" (or "null") keeps its name and source as text in the metadata."""
+    lib = Library(tmp_path / "models", builtin_dir=None)
+    path = tmp_path / "m.safetensors"
+    save_safetensors(path, make_net().state_dict(), compact.spec_for(8, 2, 1), role="custom", source="null")
+    entry = lib.import_file(path, name="123")
+    assert entry.name == "123" and entry.source == "null" and isinstance(entry.metadata["sha256"], str)
+    assert lib.find("123").metadata.get("name", "123") == "123"

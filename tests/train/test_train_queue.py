@@ -32,9 +32,10 @@ def test_train_queue_submits_and_the_kind_runs_it(make_config, capsys):
 def test_train_queue_bad_config_refused_at_submit(tmp_path, capsys):
     bad = tmp_path / "bad.yaml"
     bad.write_text("name: x\nnetwork: {num_feat: -3}\n")
-    assert main(["train", str(bad), "--queue"]) == 1
-    err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and err[0].startswith("archivist: error: ")
+    for extra in ([], ["--name", "other"]):  # a run name given too: the config is still checked
+        assert main(["train", str(bad), "--queue", *extra]) == 1
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and err[0].startswith("archivist: error: ")
 
 
 def test_a_queued_run_paused_with_runs_pause_pauses_its_job(make_config, capsys):
