@@ -70,15 +70,23 @@ def is_paired_folder(folder: Path) -> bool:
 
 
 def paired_files(folder: Path) -> list[tuple[Path, Path]]:
-    """(GT, LQ) file pairs of a paired dataset folder (``gt/`` and ``lq/`` with the same names)."""
+    """(GT, LQ) file pairs of a paired dataset folder (``gt/`` and ``lq/`` with the same names).
+
+    A dataset written with ``--clip-length`` keeps each clip in its own sub-folder
+    (``gt/<clip>/0000.png``); its frames are pairs too.
+    """
     if not is_paired_folder(folder):
         raise ArchivistError(f"paired dataset {folder}: needs gt/ and lq/ sub-folders")
-    gts = list_images(folder / "gt", "paired dataset")
+    gt_root = folder / "gt"
+    gts = sorted(p for p in gt_root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+    if not gts:
+        raise ArchivistError(f"paired dataset {gt_root}: no images ({', '.join(IMAGE_SUFFIXES)})")
     pairs = []
     for gt in gts:
-        lq = folder / "lq" / gt.name
+        rel = gt.relative_to(gt_root)
+        lq = folder / "lq" / rel
         if not lq.is_file():
-            raise ArchivistError(f"paired dataset {folder}: lq/{gt.name} missing (gt/ and lq/ must match)")
+            raise ArchivistError(f"paired dataset {folder}: lq/{rel.as_posix()} missing (gt/ and lq/ must match)")
         pairs.append((gt, lq))
     return pairs
 

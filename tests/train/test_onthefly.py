@@ -88,3 +88,23 @@ def test_a_video_as_clean_source(tmp_path):
     frames = sorted((run_dir("tiny") / "frames" / "clip").glob("*.png"))
     assert len(frames) == 3  # frames 0, 2, 4
     assert read_state(run_dir("tiny"))["data"]["frames"] == 3
+
+
+def test_a_clip_dataset_is_a_paired_dataset(tmp_path):
+    """`archivist degrade --clip-length` keeps each clip in a sub-folder; training reads its frames."""
+    import cv2
+    import numpy as np
+
+    from archivist_tui.cli import main
+    from engine.train.data import paired_files
+
+    src = tmp_path / "src"
+    src.mkdir()
+    cv2.imwrite(str(src / "a.png"), np.full((48, 64, 3), 120, np.uint8))
+    assert main(["degrade", str(src), "-o", str(tmp_path / "pairs"), "--count", "2", "--clip-length", "3",
+                 "--profile", "subtle"]) == 0
+    pairs = paired_files(tmp_path / "pairs")
+    assert len(pairs) == 6
+    for gt, lq in pairs:
+        assert gt.parent.parent.name == "gt" and lq.relative_to(tmp_path / "pairs" / "lq") == gt.relative_to(
+            tmp_path / "pairs" / "gt")
