@@ -187,7 +187,7 @@ class QueueScreen(ArchivistScreen):
                 self._queue_cli(request.argv(), f"queued {Path(request.input).name}")
 
         root = Path(getattr(self.app, "files_root", None) or Path.cwd())
-        self.app.push_screen(AddRestoreForm(root, [e.name for e in list_models()]), got)
+        self.app.push_screen(AddRestoreForm(root, [e.name for e in sorted(list_models(), key=lambda e: e.builtin)]), got)
 
     def action_cancel_job(self) -> None:
         self._job_action("cancel")

@@ -85,7 +85,7 @@ class AddRestoreForm(ModalScreen[RestoreRequest | None]):
             yield Input(placeholder="input: a video, an image or a folder", id="form-input", suggester=suggest)
             yield Input(placeholder="output: a file (video) or a folder (images)", id="form-output",
                         suggester=suggest)
-            default_chain = self.models[0] if self.models else ""
+            default_chain = self.models[0] if self.models else ""  # your own models come before built-ins
             yield Input(value=default_chain, placeholder="chain: MODEL[:strength[:sigma]] ...", id="form-chain")
             yield Label("models: " + (", ".join(self.models) or "none (import one on 4 Models)"), classes="hint")
             yield Input(placeholder="codec for video: ffv1, x264, x265, prores, png, tiff (empty: default)",

@@ -35,3 +35,13 @@ def test_demo_bad_size_and_missing_model(tmp_path, capsys):
     assert main(["demo", "--out", str(tmp_path / "d"), "-m", "no-such-model"]) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "no model named 'no-such-model'" in err[0]
+
+
+def test_demo_with_the_builtin_starter_restores(tmp_path, capsys):
+    """The default model is the built-in starter: no import, no download, and it really helps."""
+    rc = main(["demo", "--out", str(tmp_path / "demo"), "--seconds", "1", "--size", "128x96", "--device", "cpu"])
+    assert rc == 0
+    last = capsys.readouterr().out.strip().splitlines()[-1]
+    m = re.fullmatch(r"PSNR damaged (\d+\.\d\d) dB -> restored (\d+\.\d\d) dB", last)
+    assert m, last
+    assert float(m.group(2)) > float(m.group(1)) + 1.0, last

@@ -181,7 +181,7 @@ def test_good_fetch(catalog, server, tiny_pth):
     assert same_output(load_model(entry.path).module, net)
     # Nothing left behind in the download area, and the library lists just the model.
     assert list((Library().root / ".downloads").iterdir()) == []
-    assert [e.name for e in Library().list()] == ["tiny"]
+    assert [e.name for e in Library().list() if not e.builtin] == ["tiny"]
     assert server.requests == [("/models/Tiny_Medium.pth", None, 200)]
 
 
@@ -353,7 +353,7 @@ def test_cli_fetch_then_list(catalog, capsys):
     assert out.splitlines()[0].split() == ["NAME", "ROLE", "ARCH", "SIZE", "VERIFIED", "IN", "LIBRARY"]
     assert re.search(r"^tiny\s+medium\s+compact\s+\S+ MB\s+yes\s+yes$", out, re.M)
     assert main(["models", "list", "--json"]) == 0
-    assert [m["name"] for m in json.loads(capsys.readouterr().out)] == ["tiny"]
+    assert [m["name"] for m in json.loads(capsys.readouterr().out) if not m["builtin"]] == ["tiny"]
 
 
 def test_cli_all_fetches_everything_and_warns_for_unverified(tmp_path, monkeypatch, server, tiny_pth, capsys):
@@ -368,7 +368,7 @@ def test_cli_all_fetches_everything_and_warns_for_unverified(tmp_path, monkeypat
     assert "fetched tiny-a" in out and "fetched tiny-b" in out
     assert "warning: tiny-b: the catalog has no checksum" in err and "tiny-a" not in err
     assert "NOT verified" in out
-    assert {(e.name, e.role) for e in Library().list()} == {("tiny-a", "medium"), ("tiny-b", "soft")}
+    assert {(e.name, e.role) for e in Library().list() if not e.builtin} == {("tiny-a", "medium"), ("tiny-b", "soft")}
     n = len(server.requests)
     assert main(["models", "fetch", "--all"]) == 0  # nothing left to do
     assert "tiny-a: in the library already" in capsys.readouterr().out
@@ -386,7 +386,7 @@ def test_cli_all_goes_on_after_a_failure(tmp_path, monkeypatch, server, tiny_pth
     out, err = capsys.readouterr()
     assert "fetched good" in out
     assert err.count("archivist: error: ") == 1 and "bad: checksum mismatch" in err
-    assert [e.name for e in Library().list()] == ["good"]
+    assert [e.name for e in Library().list() if not e.builtin] == ["good"]
 
 
 def test_cli_dropped_connection_then_resume(catalog, server, capsys):

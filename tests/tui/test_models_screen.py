@@ -14,6 +14,17 @@ def _names(app) -> list[str]:
     return [row[0] for row in cell_texts(app.screen.query_one(DataTable))]
 
 
+async def _select(pilot, app, name: str) -> None:
+    """Put the cursor on ``name``'s row (the built-in starter is listed too)."""
+    await wait_for(pilot, lambda: name in _names(app), what=f"{name} listed")
+    app.screen.query_one(DataTable).move_cursor(row=_names(app).index(name))
+    await pilot.pause()
+
+
+def _role(app, name: str) -> str:
+    return cell_texts(app.screen.query_one(DataTable))[_names(app).index(name)][3]
+
+
 async def test_models_screen_lists_and_manages_the_library(library_model, archivist_home, tmp_path):
     from archivist_tui.widgets.dialogs import Confirm
     from archivist_tui.widgets.image import InlineImage
@@ -23,42 +34,50 @@ async def test_models_screen_lists_and_manages_the_library(library_model, archiv
         await wait_for(pilot, lambda: "tiny" in _names(app), what="tiny listed")
         row = cell_texts(app.screen.query_one(DataTable))[_names(app).index("tiny")]
         assert row[1:5] == ["compact", "8/2×1", "custom", "1.6 k"]
+        assert "archivist-starter" in _names(app)  # the built-in, listed in every library
         models = archivist_home / "models"
 
         # rename
+        await _select(pilot, app, "tiny")
         await pilot.press("n")
         await type_and_enter(pilot, "tiny2")
         await wait_for(pilot, lambda: "tiny2" in _names(app), what="renamed")
         assert (models / "tiny2.safetensors").exists() and not (models / "tiny.safetensors").exists()
 
         # role
+        await _select(pilot, app, "tiny2")
         await pilot.press("o")
         await type_and_enter(pilot, "medium")
-        await wait_for(pilot, lambda: cell_texts(app.screen.query_one(DataTable))[0][3] == "medium", what="role")
+        await wait_for(pilot, lambda: _role(app, "tiny2") == "medium", what="role")
 
         # a wrong role is refused with the engine's one-line message, nothing changes
+        await _select(pilot, app, "tiny2")
         await pilot.press("o")
         await type_and_enter(pilot, "sharpen")
         await pilot.pause(3)
-        assert cell_texts(app.screen.query_one(DataTable))[0][3] == "medium"
+        assert _role(app, "tiny2") == "medium"
 
         # export
         out = tmp_path / "out"
         out.mkdir()
+        await _select(pilot, app, "tiny2")
         await pilot.press("e")
         await type_and_enter(pilot, f"safetensors {out}")
         await wait_for(pilot, lambda: (out / "tiny2.safetensors").exists(), what="export")
 
         # before/after preview, rendered in a child process, shown inline
+        await _select(pilot, app, "tiny2")
         await pilot.press("v")
         image = app.screen.query_one(InlineImage)
         await wait_for(pilot, lambda: image.path is not None and image.path.exists(), what="preview")
 
         # speed test
+        await _select(pilot, app, "tiny2")
         await pilot.press("b")
         await wait_for(pilot, lambda: any("fps" in str(n.message) for n in app._notifications), what="speed")
 
         # remove (confirmed)
+        await _select(pilot, app, "tiny2")
         await pilot.press("x")
         await wait_for(pilot, lambda: isinstance(app.screen, Confirm))
         await pilot.press("y")

@@ -1,0 +1,59 @@
+"""The built-in starter model: shipped in the package, its profiles and its measured table current."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from engine.degrade import load_profile
+from engine.evaluate import markdown_table, rows_from_record, shipped_profile_names
+from engine.models.library import BUILTIN_DIR, Library
+
+ROOT = Path(__file__).resolve().parents[2]
+STARTER = BUILTIN_DIR / "archivist-starter.safetensors"
+RECORD = ROOT / "recipes" / "archivist-starter" / "evaluation.json"
+RETRAIN = ("retrain archivist-starter with recipes/archivist-starter/ (or re-measure its table with "
+           "python -m engine.evaluate) and update docs/starter.md")
+
+
+@pytest.fixture(scope="module")
+def starter():
+    return Library(builtin_dir=BUILTIN_DIR).find("archivist-starter")
+
+
+def test_starter_is_a_read_only_builtin_in_every_library(starter):
+    assert starter is not None and starter.builtin
+    assert starter.role == "medium" and starter.arch == "compact"
+    assert (starter.num_feat, starter.num_conv, starter.scale) == (48, 16, 1)
+    assert STARTER.stat().st_size < 2 * 1024 * 1024
+
+
+def test_starter_was_trained_on_the_shipped_profiles(starter):
+    """A shipped profile that changes makes this fail until the starter is retrained."""
+    trained = starter.profiles
+    mix = load_profile(trained["name"])
+    assert mix.hash == trained["hash"], f"the '{trained['name']}' mix changed: {RETRAIN}"
+    for name, entry in trained["profiles"].items():
+        assert load_profile(name).hash == entry["hash"], f"profile '{name}' changed since training: {RETRAIN}"
+
+
+def test_the_measured_table_describes_this_model_and_these_profiles(starter):
+    record = json.loads(RECORD.read_text())
+    assert record["models"]["archivist-starter"] == starter.sha256, f"the model changed: {RETRAIN}"
+    for name in shipped_profile_names():
+        assert record["profiles"].get(name) == load_profile(name).hash, f"profile '{name}' changed: {RETRAIN}"
+    table = markdown_table(rows_from_record(record))
+    assert table in (ROOT / "docs" / "starter.md").read_text(), "docs/starter.md does not hold the recorded table"
+
+
+def test_starter_beats_the_input_and_fastnlmeans_on_subtle_and_normal_cel_frames():
+    """PSNR above both the damaged input and the best fastNlMeans; SSIM above the damaged input.
+    (fastNlMeans at its PSNR-best strength keeps a higher SSIM on `subtle`: docs/starter.md.)"""
+    rows = [r for r in rows_from_record(json.loads(RECORD.read_text())) if r.set.startswith("procedural")]
+    for profile in ("subtle", "normal"):
+        (row,) = [r for r in rows if r.profile == profile]
+        model = row.scores["archivist-starter"]
+        assert model.psnr > row.scores["damaged"].psnr + 3 and model.ssim > row.scores["damaged"].ssim, profile
+        assert model.psnr > row.scores["nlm"].psnr + 1, profile
