@@ -150,7 +150,8 @@ class _Runner:
             if kind is not None:
                 kind.cleanup(job.spec, work_dir)
             self.store.update(job.id, self.token, status="cancelled", finished_at=now, slot=None,
-                              hook_pending=1, event="cancelled; partial output removed", **common)
+                              hook_pending=1, event="cancelled; partial output removed" if asked is None
+                              else "stopped by its run (archivist runs stop); checkpoints kept", **common)
             log.info("job %d cancelled", job.id)
         elif error is not None:
             attempts = job.attempts + 1
