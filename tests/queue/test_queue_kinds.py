@@ -12,11 +12,11 @@ from engine.queue.daemon import start_daemon
 from engine.queue.kinds import get_kind, kinds
 
 
-def _frames(folder, n=4):
+def _frames(folder, n=4, size=(32, 48)):
     folder.mkdir()
     rng = np.random.default_rng(3)
     for i in range(n):
-        assert cv2.imwrite(str(folder / f"f{i:03d}.png"), rng.integers(0, 255, (32, 48, 3), dtype=np.uint8))
+        assert cv2.imwrite(str(folder / f"f{i:03d}.png"), rng.integers(0, 255, (*size, 3), dtype=np.uint8))
 
 
 def test_restore_folder_through_the_queue(queue_home, tmp_path, tiny_compact, wait_for, capsys, monkeypatch):
@@ -150,7 +150,9 @@ def test_degrade_job_writes_a_dataset(queue_home, tmp_path, wait_for, capsys):
 def test_degrade_job_pauses_between_pairs_and_resumes(queue_home, tmp_path, wait_for):
     pytest.importorskip("engine.degrade.dataset", reason="degrade dataset writer not in this build")
     src = tmp_path / "clean"
-    _frames(src, n=4)
+    # Frames large enough that the 200 pairs take seconds: the pause must land before the end
+    # (small frames finished the whole dataset before the worker's next look at the store).
+    _frames(src, n=4, size=(192, 256))
     out = tmp_path / "pairs"
     with QueueClient() as q:
         jid = q.submit("degrade", {"input": str(src), "output": str(out), "profile": "normal", "count": 50})
@@ -164,7 +166,8 @@ def test_degrade_job_pauses_between_pairs_and_resumes(queue_home, tmp_path, wait
     wait_for(mid_run, timeout=60, interval=0.01, what="some pairs written")
     with QueueClient() as q:
         q.pause(jid)
-    wait_for(lambda: Store().get(jid).status == "paused", timeout=30, what="paused between pairs")
+    wait_for(lambda: Store().get(jid).status in ("paused", "done"), timeout=30, what="paused between pairs")
+    assert Store().get(jid).status == "paused", "the whole dataset was written before the pause landed"
     paused_at = Store().get(jid).done
     assert 5 <= paused_at < 200
     manifest_lines = len((out / "manifest.jsonl").read_text().splitlines())
