@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import cv2
 import numpy as np
 import pytest
@@ -177,3 +179,37 @@ def test_degrade_job_pauses_between_pairs_and_resumes(queue_home, tmp_path, wait
     wait_for(lambda: Store().get(jid).status == "done", timeout=60, what="resumed to done")
     assert len((out / "manifest.jsonl").read_text().splitlines()) == 200
     assert len(list((out / "lq").iterdir())) == 200
+
+
+def test_a_train_job_follows_runs_pause_and_stop(queue_home, tmp_path, wait_for, capsys):
+    """Through the real daemon: `archivist runs pause` (the TUI's Training screen) pauses the
+    queued run's job instead of it being restarted; `runs stop` ends the job, checkpoints kept."""
+    import yaml
+
+    from tests.train.trainkit import tiny_config, write_pairs
+
+    write_pairs(tmp_path / "pairs")
+    cfg = tmp_path / "run.yaml"
+    cfg.write_text(yaml.safe_dump(tiny_config(**{"train.total_iters": 100000, "train.checkpoint_every": 50,
+                                                 "train.val_every": 100000, "train.log_every": 50})))
+    assert main(["train", str(cfg), "--queue"]) == 0
+    jid = int(capsys.readouterr().out.strip())
+    start_daemon()
+    run = queue_home / "runs" / "tiny"
+    wait_for(lambda: (Store().get(jid).done or 0) >= 5, timeout=90, what="the run under way")
+    assert Store().get(jid).output == str(run)
+
+    assert main(["runs", "pause", "tiny"]) == 0
+    wait_for(lambda: Store().get(jid).status == "paused", timeout=60, what="the job paused with its run")
+    time.sleep(1.0)  # the daemon must not start it again
+    assert Store().get(jid).status == "paused"
+    assert list((run / "checkpoints").glob("iter_*.pt"))
+
+    with QueueClient() as q:
+        q.resume(jid)
+    wait_for(lambda: Store().get(jid).status == "running", timeout=60, what="resumed")
+    wait_for(lambda: (run / "run.json").exists() and '"running"' in (run / "run.json").read_text(),
+             timeout=60, what="the run running again")
+    assert main(["runs", "stop", "tiny"]) == 0
+    wait_for(lambda: Store().get(jid).status == "cancelled", timeout=60, what="the job ended with its run")
+    assert list((run / "checkpoints").glob("iter_*.pt"))
