@@ -56,8 +56,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         paths = write_frames(args.out, args.count, args.size, args.seed)
-    except (ValueError, OSError) as exc:
+    except ValueError as exc:
         print(f"archivist: error: {exc}", file=sys.stderr)
+        return 1
+    except OSError as exc:
+        where = exc.filename or args.out
+        print(f"archivist: error: {where}: cannot write frames here: {exc.strerror or exc}", file=sys.stderr)
         return 1
     print(f"{len(paths)} frames in {args.out}")
     return 0

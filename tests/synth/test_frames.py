@@ -25,3 +25,8 @@ def test_bad_arguments_are_one_line(tmp_path, capsys):
     assert main([str(tmp_path / "f"), "--count", "0"]) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("archivist: error:") and "count" in err[0]
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    assert main([str(blocker / "frames"), "--count", "1"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and str(blocker / "frames") in err[0] and "cannot write frames" in err[0]
