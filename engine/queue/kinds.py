@@ -149,10 +149,7 @@ def _restore_validate(spec: dict) -> dict:
 
 def _video_options(video: dict, **queue_owned):
     """``VideoOptions`` from a job's ``video`` document (``fps`` as a string such as ``24000/1001``)."""
-    try:
-        from engine.video.restore import VideoOptions, parse_fps
-    except ImportError:
-        raise ArchivistError("video restore is not available in this build (engine.video.restore missing)") from None
+    from engine.video.restore import VideoOptions, parse_fps
 
     values = dict(video)
     if values.get("fps") is not None:
@@ -171,7 +168,8 @@ def _restore_run(spec: dict, ctx: JobContext) -> bool:
                        tile_overlap=spec["tile_overlap"])
     log.info("job %d: chain %s on %s", ctx.job_id, chain.describe(), ctx.device)
     if _is_video_job(spec):
-        restore_video = _video_restorer()
+        from engine.video.restore import restore_video
+
         options = _video_options(spec.get("video") or {}, resume=True, work_dir=ctx.work_dir / "video")
         (ctx.work_dir / "video").mkdir(mode=0o700, exist_ok=True)
         result = restore_video(spec["input"], spec["output"], chain, options=options, progress=ctx.progress,
@@ -184,14 +182,6 @@ def _restore_run(spec: dict, ctx: JobContext) -> bool:
     result = restore_images(spec["input"], spec["output"], chain, fmt=spec["format"], skip_existing=True,
                             progress=ctx.progress, should_stop=ctx.should_stop)
     return not result.stopped
-
-
-def _video_restorer():
-    try:
-        from engine.video.restore import restore_video
-    except ImportError:
-        raise ArchivistError("video restore is not available in this build (engine.video.restore missing)") from None
-    return restore_video
 
 
 def _is_video_job(spec: dict) -> bool:
@@ -224,16 +214,6 @@ RESTORE = JobKind("restore", _restore_validate, _restore_run, _restore_cleanup,
 DEGRADE_KEYS = ("input", "output", "profile", "count", "seed", "crop", "workers", "clip_length")
 
 
-def _degrade_writer():
-    try:
-        from engine.degrade.dataset import write_dataset
-    except ImportError:
-        raise ArchivistError(
-            "degrade jobs are not available in this build (the dataset writer engine.degrade.dataset is missing)"
-        ) from None
-    return write_dataset
-
-
 def _degrade_validate(spec: dict) -> dict:
     _check_keys(spec, DEGRADE_KEYS, "degrade")
     src = Path(_require(spec, "input", "degrade")).expanduser().resolve()
@@ -254,7 +234,6 @@ def _degrade_validate(spec: dict) -> dict:
         if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < lo):
             raise ArchivistError(f"degrade job: {key} {value!r} invalid: allowed an integer >= {lo}")
         doc[key] = value
-    _degrade_writer()  # a build without the degrader refuses the job now, not at 3 a.m.
     from engine.degrade import load_profile
 
     load_profile(profile)
@@ -262,17 +241,10 @@ def _degrade_validate(spec: dict) -> dict:
 
 
 def _degrade_run(spec: dict, ctx: JobContext) -> bool:
-    import inspect
-
-    write_dataset = _degrade_writer()
     from engine.degrade import load_profile
+    from engine.degrade.dataset import write_dataset
 
     kwargs = {k: spec[k] for k in ("count", "seed", "crop", "workers", "clip_length")}
-    if "should_stop" in inspect.signature(write_dataset).parameters:
-        kwargs["should_stop"] = ctx.should_stop
-        result = write_dataset(spec["input"], spec["output"], load_profile(spec["profile"]),
-                               progress=ctx.progress, **kwargs)
-        return not bool(getattr(result, "stopped", False))
 
     # The writer reports progress after each pair is written and in the manifest: a safe boundary.
     def progress(done: float, total: float) -> None:
@@ -310,23 +282,8 @@ DEGRADE = JobKind("degrade", _degrade_validate, _degrade_run, _degrade_cleanup,
 
 
 # -- train ----------------------------------------------------------------------------------------
-def _train_entry():
-    try:
-        from engine.train import run_training
-    except ImportError:
-        raise ArchivistError("train jobs are not available in this build: trainer not available "
-                             "(engine.train.run_training missing)") from None
-    return run_training
-
-
 def _train_validate(spec: dict) -> dict:
-    if not isinstance(spec, dict):
-        raise ArchivistError("train job: spec must be a JSON object")
-    _train_entry()  # a build without the trainer refuses the job at once
-    allowed = {"config", "name", "resume", "stop_at", "precision"}
-    unknown = set(spec) - allowed
-    if unknown:
-        raise ArchivistError(f"train job: unknown keys {', '.join(sorted(unknown))}; allowed: {', '.join(sorted(allowed))}")
+    _check_keys(spec, ("config", "name", "resume", "stop_at", "precision"), "train")
     spec = dict(spec)
     if not spec.get("name") and not spec.get("config"):
         raise ArchivistError("train job: needs a config file or a run name to resume")
@@ -339,9 +296,9 @@ def _train_validate(spec: dict) -> dict:
 
 
 def _train_run(spec: dict, ctx: JobContext) -> bool:
+    from engine.train import run_training
     from engine.train.runs import list_checkpoints, run_dir
 
-    run_training = _train_entry()
     spec = dict(spec)
     # A job taken back after a crash, or resumed after a pause, continues its own run.
     if list_checkpoints(run_dir(spec["name"], must_exist=False)):

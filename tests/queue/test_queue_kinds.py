@@ -99,7 +99,6 @@ def test_video_restore_job_survives_a_killed_worker(queue_home, tmp_path, tiny_c
     import os
     import signal
 
-    pytest.importorskip("engine.video.restore", reason="video restore not in this build")
     model, _ = tiny_compact
     clip = tmp_path / "reel.mkv"
     _write_clip(clip, frames=240)
@@ -131,7 +130,6 @@ def test_video_restore_job_survives_a_killed_worker(queue_home, tmp_path, tiny_c
 
 
 def test_degrade_job_writes_a_dataset(queue_home, tmp_path, wait_for, capsys):
-    pytest.importorskip("engine.degrade.dataset", reason="degrade dataset writer not in this build")
     src = tmp_path / "clean"
     _frames(src, n=3)
     out = tmp_path / "pairs"
@@ -150,7 +148,6 @@ def test_degrade_job_writes_a_dataset(queue_home, tmp_path, wait_for, capsys):
 
 
 def test_degrade_job_pauses_between_pairs_and_resumes(queue_home, tmp_path, wait_for):
-    pytest.importorskip("engine.degrade.dataset", reason="degrade dataset writer not in this build")
     src = tmp_path / "clean"
     # Frames large enough that the 200 pairs take seconds: the pause must land before the end
     # (small frames finished the whole dataset before the worker's next look at the store).

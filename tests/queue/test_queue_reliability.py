@@ -87,7 +87,6 @@ def test_kill_9_at_random_moments(queue_home, tmp_path, wait_for):
                     reason="20-70 s (each worker imports torch and PyAV): set ARCHIVIST_SLOW_TESTS=1")
 def test_kill_9_during_video_restore_jobs(queue_home, tmp_path, tiny_compact, wait_for):
     """The same with real video restores: each output complete with every frame, none lost."""
-    pytest.importorskip("engine.video.restore", reason="video restore not in this build")
     import av
     import numpy as np
 

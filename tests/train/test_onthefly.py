@@ -31,7 +31,6 @@ def clean_config(tmp_path):
 
 
 def test_on_the_fly_degradation_trains_and_records_the_mix(clean_config):
-    pytest.importorskip("engine.degrade.pipeline")
     result = run_training(clean_config)
     assert result.status == "done"
     state = read_state(run_dir("tiny"))
@@ -42,7 +41,6 @@ def test_on_the_fly_degradation_trains_and_records_the_mix(clean_config):
 
 
 def test_same_seed_same_batch_and_val_disjoint(clean_config):
-    pytest.importorskip("engine.degrade.pipeline")
     from engine.train import data as tdata
     from engine.train.config import load_config
 
@@ -60,7 +58,6 @@ def test_same_seed_same_batch_and_val_disjoint(clean_config):
 
 
 def test_bad_mix_and_missing_frames_are_clear(clean_config, tmp_path):
-    pytest.importorskip("engine.degrade.pipeline")
     doc = yaml.safe_load(clean_config.read_text())
     doc["data"]["mix"] = "no-such-mix"
     clean_config.write_text(yaml.safe_dump(doc))
@@ -74,7 +71,6 @@ def test_bad_mix_and_missing_frames_are_clear(clean_config, tmp_path):
 
 
 def test_a_video_as_clean_source(tmp_path):
-    pytest.importorskip("engine.degrade.pipeline")
     from engine.video.synthetic import write_test_clip
 
     write_test_clip(tmp_path / "clip.mkv", frames=6, width=64, height=48, codec="ffv1", pix_fmt="bgr0",
