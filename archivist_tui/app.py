@@ -52,6 +52,7 @@ class ArchivistApp(App):
     """``archivist`` with no arguments."""
 
     TITLE = "Archivist"
+    BINDING_GROUP_TITLE = "Everywhere"
     MODES = {"queue": QueueScreen, "profiles": ProfilesScreen, "training": TrainingScreen, "models": ModelsScreen}
     BINDINGS = [
         Binding("1", "switch_mode('queue')", "Queue", show=False),

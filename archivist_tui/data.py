@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sqlite3
 import subprocess
 import sys
@@ -57,10 +58,28 @@ class CommandResult:
 
     @property
     def message(self) -> str:
-        """The last line worth showing: the error line on failure, the output on success."""
+        """The last line worth showing, in the TUI's words: the error on failure, the output on success.
+
+        The child is the command line, whose errors end with pointers for a shell user
+        (``(see 'archivist models export --help')``) and start with ``archivist: error:``; in the
+        TUI neither means anything, so both are dropped.
+        """
         text = (self.stderr if not self.ok else self.stdout).strip() or self.stderr.strip()
         lines = [ln for ln in text.splitlines() if ln.strip()]
-        return lines[-1] if lines else ("done" if self.ok else f"failed ({self.returncode})")
+        if not lines:
+            return "done" if self.ok else f"failed ({self.returncode})"
+        return tui_words(lines[-1])
+
+
+_SEE_HELP = re.compile(r"\s*\(see '[^']*--help'\)\s*$")
+
+
+def tui_words(line: str) -> str:
+    """A command-line message as the TUI shows it: no ``archivist: error:`` prefix, no ``--help`` pointer."""
+    line = line.strip()
+    if line.startswith("archivist: error: "):
+        line = line[len("archivist: error: "):]
+    return _SEE_HELP.sub("", line)
 
 
 def archivist_argv() -> list[str]:
@@ -272,6 +291,39 @@ class JobRow:
     detail: dict[str, Any] = field(default_factory=dict)
 
 
+def spec_fields(kind: str, spec: dict[str, Any]) -> list[tuple[str, str]]:
+    """A job spec as ``(label, value)`` lines a person reads: input, output, chain, then the rest.
+
+    Nested options (a restore's ``video`` settings) read ``video.codec  ffv1``; lists are joined,
+    booleans say yes/no and unset values are left out, so the pane shows what the job will do.
+    """
+    rest = dict(spec)
+    out: list[tuple[str, str]] = []
+    for key in ("input", "config", "output", "name"):
+        if rest.get(key) not in (None, ""):
+            out.append((key, str(rest.pop(key))))
+        rest.pop(key, None)
+    models = rest.pop("models", None)
+    if models:
+        out.append(("chain", " › ".join(map(str, models))))
+
+    def flat(prefix: str, value: Any) -> None:
+        if value is None or value == {} or value == []:
+            return
+        if isinstance(value, dict):
+            for k in sorted(value):
+                flat(f"{prefix}.{k}" if prefix else str(k), value[k])
+        elif isinstance(value, bool):
+            out.append((prefix, "yes" if value else "no"))
+        elif isinstance(value, (list, tuple)):
+            out.append((prefix, ", ".join(map(str, value))))
+        else:
+            out.append((prefix, str(value)))
+
+    flat("", rest)
+    return out
+
+
 def queue_db() -> Path:
     return archivist_home() / "queue.db"
 
@@ -300,8 +352,11 @@ def list_jobs() -> list[JobRow] | None:
     """The jobs in ``ARCHIVIST_HOME/queue.db`` (opened read-only), or None when there is no store yet.
 
     Reads the store's ``jobs`` table as the queue (issue 5) writes it: id, kind, spec (JSON),
-    status, device, slot, done, total, rate, eta, error, log_path.
+    status, request, device, slot, done, total, rate, eta, error, log_path. A running job with a
+    pending pause or cancel reads ``pausing``/``cancelling`` (the engine's own rule).
     """
+    from engine.queue.store import shown_status
+
     path = queue_db()
     if not path.exists():
         return None
@@ -325,13 +380,14 @@ def list_jobs() -> list[JobRow] | None:
             spec = {}
         d["spec"] = spec if isinstance(spec, dict) else {}
         kind = str(d.get("kind", "?"))
-        status = str(d.get("status") or "?")
+        status = shown_status(str(d.get("status") or "?"), d.get("request"))
         done, total = d.get("done"), d.get("total")
         progress = (done or 0) / total if total else (1.0 if status == "done" else 0.0)
         rate = d.get("rate")
         unit = "it/s" if kind == "train" else ("pairs/s" if kind == "degrade" else "fps")
-        rate_text = f"{rate:.1f} {unit}" if isinstance(rate, (int, float)) and status == "running" else "–"
-        eta = clock(d.get("eta")) if status == "running" else "–"
+        running = d.get("status") == "running"
+        rate_text = f"{rate:.1f} {unit}" if isinstance(rate, (int, float)) and running else "–"
+        eta = clock(d.get("eta")) if running else "–"
         out.append(JobRow(id=int(d.get("id", 0)), kind=kind, name=job_name(kind, d["spec"]), status=status,
                           progress=float(progress), rate=rate_text, eta=eta,
                           device=str(d.get("slot") or d.get("device") or "any"), detail=d))

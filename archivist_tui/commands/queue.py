@@ -86,8 +86,7 @@ def run_list(args: argparse.Namespace) -> int:
         return 0
     rows = []
     for j in jobs:
-        status = j.status + (f" ({j.request}ing)" if j.request and j.status == "running" else "")
-        rows.append([j.id, j.kind, status, j.priority, j.slot or j.device, _progress(j),
+        rows.append([j.id, j.kind, j.shown_status, j.priority, j.slot or j.device, _progress(j),
                      f"{j.rate:.2f}/s" if j.rate and j.status == "running" else "", _eta(j),
                      f"#{j.after_id}" if j.after_id else "", j.output or ""])
     print_table(rows, ["ID", "KIND", "STATUS", "PRI", "DEVICE", "PROGRESS", "RATE", "ETA", "AFTER", "OUTPUT"])

@@ -10,7 +10,7 @@ from archivist_tui.commands._common import add_json_option
 def register(sub) -> None:
     from engine.models.library import ROLES
 
-    p = sub.add_parser("runs", help="training runs: list, show, promote, pause, stop, remove",
+    p = sub.add_parser("runs", help="training runs: list, show, promote, pause, resume, stop, remove",
                        description="Training runs in ARCHIVIST_HOME/runs/.")
     rsub = p.add_subparsers(dest="runs_command", metavar="ACTION")
 
@@ -36,6 +36,17 @@ def register(sub) -> None:
         q = rsub.add_parser(action, help=text)
         q.add_argument("run", metavar="RUN")
         q.set_defaults(func=cmd_control, action=action)
+
+    q = rsub.add_parser("resume", help="continue a paused or stopped run through the job queue",
+                        description="Continue a run from its latest checkpoint as a queued train job. A paused "
+                        "job of the run is queued again (one job per run); a run whose job is queued or "
+                        "running is left alone; otherwise a new train job is queued. The daemon runs it.")
+    q.add_argument("run", metavar="RUN")
+    q.add_argument("--priority", type=int, default=0, metavar="N",
+                   help="priority of a newly queued job, higher runs first (default 0)")
+    q.add_argument("--device", default="any", metavar="DEV",
+                   help="any | cpu | cuda:N, the slot a newly queued job needs (default any)")
+    q.set_defaults(func=cmd_resume)
 
     q = rsub.add_parser("remove", help="delete a run and its checkpoints")
     q.add_argument("run", metavar="RUN")
@@ -102,6 +113,20 @@ def cmd_control(args: argparse.Namespace) -> int:
 
     request(args.run, args.action)
     print(f"asked run {args.run} to {args.action}: it checkpoints and exits at its next iteration")
+    return 0
+
+
+def cmd_resume(args: argparse.Namespace) -> int:
+    from engine.queue.client import QueueClient
+
+    with QueueClient() as client:
+        job_id, what = client.resume_run(args.run, priority=args.priority, device=args.device)
+    print({
+        "resumed": f"run {args.run}: job #{job_id} queued again; it continues from the latest checkpoint",
+        "submitted": f"run {args.run}: queued as job #{job_id}; it continues from the latest checkpoint",
+        "queued": f"run {args.run}: job #{job_id} is already queued",
+        "running": f"run {args.run}: job #{job_id} is already running",
+    }[what])
     return 0
 
 

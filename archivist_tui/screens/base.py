@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from textual.app import ComposeResult
+from textual.binding import ActiveBinding, Binding
 from textual.screen import Screen
 from textual.widgets import Footer
 
@@ -15,6 +16,31 @@ class ArchivistScreen(Screen):
     """A screen of the workstation; ``MODE`` names it, ``poll()`` runs in a thread worker."""
 
     MODE = ""
+
+    def __init_subclass__(cls, **kwargs) -> None:
+        super().__init_subclass__(**kwargs)
+        if cls.MODE:  # the help panel's heading over this screen's keys
+            cls.BINDING_GROUP_TITLE = f"{cls.MODE.title()} keys"
+
+    @property
+    def active_bindings(self) -> dict[str, ActiveBinding]:
+        """The keys in force: this screen's own first, then the workstation's, then the generic ones.
+
+        Textual lists the focused widget's keys first (a table's cursor keys, focus and copy), so
+        ``?`` opened on cursor movement. Which key wins a clash is decided before this: the order
+        is only how the footer and the help panel list them.
+        """
+        bindings = super().active_bindings
+        own = {b.action for b in type(self).BINDINGS if isinstance(b, Binding)}
+        app_own = {b.action for b in type(self.app).BINDINGS if isinstance(b, Binding)}
+
+        def rank(item: tuple[str, ActiveBinding]) -> int:
+            node, action = item[1].node, item[1].binding.action
+            if node is self and action in own:
+                return 0
+            return 1 if node is self.app and action in app_own else 2
+
+        return dict(sorted(bindings.items(), key=rank))
 
     def compose_header(self) -> ComposeResult:
         yield HeaderLine(self.MODE, id="header")

@@ -6,7 +6,6 @@ through ``archivist queue ...`` child processes once the queue commands exist.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from rich.text import Text
@@ -20,8 +19,30 @@ from archivist_tui.widgets.progress import progress_cell, status_cell
 from archivist_tui.widgets.tables import fill_table
 
 # (key, label, minimum width): room for the values that change in place (rate, ETA, status).
-COLUMNS = (("id", "ID", 3), ("kind", "KIND", 7), ("name", "NAME", 20), ("status", "STATUS", 9),
+COLUMNS = (("id", "ID", 3), ("kind", "KIND", 7), ("name", "NAME", 20), ("status", "STATUS", 10),
            ("progress", "PROGRESS", 15), ("rate", "RATE", 11), ("eta", "ETA", 8), ("dev", "DEV", 6))
+# Below this width RATE and DEV fold away and NAME gives way, so STATUS, PROGRESS and ETA stay in view.
+WIDE = 100
+NARROW_DROP = ("rate", "dev")
+
+
+def layout_columns(width: int, names: list[str]) -> tuple[tuple[str, str, int], ...]:
+    """The columns that fit ``width`` cells, NAME as wide as the names need and the room allows."""
+    cols = [c for c in COLUMNS if width >= WIDE or c[0] not in NARROW_DROP]
+    # Each column takes its width plus one cell of padding either side; keep two for the scrollbar.
+    fixed = sum(c[2] + 2 for c in cols if c[0] != "name")
+    room = max(8, width - 2 - fixed - 2)
+    need = max([len("NAME")] + [len(n) for n in names])
+    return tuple((k, label, min(room, max(need, 8)) if k == "name" else w) for k, label, w in cols)
+
+
+# What a status means for the person waiting on it.
+NOTES = {"pausing": "(pauses at its next safe boundary)", "cancelling": "(stops at its next safe boundary)",
+         "paused": "(r resumes it)"}
+
+
+def clip(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: max(1, width - 1)] + "…"
 
 
 class QueueScreen(ArchivistScreen):
@@ -44,6 +65,9 @@ class QueueScreen(ArchivistScreen):
         self.jobs: list[Any] = []
         self._signature: tuple = ()
         self._message: str | None = None
+        self._columns: tuple = ()
+        self._select_id: int | None = None  # a job this screen just added: selected once it is listed
+        self._detail_text: Text | None = None
 
     def compose(self) -> ComposeResult:
         yield from self.compose_header()
@@ -53,7 +77,15 @@ class QueueScreen(ArchivistScreen):
         yield from self.compose_footer()
 
     def on_mount(self) -> None:
-        fill_table(self.query_one(DataTable), COLUMNS, [])
+        self._columns = layout_columns(self.size.width or 80, [])
+        fill_table(self.query_one(DataTable), self._columns, [])
+
+    def on_resize(self) -> None:
+        self.set_class(self.size.height < 32, "short")
+        columns = layout_columns(self.size.width or 80, [j.name for j in self.jobs])
+        if columns != self._columns:
+            self._signature = ()  # lay the table out again for the new width
+            self.show(self.jobs)
 
     @staticmethod
     def poll() -> Any:
@@ -71,32 +103,45 @@ class QueueScreen(ArchivistScreen):
             self._message = message
             self.query_one("#queue-empty", Static).update(message)
         signature = tuple((j.id, j.status, round(j.progress, 3), j.rate, j.eta, j.device) for j in data)
-        if signature == self._signature:
-            return
+        self.jobs = list(data)
+        if signature != self._signature:
+            self._update_table(signature)
+        self._select_added()
+        # Every poll: the selected job's state, events and log tail move even when its row does not.
+        self._show_detail()
+
+    def _update_table(self, signature: tuple) -> None:
         table = self.query_one(DataTable)
         previous = self._signature
-        same_rows = [s[0] for s in signature] == [s[0] for s in previous]
+        columns = layout_columns(self.size.width or 80, [j.name for j in self.jobs])
+        same_rows = [s[0] for s in signature] == [s[0] for s in previous] and columns == self._columns
         self._signature = signature
-        self.jobs = list(data)
         if same_rows:
             # Progress ticks: change only the cells that moved, keep the table (cheap, no flicker).
+            keys = {c[0] for c in columns}
             for j, (new, old) in zip(self.jobs, zip(signature, previous)):
                 row = str(j.id)
-                if new[1] != old[1]:
-                    table.update_cell(row, "status", status_cell(j.status))
-                if new[2] != old[2]:
-                    table.update_cell(row, "progress", progress_cell(j.progress))
-                if new[3] != old[3]:
-                    table.update_cell(row, "rate", j.rate)
-                if new[4] != old[4]:
-                    table.update_cell(row, "eta", j.eta)
-                if new[5] != old[5]:
-                    table.update_cell(row, "dev", j.device)
+                for index, key, value in ((1, "status", status_cell(j.status)), (2, "progress", progress_cell(j.progress)),
+                                          (3, "rate", j.rate), (4, "eta", j.eta), (5, "dev", j.device)):
+                    if new[index] != old[index] and key in keys:
+                        table.update_cell(row, key, value)
             return
-        fill_table(table, COLUMNS, [(str(j.id), (str(j.id), j.kind, j.name, status_cell(j.status),
-                                                  progress_cell(j.progress), j.rate, j.eta, j.device))
-                                    for j in self.jobs])
-        self._show_detail()
+        self._columns = columns
+        name_width = next(c[2] for c in columns if c[0] == "name")
+        rows = []
+        for j in self.jobs:
+            cells = {"id": str(j.id), "kind": j.kind, "name": clip(j.name, name_width), "status": status_cell(j.status),
+                     "progress": progress_cell(j.progress), "rate": j.rate, "eta": j.eta, "dev": j.device}
+            rows.append((str(j.id), tuple(cells[c[0]] for c in columns)))
+        fill_table(table, columns, rows)
+
+    def _select_added(self) -> None:
+        if self._select_id is None:
+            return
+        ids = [j.id for j in self.jobs]
+        if self._select_id in ids:
+            self.query_one(DataTable).move_cursor(row=ids.index(self._select_id))
+            self._select_id = None
 
     @property
     def selected(self) -> Any | None:
@@ -124,7 +169,7 @@ class QueueScreen(ArchivistScreen):
     def _show_detail(self) -> None:
         j = self.selected
         if j is None:
-            self.query_one("#queue-detail", Static).update("")
+            self._set_detail(None, Text(""))
             return
         self._load_detail(j)
 
@@ -132,41 +177,55 @@ class QueueScreen(ArchivistScreen):
     def _load_detail(self, job: Any) -> None:
         import time
 
-        from archivist_tui.data import job_events, log_tail
+        from archivist_tui.data import job_events, log_tail, spec_fields
 
-        spec = dict(job.detail.get("spec") or {})
-        head = Text.assemble((f"#{job.id} {job.kind}  ", "bold"), str(spec.pop("input", "")), " → ",
-                             str(spec.pop("output", "")), f"   {job.status}")
-        models = spec.pop("models", None)
+        d = job.detail
+        head = Text.assemble((f"#{job.id} {job.kind}  ", "bold"), status_cell(job.status))
+        if job.status in NOTES:
+            head.append(f"  {NOTES[job.status]}", style="dim")
+        where = [f"priority {d.get('priority') or 0}", f"device {d.get('device') or 'any'}"]
+        if d.get("slot"):
+            where.append(f"slot {d['slot']}")
+        head.append("   " + "   ".join(where), style="dim")
         lines = [head]
-        if models:
-            lines.append(Text("chain: " + " › ".join(map(str, models))))
-        rest = json.dumps(spec, default=str)
-        if rest != "{}":
-            lines.append(Text(rest[:300], style="dim"))
-        if job.detail.get("error"):
-            lines.append(Text(f"error: {job.detail['error']}", style="red"))
+        fields = spec_fields(job.kind, d.get("spec") or {})
+        width = max([len(k) for k, _ in fields] + [6])
+        for key, value in fields:
+            lines.append(Text.assemble((f"{key:<{width}} ", "dim"), value))
+        if d.get("error"):
+            lines.append(Text(f"error: {d['error']}", style="red"))
         for t, msg in job_events(job.id, 4):
             lines.append(Text(f"{time.strftime('%H:%M:%S', time.localtime(t))} {msg}"))
-        for line in log_tail(job.detail.get("log_path"), 4):
+        for line in log_tail(d.get("log_path"), 4):
             lines.append(Text(line, style="dim"))
         self.app.call_from_thread(self._set_detail, job.id, Text("\n").join(lines))
 
-    def _set_detail(self, job_id: int, text: Text) -> None:
+    def _set_detail(self, job_id: int | None, text: Text) -> None:
         j = self.selected
-        if j is not None and j.id == job_id:
-            self.query_one("#queue-detail", Static).update(text)
+        if (j.id if j is not None else None) != job_id:
+            return  # the selection moved on while this was read
+        if self._detail_text is not None and text == self._detail_text:
+            return  # unchanged: an update would lay the screen out again for nothing
+        self._detail_text = text
+        self.query_one("#queue-detail", Static).update(text)
 
     # -- actions -----------------------------------------------------------------------------
-    def _queue_cli(self, args: list[str], done: str) -> None:
-        self._run(args, done)
+    def _queue_cli(self, args: list[str], done: str, select_new: bool = False) -> None:
+        self._run(args, done, select_new)
 
     @work(thread=True, group="queue-action")
-    def _run(self, args: list[str], done: str) -> None:
+    def _run(self, args: list[str], done: str, select_new: bool = False) -> None:
         from archivist_tui.app import ActionDone
         from archivist_tui.data import run_archivist
 
         result = run_archivist(args)
+        if result.ok and select_new:
+            # `--queue` prints the new job's id: select it once the next poll lists it.
+            last = result.stdout.strip().splitlines()[-1:] or [""]
+            if last[0].strip().isdigit():
+                job_id = int(last[0])
+                self.app.call_from_thread(setattr, self, "_select_id", job_id)
+                done = f"{done} as job {job_id}"
         self.app.post_message(ActionDone(done if result.ok else result.message, result.ok))
 
     def _job_action(self, verb: str, *extra: str) -> None:
@@ -184,7 +243,7 @@ class QueueScreen(ArchivistScreen):
 
         def got(request: Any) -> None:
             if request is not None:
-                self._queue_cli(request.argv(), f"queued {Path(request.input).name}")
+                self._queue_cli(request.argv(), f"queued {Path(request.input).name}", select_new=True)
 
         root = Path(getattr(self.app, "files_root", None) or Path.cwd())
         self.app.push_screen(AddRestoreForm(root, [e.name for e in sorted(list_models(), key=lambda e: e.builtin)]), got)
@@ -211,7 +270,7 @@ class QueueScreen(ArchivistScreen):
         from archivist_tui.data import daemon_state
 
         if daemon_state() == "up":
-            self.notify("the daemon is running (archivist daemon stop stops it)")
+            self.notify("the daemon is up; it keeps running jobs after you quit")
             return
         self.notify("starting the daemon…")
         self._queue_cli(["daemon", "start"], "daemon started")

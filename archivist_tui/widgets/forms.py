@@ -8,7 +8,7 @@ from pathlib import Path
 
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Vertical
+from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.suggester import Suggester
 from textual.widgets import Input, Label
@@ -67,7 +67,9 @@ class AddRestoreForm(ModalScreen[RestoreRequest | None]):
     AddRestoreForm { align: center middle; }
     AddRestoreForm > Vertical { width: 90%; max-width: 110; height: auto; border: round $accent;
                                 padding: 0 1; background: $surface; }
-    AddRestoreForm Input { margin: 0; }
+    AddRestoreForm Input { margin: 0; width: 1fr; }
+    AddRestoreForm .field { height: 1; margin-top: 1; }
+    AddRestoreForm .field-label { width: 10; color: $text-muted; }
     AddRestoreForm #form-error { color: $error; height: auto; }
     AddRestoreForm .hint { color: $text-muted; }
     """
@@ -80,20 +82,27 @@ class AddRestoreForm(ModalScreen[RestoreRequest | None]):
 
     def compose(self) -> ComposeResult:
         suggest = PathSuggester(self.root)
+        default_chain = self.models[0] if self.models else ""  # your own models come before built-ins
         with Vertical():
             yield Label(f"Add a restore job   (paths relative to {self.root}; → accepts a completion)")
-            yield Input(placeholder="input: a video, an image or a folder", id="form-input", suggester=suggest)
-            yield Input(placeholder="output: a file (video) or a folder (images)", id="form-output",
-                        suggester=suggest)
-            default_chain = self.models[0] if self.models else ""  # your own models come before built-ins
-            yield Input(value=default_chain, placeholder="chain: MODEL[:strength[:sigma]] ...", id="form-chain")
-            yield Label("models: " + (", ".join(self.models) or "none (import one on 4 Models)"), classes="hint")
-            yield Input(placeholder="codec for video: ffv1, x264, x265, prores, png, tiff (empty: default)",
-                        id="form-codec")
-            yield Input(value="0", placeholder="priority (higher runs first)", id="form-priority")
-            yield Input(value="any", placeholder="device: any, cpu, cuda:N", id="form-device")
+            # Each field has its name beside it: a placeholder vanishes once a value (0, any) is in.
+            for name, label, value, placeholder, completes in (
+                ("input", "input", "", "a video, an image or a folder", True),
+                ("output", "output", "", "a file (video) or a folder (images)", True),
+                ("chain", "chain", default_chain, "MODEL[:strength[:sigma]] ...", False),
+                ("codec", "codec", "", "ffv1, x264, x265, prores, png, tiff (empty: default)", False),
+                ("priority", "priority", "0", "a whole number, higher runs first", False),
+                ("device", "GPU slot", "any", "any, cpu or cuda:N", False),
+            ):
+                with Horizontal(classes="field"):
+                    yield Label(label, classes="field-label")
+                    yield Input(value=value, placeholder=placeholder, id=f"form-{name}", compact=True,
+                                suggester=suggest if completes else None)
+                if name == "chain":
+                    yield Label("models: " + (", ".join(self.models) or "none (import one on 4 Models)"),
+                                classes="hint")
             yield Label("", id="form-error")
-            yield Label("enter: next field / queue on the last   ctrl+s: queue   escape: cancel", classes="hint")
+            yield Label("enter next field (queues on the last)   ctrl+s queue   escape cancel", classes="hint")
 
     def _value(self, name: str) -> str:
         return self.query_one(f"#form-{name}", Input).value.strip()

@@ -24,22 +24,41 @@ class HeaderLine(Widget):
         self.current = current
 
     def render(self) -> Text:
-        left = Text(" Archivist ", style="bold")
-        for mode, label in SCREENS:
-            left.append("  ")
-            if mode == self.current:
-                left.append(f" {label} ", style="reverse bold")
-            else:
-                left.append(f" {label} ", style="dim")
+        """Tabs on the left, daemon and devices on the right; the tabs give way first.
+
+        The device figure is what a glance is for, so it is never cut while the tabs can shrink:
+        first the title goes, then the other screens' labels (their numbers stay), then the word
+        "daemon".
+        """
+        width = self.size.width
+        for right in self._rights():
+            for left in self._lefts():
+                if left.cell_len + right.cell_len + 1 <= width:
+                    return left + Text(" " * (width - left.cell_len - right.cell_len)) + right
+        return right
+
+    def _tab(self, mode: str, label: str, short: bool) -> Text:
+        if mode == self.current:
+            return Text(f" {label} ", style="reverse bold")
+        return Text(f" {label.split()[0] if short else label} ", style="dim")
+
+    def _lefts(self):
+        for title, short, sep in ((True, False, "  "), (False, False, " "), (False, True, "")):
+            left = Text(" Archivist ", style="bold") if title else Text(" ")
+            for i, (mode, label) in enumerate(SCREENS):
+                if i or title:
+                    left.append(sep)
+                left.append_text(self._tab(mode, label, short))
+            yield left
+
+    def _rights(self):
         colour = {"up": "green", "down": "red"}.get(self.daemon, "yellow")
         label = {"none": "no queue"}.get(self.daemon, self.daemon)
-        right = Text("daemon ")
-        right.append("● ", style=colour)
-        right.append(label)
-        if self.devices:
-            right.append(f"   {self.devices}")
-        right.append(" ")
-        gap = max(1, self.size.width - left.cell_len - right.cell_len)
-        if left.cell_len + right.cell_len + 1 > self.size.width:
-            return left + Text(" ") + right
-        return left + Text(" " * gap) + right
+        for word in ("daemon ", ""):
+            right = Text(word)
+            right.append("● ", style=colour)
+            right.append(label)
+            if self.devices:
+                right.append(f"   {self.devices}")
+            right.append(" ")
+            yield right

@@ -17,5 +17,5 @@ def progress_cell(fraction: float, width: int = 10) -> Text:
 
 def status_cell(status: str) -> Text:
     colours = {"running": "bold cyan", "done": "green", "failed": "bold red", "queued": "yellow",
-               "paused": "magenta", "cancelled": "dim"}
+               "paused": "magenta", "pausing": "magenta", "cancelling": "red", "cancelled": "dim"}
     return Text(status, style=colours.get(status, ""))

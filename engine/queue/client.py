@@ -140,6 +140,30 @@ class QueueClient:
             self.store.add_event(job_id, "client", "pause withdrawn")
         return self.store.get(job_id).status
 
+    def resume_run(self, name: str, config: str | None = None, priority: int = 0,
+                   device: str = "any") -> tuple[int, str]:
+        """Continue training run ``name`` through the queue, with one job per run.
+
+        A paused train job of the run is queued again; a queued or running one is left as it is;
+        only when the run has no live job is a new ``train`` job submitted (it resumes from the
+        run's latest checkpoint). Returns ``(job id, what happened)`` with what happened one of
+        ``resumed``, ``queued``, ``running`` (nothing to do) or ``submitted``.
+        """
+        from engine.train.runs import run_dir
+
+        rdir = run_dir(name)  # a clear error listing the runs when there is no such run
+        live = [j for j in self.store.jobs() if j.kind == "train" and j.spec.get("name") == name
+                and j.status not in FINAL_STATUSES]
+        waiting = [j for j in live if j.status in ("queued", "running")]
+        if waiting:  # already on its way: a second job would train the same run twice
+            return waiting[0].id, waiting[0].status
+        if live:
+            job = min(live, key=lambda j: j.id)
+            self.resume(job.id)
+            return job.id, "resumed"
+        spec = {"config": config or str(rdir / "config.yaml"), "name": name, "resume": True}
+        return self.submit("train", spec, priority=priority, device=device), "submitted"
+
     def pause_all(self) -> list[int]:
         """Pause every queued and running job; returns their ids."""
         ids = [j.id for j in self.store.jobs() if j.status in ("queued", "running")]

@@ -30,6 +30,8 @@ log = logging.getLogger(__name__)
 
 STATUSES = ("queued", "running", "paused", "done", "failed", "cancelled")
 FINAL_STATUSES = ("done", "failed", "cancelled")
+# What a running job shows while a client's request waits for its worker's next safe boundary.
+REQUESTED_STATUS = {"pause": "pausing", "cancel": "cancelling"}
 APPLICATION_ID = 0x41524356  # "ARCV": marks the file as an Archivist queue
 SQLITE_MAGIC = b"SQLite format 3\x00"
 
@@ -120,6 +122,11 @@ class Job:
         data = dict(row)
         data["spec"] = json.loads(data["spec"])
         return cls(**data)
+
+    @property
+    def shown_status(self) -> str:
+        """The status as faces show it: ``pausing``/``cancelling`` while a request is pending."""
+        return shown_status(self.status, self.request)
 
     def to_dict(self) -> dict:
         """JSON-able view (``archivist queue show --json``); internal columns left out."""
@@ -289,6 +296,17 @@ class Store:
         """Run one write statement in its own transaction; returns the changed row count."""
         with self.transaction() as conn:
             return conn.execute(sql, params).rowcount
+
+
+def shown_status(status: str, request: str | None) -> str:
+    """``running`` with a pending ``pause`` request reads ``pausing`` (``cancel``: ``cancelling``).
+
+    The request takes effect at the worker's next safe boundary; until then the job still runs, and
+    saying "paused" would be a lie while saying "running" hides that the click was heard.
+    """
+    if status == "running" and request:
+        return REQUESTED_STATUS.get(request, status)
+    return status
 
 
 def check_status(status: str) -> str:

@@ -51,7 +51,7 @@ async def test_queue_screen_lists_jobs_and_shows_detail(archivist_home, tmp_path
         detail = screen.query_one("#queue-detail", Static)
         await wait_for(pilot, lambda: "segment 17 closed" in str(detail.render()), what="events")
         text = str(detail.render())
-        assert "chain: medium › drunet:0.5:5" in text and "41.2 fps" in text
+        assert "chain  medium › drunet:0.5:5" in text and "41.2 fps" in text
 
         # enter opens the job's log
         from archivist_tui.widgets.dialogs import LogView
@@ -129,3 +129,133 @@ async def test_cancel_through_the_real_client(archivist_home, library_model, png
         await wait_for(pilot, lambda: cell_texts(table)[0][3] == "cancelled", timeout=60, what="cancelled")
     with QueueClient() as client:
         assert client.get(job).status == "cancelled"
+
+
+def detail_text(screen) -> str:
+    return str(screen.query_one("#queue-detail", Static).render())
+
+
+async def test_detail_follows_the_selected_job_and_a_pause_reads_pausing(queue_daemon, tmp_path):
+    """The pane follows the job live (state, events), and a pause shows as pausing until it takes
+    effect: claimed like the daemon does, paused from the TUI, taken back by a real daemon."""
+    from archivist_tui.cli import main
+    from engine.queue.client import QueueClient
+    from engine.queue.store import Store
+
+    with QueueClient() as client:
+        job = client.submit("selftest", {"output": str(tmp_path / "out.txt"), "steps": 2})
+    app = make_app()
+    async with app.run_test(size=(120, 36)) as pilot:
+        screen = app.screen
+        table = screen.query_one(DataTable)
+        await wait_for(pilot, lambda: "queued" in detail_text(screen), what="queued in the detail")
+
+        with Store() as store:  # as the daemon claims it, but no worker: the job stays running
+            assert store.claim(["cpu:0"]).id == job
+        await wait_for(pilot, lambda: cell_texts(table)[0][3] == "running", what="row running")
+        await wait_for(pilot, lambda: "running" in detail_text(screen) and "claimed on slot cpu:0" in detail_text(screen),
+                       what="the detail follows: running, with the claim event")
+
+        await pilot.press("p")
+        await wait_for(pilot, lambda: cell_texts(table)[0][3] == "pausing", what="row pausing")
+        await wait_for(pilot, lambda: "pausing" in detail_text(screen), what="detail pausing")
+        assert "pause requested" in detail_text(screen)
+        with QueueClient() as client:
+            assert client.get(job).status == "running"  # not paused yet: nothing has stopped
+
+        # The daemon finds the job without a worker and applies the pending pause.
+        assert main(["daemon", "start"]) == 0
+        await wait_for(pilot, lambda: cell_texts(table)[0][3] == "paused", timeout=60, what="row paused")
+        await wait_for(pilot, lambda: "paused" in detail_text(screen) and "worker gone; paused" in detail_text(screen),
+                       what="detail paused")
+        await pilot.press("r")
+        await wait_for(pilot, lambda: cell_texts(table)[0][3] == "done", timeout=60, what="row done")
+        await wait_for(pilot, lambda: "done" in detail_text(screen).splitlines()[0], what="detail done")
+
+
+async def test_an_added_job_is_selected_and_the_form_labels_every_field(archivist_home, library_model, tmp_path,
+                                                                        png):
+    from archivist_tui.widgets.forms import AddRestoreForm
+    from engine.queue.client import QueueClient
+
+    first = png("first.png")
+    png("in/frame.png")
+    with QueueClient() as client:
+        client.submit("restore", {"input": str(first), "output": str(tmp_path / "o1"), "models": ["tiny"]})
+    app = make_app(files_root=str(tmp_path))
+    async with app.run_test(size=(120, 40)) as pilot:
+        table = app.screen.query_one(DataTable)
+        await wait_for(pilot, lambda: table.row_count == 1, what="first job listed")
+        await pilot.press("a")
+        await wait_for(pilot, lambda: isinstance(app.screen, AddRestoreForm), what="form")
+        form = app.screen
+        # Every field says what it is, also when it holds a value (priority 0, device any).
+        labels = {}
+        for field in form.query(Input):
+            label = field.parent.query(Label).first()
+            labels[field.id] = str(label.render()).strip().lower()
+        assert labels == {"form-input": "input", "form-output": "output", "form-chain": "chain",
+                          "form-codec": "codec", "form-priority": "priority", "form-device": "gpu slot"}
+        form.query_one("#form-input", Input).value = "in/frame.png"
+        form.query_one("#form-output", Input).value = "restored"
+        form.query_one("#form-chain", Input).value = "tiny"
+        form.action_submit()
+        await wait_for(pilot, lambda: table.row_count == 2, timeout=60, what="the new job listed")
+        await wait_for(pilot, lambda: table.cursor_row == 1, what="the new job selected")
+        await wait_for(pilot, lambda: detail_text(app.screen).startswith("#2 restore"), what="its detail")
+
+
+async def test_detail_shows_the_spec_as_fields(archivist_home, library_model, png, tmp_path):
+    from engine.queue.client import QueueClient
+
+    src = png("reel.png")
+    with QueueClient() as client:
+        client.submit("restore", {"input": str(src), "output": str(tmp_path / "out"), "models": ["tiny:0.5"],
+                                  "tile": 256})
+    app = make_app()
+    async with app.run_test(size=(120, 36)) as pilot:
+        await wait_for(pilot, lambda: "#1 restore" in detail_text(app.screen), what="detail")
+        lines = detail_text(app.screen).splitlines()
+        assert any(ln.split() == ["input", str(src)] for ln in lines)
+        assert any(ln.split() == ["chain", "tiny:0.5"] for ln in lines)
+        assert any(ln.split() == ["tile", "256"] for ln in lines)
+        assert not any(ch in detail_text(app.screen) for ch in '{}"')  # no raw JSON
+
+
+async def test_at_80x24_status_progress_eta_and_the_gpu_figure_stay_in_view(archivist_home, tmp_path, monkeypatch):
+    from archivist_tui import data
+    from archivist_tui.widgets.header import HeaderLine
+
+    monkeypatch.setattr(data, "device_summary", lambda: "cuda:0 62% 7.1/24G")
+    write_store(archivist_home, tmp_path / "log")
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        table = app.screen.query_one(DataTable)
+        await wait_for(pilot, lambda: table.row_count == 2, what="jobs")
+        await wait_for(pilot, lambda: app.screen.query_one(HeaderLine).daemon == "down", what="header")
+        await pilot.pause(0.2)
+        labels = [str(c.label) for c in table.columns.values()]
+        for wanted in ("STATUS", "PROGRESS", "ETA"):
+            assert wanted in labels
+        # Nothing to scroll sideways: every column is inside the table's width.
+        assert table.virtual_size.width <= table.scrollable_content_region.width
+        header = app.screen.query_one(HeaderLine)
+        assert header.render().plain.rstrip().endswith("cuda:0 62% 7.1/24G")
+        assert header.render().cell_len <= 80
+
+
+async def test_help_lists_the_screens_own_keys_first(archivist_home, tmp_path):
+    from textual.widgets._key_panel import BindingsTable
+
+    write_store(archivist_home, tmp_path / "log")
+    app = make_app()
+    async with app.run_test(size=(100, 36)) as pilot:
+        table = app.screen.query_one(DataTable)
+        await wait_for(pilot, lambda: table.row_count == 2, what="jobs")
+        table.focus()
+        await pilot.press("question_mark")
+        await wait_for(pilot, lambda: app.screen.query(BindingsTable), what="help panel")
+        rendered = app.screen.query_one(BindingsTable).render_bindings_table()
+        keys = [str(getattr(c, "plain", c)).strip() for c in rendered.columns[0].cells]
+        keys = [k for k in keys if k]
+        assert keys[:4] == ["a", "c", "p", "r"], keys
