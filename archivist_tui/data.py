@@ -72,14 +72,20 @@ class CommandResult:
 
 
 _SEE_HELP = re.compile(r"\s*\(see '[^']*--help'\)\s*$")
+_ARGUMENT = re.compile(r"^argument (?:-{1,2})?([A-Za-z][\w-]*)(?:/-{1,2}[\w-]+)*: ")
 
 
 def tui_words(line: str) -> str:
-    """A command-line message as the TUI shows it: no ``archivist: error:`` prefix, no ``--help`` pointer."""
+    """A command-line message as the TUI shows it.
+
+    No ``archivist: error:`` prefix, no ``(see 'archivist ... --help')`` pointer, and argparse's
+    ``argument --iter: invalid int value`` names the field (``iter: invalid int value``), not the flag.
+    """
     line = line.strip()
     if line.startswith("archivist: error: "):
         line = line[len("archivist: error: "):]
-    return _SEE_HELP.sub("", line)
+    line = _SEE_HELP.sub("", line)
+    return _ARGUMENT.sub(lambda m: f"{m.group(1).lower()}: ", line)
 
 
 def archivist_argv() -> list[str]:

@@ -23,6 +23,7 @@ from archivist_tui.widgets.dialogs import Confirm, Prompt
 from archivist_tui.widgets.image import InlineImage
 from archivist_tui.widgets.tables import fill_table
 
+EXPORT_FORMATS = ("pth", "safetensors", "onnx")
 COLUMNS = (("name", "NAME", 8), ("arch", "ARCH", 7), ("size", "SIZE", 6), ("role", "ROLE", 9),
            ("params", "PARAMS", 6), ("iters", "ITERS", 5), ("sha256", "SHA256", 12))
 
@@ -160,8 +161,12 @@ class ModelsScreen(ArchivistScreen):
             if not answer:
                 return
             parts = answer.split(maxsplit=1)
-            fmt = parts[0]
+            fmt = parts[0].lower()
             out = parts[1] if len(parts) > 1 else "."
+            if fmt not in EXPORT_FORMATS:
+                self.notify(f"export: {parts[0]!r} is not a format; formats are {', '.join(EXPORT_FORMATS)}",
+                            severity="error")
+                return
             self._cli(["models", "export", e.name, "--format", fmt, "-o", str(Path(out).expanduser())],
                       f"exported {e.name} as {fmt} to {out}")
 
@@ -174,6 +179,10 @@ class ModelsScreen(ArchivistScreen):
             return
 
         def got(new: str | None) -> None:
+            if new and new != e.name and new in {m.name for m in self.entries}:
+                self.notify(f"rename: a model named {new!r} is in the library already; choose another name",
+                            severity="error")
+                return
             if new and new != e.name:
                 self._cli(["models", "rename", e.name, new], f"renamed {e.name} to {new}")
 
@@ -186,6 +195,9 @@ class ModelsScreen(ArchivistScreen):
         from engine.models.library import ROLES
 
         def got(role: str | None) -> None:
+            if role and role not in ROLES:
+                self.notify(f"role: {role!r} is not a role; roles are {', '.join(ROLES)}", severity="error")
+                return
             if role and role != e.role:
                 self._cli(["models", "role", e.name, role], f"{e.name} is now {role}")
 

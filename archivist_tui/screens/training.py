@@ -2,7 +2,8 @@
 
 Reads the trainer's files (see :class:`archivist_tui.data.RunInfo`): ``metrics.jsonl`` is read
 incrementally (new lines only), charts redraw only when their series change. Pause, stop and
-promote go through ``archivist runs ...``; resume queues ``archivist train --resume``.
+promote go through ``archivist runs ...``; resume goes through the queue, one job per run
+(the paused job of the run is queued again).
 """
 
 from __future__ import annotations
@@ -71,7 +72,9 @@ class TrainingScreen(ArchivistScreen):
                     yield InlineImage(self.images, id="training-preview")
                 with Horizontal(id="training-lower"):
                     yield Chart("D(real) / D(fake)", id="chart-d")
-                    yield Chart("PSNR / SSIM", id="chart-psnr")
+                    # PSNR (dB, ~20-40) and SSIM (0-1) each on their own axis: on one, both look flat.
+                    yield Chart("PSNR", id="chart-psnr")
+                    yield Chart("SSIM", id="chart-ssim")
                 yield Static("", id="training-resources")
         yield from self.compose_footer()
 
@@ -138,7 +141,8 @@ class TrainingScreen(ArchivistScreen):
         self.query_one("#training-resources", Static).update("   ".join(resources))
         self.query_one("#chart-losses", Chart).set_series(series(run.train, LOSSES))
         self.query_one("#chart-d", Chart).set_series(series(run.train, ("p_d_real", "p_d_fake")))
-        self.query_one("#chart-psnr", Chart).set_series(series(run.val, ("psnr", "ssim")))
+        self.query_one("#chart-psnr", Chart).set_series(series(run.val, ("psnr",)))
+        self.query_one("#chart-ssim", Chart).set_series(series(run.val, ("ssim",)))
         preview = self.query_one(InlineImage)
         latest = run.previews[-1] if run.previews else None
         if latest != preview.path:
@@ -173,10 +177,20 @@ class TrainingScreen(ArchivistScreen):
         def got(answer: str | None) -> None:
             if not answer:
                 return
+            from archivist_tui.data import list_models
+
             parts = answer.split()
             name = parts[0]
+            if name in {m.name for m in list_models()}:
+                self.notify(f"promote: a model named {name!r} is in the library already; choose another name",
+                            severity="error")
+                return
             args = ["runs", "promote", run.name, "--name", name]
             if len(parts) > 1:
+                if not parts[1].isdigit() or int(parts[1]) not in iterations:
+                    self.notify(f"promote: {parts[1]!r} is not a checkpoint of {run.name}; checkpoints: "
+                                + ", ".join(map(str, iterations)), severity="error")
+                    return
                 args += ["--iter", parts[1]]
             self._cli(args, f"promoted {run.name} as {name}")
 
@@ -198,22 +212,27 @@ class TrainingScreen(ArchivistScreen):
     def action_resume(self) -> None:
         run = self._need()
         if run is not None:
-            self._resume(run.name, str(run.path / "config.yaml"))
+            self._resume(run.name)
 
     @work(thread=True, group="training-action")
-    def _resume(self, name: str, config: str) -> None:
-        """Queue a ``train`` job that resumes the run (the daemon runs it; the TUI never trains)."""
+    def _resume(self, name: str) -> None:
+        """Continue the run through the queue: its paused job if it has one, else a new job.
+
+        The rule is the engine's (:meth:`QueueClient.resume_run`, also ``archivist runs resume``):
+        one job per run, so the queue never shows two jobs training the same run.
+        """
         from archivist_tui.app import ActionDone
+        from engine.queue.client import QueueClient
 
         try:
-            from engine.queue.client import QueueClient
-        except ImportError:
-            self.app.post_message(ActionDone("resuming from here needs the job queue (issue 5)", False))
-            return
-        try:
             with QueueClient() as client:
-                job = client.submit("train", {"config": config, "name": name, "resume": True})
+                job, what = client.resume_run(name)
         except Exception as exc:  # ArchivistError: one line naming what is wrong
             self.app.post_message(ActionDone(str(exc), False))
             return
-        self.app.post_message(ActionDone(f"{name}: resume queued as job {job}", True))
+        self.app.post_message(ActionDone({
+            "resumed": f"{name}: job {job} queued again; it continues from its latest checkpoint",
+            "submitted": f"{name}: queued as job {job}; it continues from its latest checkpoint",
+            "queued": f"{name}: job {job} is already waiting in the queue",
+            "running": f"{name}: job {job} is already running",
+        }[what], True))

@@ -48,7 +48,10 @@ class Chart(Widget):
         fig = plt.figure
         fig.clear()
         fig.plot_size(w, h)
-        fig.title(f"{self.title}: {', '.join(series)}" if self.title else ", ".join(series))
+        names = ", ".join(series)
+        # A chart titled after its one curve ("PSNR" over psnr) does not repeat the name.
+        named = self.title and all(k.lower() in self.title.lower() for k in series)
+        fig.title(self.title if named else f"{self.title}: {names}" if self.title else names)
         fig.legend(active=False)
         for name, (xs, ys) in series.items():
             signal = fig.signal(list(xs), list(ys), marker="braille")

@@ -6,6 +6,7 @@ import json
 import sqlite3
 import time
 
+import pytest
 from textual.widgets import DataTable, Input, Label, Static
 
 from tests.tui.conftest import cell_texts, make_app, wait_for
@@ -135,6 +136,7 @@ def detail_text(screen) -> str:
     return str(screen.query_one("#queue-detail", Static).render())
 
 
+@pytest.mark.slow
 async def test_detail_follows_the_selected_job_and_a_pause_reads_pausing(queue_daemon, tmp_path):
     """The pane follows the job live (state, events), and a pause shows as pausing until it takes
     effect: claimed like the daemon does, paused from the TUI, taken back by a real daemon."""

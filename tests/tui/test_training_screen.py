@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 
+import pytest
 from textual.widgets import OptionList, Static
 
 from tests.tui.conftest import make_app, wait_for
@@ -87,3 +88,73 @@ async def test_pause_request_reaches_the_run(archivist_home):
         await wait_for(pilot, lambda: app.screen.selected is not None)
         await pilot.press("p")
         await wait_for(pilot, lambda: (rdir / "control").exists(), what="control file")
+
+
+async def test_psnr_and_ssim_have_their_own_axes(archivist_home):
+    from archivist_tui.widgets.chart import Chart
+
+    rdir = write_run(archivist_home, "r1", range(10, 20, 10))
+    with open(rdir / "metrics.jsonl", "a") as f:
+        for i in range(1, 11):
+            f.write(json.dumps({"kind": "val", "iteration": 100 * i, "psnr": 20 + i / 5, "ssim": 0.8 + i / 100}) + "\n")
+    app = make_app(start="training")
+    async with app.run_test(size=(160, 48)) as pilot:
+        screen = app.screen
+        psnr = screen.query_one("#chart-psnr", Chart)
+        ssim = screen.query_one("#chart-ssim", Chart)
+        await wait_for(pilot, lambda: psnr.series and ssim.series, what="validation curves")
+        assert set(psnr.series) == {"psnr"} and set(ssim.series) == {"ssim"}
+        await pilot.pause(0.2)
+        # Each axis spans its own values: PSNR's ticks are in dB (20-22), SSIM's 0.8-0.9.
+        def ticks(chart) -> list[float]:
+            import re
+
+            return [float(m.group(1)) for m in re.finditer(r"^\s*(-?[\d.]+)\s*┤", chart.render().plain, re.M)]
+
+        assert ticks(psnr) and min(ticks(psnr)) >= 19.5 and max(ticks(psnr)) <= 22.5, ticks(psnr)
+        assert ticks(ssim) and 0.75 <= min(ticks(ssim)) and max(ticks(ssim)) <= 0.95, ticks(ssim)
+
+
+@pytest.mark.slow
+async def test_r_on_a_paused_run_resumes_its_job_not_a_second_one(queue_daemon, tmp_path):
+    """A run trained by the queue, paused from the Training screen: r queues that same job again."""
+    import yaml
+
+    from archivist_tui.cli import main
+    from engine.queue.client import QueueClient
+    from tests.train.trainkit import tiny_config, write_pairs
+
+    write_pairs(tmp_path / "pairs")
+    cfg = tmp_path / "cfg.yaml"
+    # Long enough that it is still training when paused; log often so the screen sees it move.
+    cfg.write_text(yaml.safe_dump(tiny_config(**{"train.total_iters": 100000, "train.log_every": 1,
+                                                 "train.val_every": 100000, "train.checkpoint_every": 100000})))
+    with QueueClient() as client:
+        job = client.submit("train", {"config": str(cfg)})
+    assert main(["daemon", "start"]) == 0
+
+    def jobs():
+        with QueueClient() as client:
+            return [(j.id, j.status) for j in client.list_jobs()]
+
+    app = make_app(start="training")
+    async with app.run_test(size=(140, 40)) as pilot:
+        screen = app.screen
+        summary = screen.query_one("#training-summary", Static)
+        await wait_for(pilot, lambda: "tiny  running" in str(summary.render()), timeout=120, what="run running")
+        await pilot.press("p")
+        await wait_for(pilot, lambda: jobs() == [(job, "paused")], timeout=120, what="its job paused")
+        await wait_for(pilot, lambda: "tiny  paused" in str(summary.render()), what="run paused")
+        await pilot.press("r")
+        await wait_for(pilot, lambda: jobs()[0][1] in ("queued", "running"), timeout=60, what="the job resumed")
+        assert len(jobs()) == 1, jobs()
+        await wait_for(pilot, lambda: any(f"job {job} queued again" in str(n.message) for n in app._notifications),
+                       what="the message")
+        await wait_for(pilot, lambda: "tiny  running" in str(summary.render()), timeout=120, what="running again")
+        # r again while it runs: still one job.
+        await pilot.press("r")
+        await wait_for(pilot, lambda: any("already running" in str(n.message) for n in app._notifications),
+                       what="already running")
+        assert len(jobs()) == 1, jobs()
+        await pilot.press("x")
+        await wait_for(pilot, lambda: jobs()[0][1] == "cancelled", timeout=120, what="stopped")
