@@ -110,8 +110,10 @@ class InlineImage(Container):
 
                 cls = {"auto": ti.Image, "kitty": ti.TGPImage, "sixel": ti.SixelImage}[self.mode]
                 inner = cls()
-                inner.styles.width = "1fr"
-                inner.styles.height = "1fr"
+                # auto × auto: as large as the panel allows with the picture's own aspect ratio
+                # (a fixed size on both axes would stretch a 3:1 LQ │ out │ GT strip to the panel's shape).
+                inner.styles.width = "auto"
+                inner.styles.height = "auto"
                 return inner
             except Exception:  # no terminal answer, no graphics: fall back
                 self.mode = "halfcell"
