@@ -29,6 +29,7 @@ COMMAND_MODULES = (
     "queue",
     "daemon",
     "tui",
+    "docs",
 )
 
 

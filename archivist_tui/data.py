@@ -85,7 +85,10 @@ def tui_words(line: str) -> str:
     if line.startswith("archivist: error: "):
         line = line[len("archivist: error: "):]
     line = _SEE_HELP.sub("", line)
-    return _ARGUMENT.sub(lambda m: f"{m.group(1).lower()}: ", line)
+    line = _ARGUMENT.sub(lambda m: f"{m.group(1).lower()}: ", line)
+    # The engine's "how to get a model" hints name commands; here the Models screen's f does it.
+    line = re.sub(r"get it with 'archivist models fetch [\w.-]+'", "fetch it with f on 4 Models", line)
+    return line.replace("(archivist models fetch NAME)", "(f on 4 Models fetches one)")
 
 
 def archivist_argv() -> list[str]:

@@ -2,7 +2,8 @@
 
 A short clean clip of procedural cel animation (with a tune) is aged with the ``normal`` profile in
 clip mode, restored with the starter model through the real video pipeline, and measured: PSNR of
-the damaged and of the restored clip against the clean one, and a side-by-side picture.
+the damaged and of the restored clip against the clean one, and a side-by-side picture whose
+panels are labelled clean, damaged and restored.
 """
 
 from __future__ import annotations
@@ -48,6 +49,25 @@ def psnr(a: np.ndarray, b: np.ndarray) -> float:
     return float("inf") if mse == 0 else 10 * math.log10(255.0**2 / mse)
 
 
+def labelled_panels(panels: list[np.ndarray], labels: list[str]) -> np.ndarray:
+    """RGB panels side by side, each under a dark band that names it (the band is added, the
+    pictures are untouched, so they can still be compared pixel for pixel)."""
+    import cv2
+
+    height = panels[0].shape[0]
+    band = max(16, height // 10)
+    scale = band / 40
+    thickness = 1 if band < 30 else 2
+    out = []
+    for panel, label in zip(panels, labels):
+        strip = np.full((band, panel.shape[1], 3), 24, np.uint8)
+        (tw, th), below = cv2.getTextSize(label, cv2.FONT_HERSHEY_SIMPLEX, scale, thickness)
+        origin = (max(2, (panel.shape[1] - tw) // 2), (band - th - below) // 2 + th)
+        cv2.putText(strip, label, origin, cv2.FONT_HERSHEY_SIMPLEX, scale, (235, 235, 235), thickness, cv2.LINE_AA)
+        out.append(np.concatenate([strip, panel], axis=0))
+    return np.concatenate(out, axis=1)
+
+
 def run_demo(out_dir: str | Path, model: str = STARTER_MODEL, seconds: float = 4.0, width: int = 320,
              height: int = 240, seed: int = 2024, profile: str = "normal", device: str = "auto",
              precision: str = "auto", stage: Callable[[str], None] | None = None,
@@ -91,7 +111,7 @@ def run_demo(out_dir: str | Path, model: str = STARTER_MODEL, seconds: float = 4
         )
     c, d, r = (np.stack(f) for f in (frames_clean, frames_damaged, frames_restored))
     mid = len(frames_clean) // 2
-    picture = np.concatenate([c[mid], d[mid], r[mid]], axis=1)
+    picture = labelled_panels([c[mid], d[mid], r[mid]], ["clean", "damaged", "restored"])
     side = out / "side_by_side.png"
     cv2.imwrite(str(side), np.ascontiguousarray(picture[..., ::-1]))
     return DemoResult(clean, damaged, restored, side, len(frames_clean), psnr(d, c), psnr(r, c))

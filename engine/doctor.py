@@ -80,21 +80,49 @@ def _ffmpeg_checks() -> list[Check]:
     detail = f"PyAV {av.__version__}" + (f", libavcodec {'.'.join(map(str, codec))}" if codec else "")
     out = [Check("ffmpeg", "ok", detail)]
     available = set(av.codecs_available)
-    present = [label for name, label in VIDEO_ENCODERS.items() if name in available and _can_encode(name)]
+    usable = [name for name in VIDEO_ENCODERS if name in available and _can_encode(name)]
     missing = [name for name in REQUIRED_ENCODERS if name not in available]
-    out.append(Check("encoders", "fail" if missing else "ok",
-                     "present: " + ", ".join(present) + (f"; missing: {', '.join(missing)}" if missing else ""),
+    detail = "present: " + ", ".join(VIDEO_ENCODERS[n] for n in usable)
+    detail += f"; missing: {', '.join(missing)}" if missing else ""
+    if not set(usable) & set(NVENC):
+        detail += " (NVENC: no NVIDIA GPU and driver it can use here)"
+    out.append(Check("encoders", "fail" if missing else "ok", detail,
                      "reinstall PyAV from its wheel (pip install --force-reinstall av)" if missing else ""))
     return out
 
 
+NVENC = ("h264_nvenc", "hevc_nvenc")
+
+
 def _can_encode(name: str) -> bool:
+    """The encoder is built in and, for NVENC, opens on this machine's GPU.
+
+    PyAV's wheel always carries the NVENC encoders; they work only where an NVIDIA GPU and its
+    driver are there, so listing them from the build alone would promise what this machine lacks.
+    Opening a small encoder session is the test (it fails at once without the driver).
+    """
     import av
 
     try:
         av.codec.Codec(name, "w")
-        return True
     except Exception:  # noqa: BLE001 - any failure means the encoder is not usable
+        return False
+    if name not in NVENC:
+        return True
+    return _nvenc_opens(name)
+
+
+def _nvenc_opens(name: str) -> bool:
+    from fractions import Fraction
+
+    import av
+
+    try:
+        ctx = av.CodecContext.create(name, "w")
+        ctx.width, ctx.height, ctx.pix_fmt, ctx.time_base = 256, 256, "yuv420p", Fraction(1, 24)
+        ctx.open()
+        return True
+    except Exception:  # noqa: BLE001 - no GPU, no driver, no free session: not usable here
         return False
 
 

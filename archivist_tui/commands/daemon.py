@@ -11,7 +11,9 @@ from archivist_tui.commands._common import add_json_option
 def register(sub) -> None:
     p = sub.add_parser("daemon", help="start, stop or inspect the job-queue daemon",
                        description="The daemon runs queued jobs, one worker process per job, and survives "
-                       "closed terminals. See docs/daemon.md for running it under systemd.")
+                       "closed terminals. Its guide, with running it under systemd, ships with Archivist: "
+                       "'archivist docs daemon' prints it ('archivist docs archivist.service --path' gives the "
+                       "unit file).")
     dsub = p.add_subparsers(dest="daemon_command", metavar="ACTION")
     start = dsub.add_parser("start", help="start the daemon (detached unless --foreground)",
                             description="Start the daemon. It detaches from the terminal and logs to "

@@ -94,9 +94,35 @@ def cmd_info(args: argparse.Namespace) -> int:
     for key in ("name", "arch", "role", "num_feat", "num_conv", "scale", "in_channels", "out_channels",
                 "params", "iterations", "sha256", "source", "builtin", "size_bytes", "path"):
         print(f"{key:13} {info.get(key) if info.get(key) is not None else '-'}")
-    if entry.profiles:
-        print(f"{'profiles':13} {entry.profiles}")
+    for i, line in enumerate(profile_lines(entry.profiles)):
+        print(f"{'profiles' if i == 0 else '':13} {line}")
     return 0
+
+
+def profile_lines(profiles) -> list[str]:
+    """The training profiles a model records, one line each: ``mix default  f6f44f6ec102`` then
+    ``  normal  0.30  30a7b33507ba`` per profile of the mix (hashes cut to 12 like the library's)."""
+    if not profiles:
+        return []
+    if isinstance(profiles, str):
+        return [profiles]
+    if isinstance(profiles, list):
+        return [line for p in profiles for line in profile_lines(p)]
+    if not isinstance(profiles, dict):
+        return [str(profiles)]
+    parts = profiles.get("profiles")
+    head = ("mix " if parts else "") + str(profiles.get("name") or "?")
+    if profiles.get("hash"):
+        head += f"  {str(profiles['hash'])[:12]}"
+    lines = [head]
+    if isinstance(parts, dict):
+        width = max(len(str(n)) for n in parts)
+        for name, info in parts.items():
+            info = info if isinstance(info, dict) else {"weight": info}
+            weight = info.get("weight")
+            weight = f"{weight:.2f}" if isinstance(weight, (int, float)) else str(weight or "")
+            lines.append(f"  {str(name):<{width}}  {weight}  {str(info.get('hash') or '')[:12]}".rstrip())
+    return lines
 
 
 def cmd_import(args: argparse.Namespace) -> int:

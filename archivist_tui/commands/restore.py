@@ -12,7 +12,7 @@ from archivist_tui.commands._video_opts import add_video_options, is_video_job, 
 def register(sub) -> None:
     p = sub.add_parser(
         "restore",
-        help="restore an image or a folder of images with a chain of models",
+        help="restore a video, an image or a folder of images with a chain of models",
         description="Restore INPUT through one or more models. Several -m form a chain; each stage is "
         "MODEL[:strength[:sigma]] (strength 0-1 blends with the stage's input, sigma 0-50 is DRUNet's "
         "noise level). MODEL is a library name or a model file.",

@@ -37,9 +37,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     from engine.errors import UsageError
 
     if args.init:
-        from engine.train.config import INIT_TEMPLATE
+        from engine.train.config import init_template
 
-        print(INIT_TEMPLATE, end="")
+        print(init_template(), end="")
         return 0
     if not args.config and not (args.resume and args.name):
         raise UsageError("train needs CONFIG.yaml (or --resume --name RUN, or --init to print a starting config)")

@@ -149,6 +149,22 @@ def entry_from_file(path: Path, builtin: bool = False) -> ModelEntry:
     )
 
 
+def missing_model_message(name: str, known: list[str]) -> str:
+    """Why ``name`` cannot be used and how to get it: fetch it when the catalog has it, else the lists."""
+    from engine.models.catalog import load_catalog
+
+    try:
+        catalog = [c.name for c in load_catalog()]
+    except ArchivistError:  # an unreadable catalog must not hide the library's own answer
+        catalog = []
+    if name in catalog:
+        return (f"model {name!r} is not in the library yet; it is in the catalog: "
+                f"get it with 'archivist models fetch {name}' (needs network)")
+    have = ", ".join(known) or "none yet (archivist models import PATH)"
+    offer = f"; the catalog offers {', '.join(catalog)} (archivist models fetch NAME)" if catalog else ""
+    return f"no model named {name!r} in the library; models: {have}{offer}"
+
+
 class Library:
     """The models in ``ARCHIVIST_HOME/models`` and the package's built-ins."""
 
@@ -188,8 +204,7 @@ class Library:
         """The entry of a model by name, or a clear error listing what exists."""
         entry = self.find(name)
         if entry is None:
-            known = ", ".join(self.names()) or "none yet (archivist models import PATH)"
-            raise ArchivistError(f"no model named {name!r} in the library; models: {known}")
+            raise ArchivistError(missing_model_message(name, self.names()))
         return entry
 
     def resolve(self, name_or_path: str) -> Path:

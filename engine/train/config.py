@@ -1,7 +1,8 @@
 """The training config: a YAML document, validated into typed dataclasses with clear errors.
 
-Every error names the key, the value and what is allowed. :data:`INIT_TEMPLATE` is the documented
-starting config that ``archivist train --init`` prints.
+Every error names the key, the value and what is allowed. :func:`init_template` is the documented
+starting config that ``archivist train --init`` prints (:data:`INIT_TEMPLATE` with the perceptual
+loss switched off where no VGG19 weights are at hand).
 """
 
 from __future__ import annotations
@@ -84,6 +85,34 @@ train:
   keep_checkpoints: 5
   nan_tolerance: 5       # abort after this many non-finite steps in a row
 """
+
+PERCEPTUAL_ON = """\
+  perceptual:
+    weight: 1.0          # 0 turns it off
+    vgg19: null          # local VGG19 weights (.pth); null: ~/.cache/torch/hub/checkpoints/vgg19-dcbb9e9d.pth
+"""
+PERCEPTUAL_OFF = """\
+  perceptual:
+    weight: 0            # off: no VGG19 weights on this machine (never downloaded). To turn it on, put
+                         #  vgg19-dcbb9e9d.pth in {folder}/ (or set vgg19: PATH)
+                         #  and set weight: 1.0 (the default when this key is left out)
+    vgg19: null          # local VGG19 weights (.pth); null: the file above
+"""
+
+
+def init_template(vgg_present: bool | None = None) -> str:
+    """The starting config ``archivist train --init`` prints; it runs as written on this machine.
+
+    The perceptual loss needs VGG19 weights that Archivist never downloads: where they are not at
+    hand the template turns the loss off and says how to turn it on, so a first run does not stop
+    on a missing file. ``vgg_present`` None looks for them (:data:`VGG_CACHE`).
+    """
+    if vgg_present is None:
+        vgg_present = VGG_CACHE.expanduser().is_file()
+    if vgg_present:
+        return INIT_TEMPLATE
+    return INIT_TEMPLATE.replace(PERCEPTUAL_ON, PERCEPTUAL_OFF.format(folder=VGG_CACHE.parent))
+
 
 # Keys --resume accepts a change of: everything else must match the run's stored config. The
 # device and the number of loader processes do not change what is computed (batches are a pure

@@ -6,6 +6,7 @@ import re
 
 import av
 import cv2
+import numpy as np
 
 from archivist_tui.cli import main
 
@@ -24,8 +25,18 @@ def test_demo_shortened(tmp_path, tiny_compact, capsys):
         with av.open(str(out / name)) as c:
             assert len(c.streams.audio) == 1
             assert sum(1 for _ in c.decode(video=0)) == 24
-    picture = cv2.imread(str(out / "side_by_side.png"))
-    assert picture.shape == (64, 96 * 3, 3)
+    picture = cv2.imread(str(out / "side_by_side.png"))[..., ::-1]
+    band = picture.shape[0] - 64  # a label band over the three frames
+    assert picture.shape[1:] == (96 * 3, 3) and band >= 12
+    frames = []
+    for name in ("clean.mkv", "damaged.mkv", "restored.mkv"):
+        with av.open(str(out / name)) as c:
+            frames.append([f.to_ndarray(format="rgb24") for f in c.decode(video=0)][12])
+    assert (picture[band:] == np.concatenate(frames, axis=1)).all()  # the pictures themselves untouched
+    labels = [picture[:band, i * 96:(i + 1) * 96] for i in range(3)]
+    for label in labels:  # light lettering on the dark band, in every panel, each with its own word
+        assert (label.max(axis=2) > 150).sum() >= 20
+    assert not (labels[0] == labels[1]).all() and not (labels[1] == labels[2]).all()
     assert "ageing it with the 'normal' profile" in captured.err
 
 

@@ -7,14 +7,14 @@ import yaml
 
 from archivist_tui.cli import main
 from engine.errors import ArchivistError
-from engine.train.config import INIT_TEMPLATE, config_from_dict, resume_differences
+from engine.train.config import INIT_TEMPLATE, config_from_dict, init_template, resume_differences
 from tests.train.trainkit import tiny_config
 
 
 def test_init_template_is_a_valid_documented_config(capsys):
     assert main(["train", "--init"]) == 0
     text = capsys.readouterr().out
-    assert text == INIT_TEMPLATE
+    assert text == init_template()
     doc = yaml.safe_load(text)
     cfg = config_from_dict(doc)
     for key in ("name", "seed", "device", "precision", "network", "data", "losses", "optim", "ema", "train"):
@@ -88,3 +88,41 @@ def test_resume_differences_allow_only_lengths_and_intervals():
     assert resume_differences(a, b) == []
     c = config_from_dict(tiny_config(**{"optim.g.lr": 1e-5, "network.num_feat": 16})).to_dict()
     assert resume_differences(a, c) == ["network.num_feat", "optim.g.lr"]
+
+
+def test_init_config_turns_the_perceptual_loss_on_only_with_vgg_weights(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("HOME", str(tmp_path))  # the VGG19 cache is ~/.cache/torch/hub/checkpoints/
+    assert main(["train", "--init"]) == 0
+    text = capsys.readouterr().out
+    assert yaml.safe_load(text)["losses"]["perceptual"]["weight"] == 0
+    assert "vgg19-dcbb9e9d.pth in ~/.cache/torch/hub/checkpoints/" in text and "set weight: 1.0" in text
+    cache = tmp_path / ".cache" / "torch" / "hub" / "checkpoints" / "vgg19-dcbb9e9d.pth"
+    cache.parent.mkdir(parents=True)
+    cache.write_bytes(b"weights")
+    assert main(["train", "--init"]) == 0
+    text = capsys.readouterr().out
+    assert text == INIT_TEMPLATE and yaml.safe_load(text)["losses"]["perceptual"]["weight"] == 1.0
+
+
+@pytest.mark.slow
+def test_init_config_runs_as_written(tmp_path, monkeypatch, capsys):
+    """The printed config, with only its sizes made tiny and frames in its frames/ folder, trains."""
+    import cv2
+    import numpy as np
+
+    monkeypatch.setenv("HOME", str(tmp_path))  # no VGG19 weights here
+    assert main(["train", "--init"]) == 0
+    doc = yaml.safe_load(capsys.readouterr().out)
+    frames = tmp_path / "frames"  # the template's data.clean, relative to the config file
+    frames.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(6):
+        cv2.imwrite(str(frames / f"f{i}.png"), rng.integers(0, 255, (64, 64, 3), dtype=np.uint8))
+    doc["network"].update(num_feat=8, num_conv=2)
+    doc["losses"]["gan"]["d_num_feat"] = 8
+    doc["data"].update(patch_size=32, batch_size=2, workers=0, val_count=1, val_size=48)
+    doc["train"].update(total_iters=2, log_every=1, val_every=2, checkpoint_every=2)
+    cfg = tmp_path / "my-run.yaml"
+    cfg.write_text(yaml.safe_dump(doc))
+    assert main(["train", str(cfg), "--device", "cpu"]) == 0, capsys.readouterr().err
+    assert "finished at iteration 2" in capsys.readouterr().out

@@ -15,6 +15,12 @@ def test_command_line_errors_are_put_in_the_tuis_words():
         == "role: invalid choice: 'foo'"
     assert tui_words("archivist: error: argument -o/--output: expected one argument") == \
         "o: expected one argument"
+    from engine.models.library import missing_model_message
+
+    assert tui_words(missing_model_message("archivist-medium", ["tiny"])) == \
+        "model 'archivist-medium' is not in the library yet; it is in the catalog: fetch it with f on 4 Models " \
+        "(needs network)"
+    assert tui_words(missing_model_message("nope", ["tiny"])).endswith("(f on 4 Models fetches one)")
     result = CommandResult(["runs", "promote"], 2, "", "archivist: error: argument --iter: invalid int value: "
                            "'abc' (see 'archivist runs promote --help')\n")
     assert result.message == "iter: invalid int value: 'abc'"
