@@ -53,6 +53,11 @@ class Chart(Widget):
         named = self.title and all(k.lower() in self.title.lower() for k in series)
         fig.title(self.title if named else f"{self.title}: {names}" if self.title else names)
         fig.legend(active=False)
+        values = [y for _, ys in series.values() for y in ys]
+        if values and max(values) == min(values):
+            # A flat curve: plotext would pad the axis by ±1, taking SSIM 0.8 to -0.2…1.8.
+            pad = abs(values[0]) * 0.01 or 0.01
+            fig.ruler("y").lim(values[0] - pad, values[0] + pad)
         for name, (xs, ys) in series.items():
             signal = fig.signal(list(xs), list(ys), marker="braille")
             signal.label(name)
