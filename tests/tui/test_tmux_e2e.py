@@ -93,7 +93,7 @@ def test_every_screen_in_tmux_then_quit(tmux, library_model):
     screen = tmux.wait_for("tiny")
     assert "compact" in screen and "8/2×1" in screen
     tmux.keys("?")
-    tmux.wait_for("Cursor up")
+    tmux.wait_for("Models keys")  # the screen's own keys head the help
     tmux.keys("1")
     tmux.wait_for("Add")
     tmux.keys("q")
