@@ -364,8 +364,6 @@ def list_jobs() -> list[JobRow] | None:
     status, request, device, slot, done, total, rate, eta, error, log_path. A running job with a
     pending pause or cancel reads ``pausing``/``cancelling`` (the engine's own rule).
     """
-    from engine.queue.store import shown_status
-
     path = queue_db()
     if not path.exists():
         return None
@@ -389,7 +387,13 @@ def list_jobs() -> list[JobRow] | None:
             spec = {}
         d["spec"] = spec if isinstance(spec, dict) else {}
         kind = str(d.get("kind", "?"))
-        status = shown_status(str(d.get("status") or "?"), d.get("request"))
+        status = str(d.get("status") or "?")
+        if d.get("request"):
+            # The engine's rule; imported only when a request is pending (the queue package costs
+            # a tenth of a second to import, which every start-up would otherwise pay).
+            from engine.queue.store import shown_status
+
+            status = shown_status(status, d["request"])
         done, total = d.get("done"), d.get("total")
         progress = (done or 0) / total if total else (1.0 if status == "done" else 0.0)
         rate = d.get("rate")
