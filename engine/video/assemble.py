@@ -1,5 +1,16 @@
-"""The final file: segments joined by stream copy, with the source's audio, subtitles, attachments,
-chapters and metadata, written under a temporary name and renamed into place when complete."""
+"""The final file: segments joined by stream copy, with the source's other streams as the stream plan
+says (copied, converted or dropped), chapters and metadata, written under a temporary name and
+renamed into place when complete.
+
+Timing. Each segment is put back at its recorded first timestamp (a segment muxer may have moved
+it: NUT starts a B-frame encode's decode timestamps at zero, which made x264/x265 output start two
+frames late), and the joined video gets decode timestamps from
+:class:`engine.video.timing.DecodeTimestamps`, which rise across every join. Copied streams keep
+their timestamps, shifted by the cut; damaged ones are mended (:class:`PacketTimeline`) with one
+warning per stream. Nothing is moved by the output muxer: packets that would start before zero in
+a container that cannot hold that are left out (an AAC encoder's priming packet), and text
+subtitles are trimmed to the cut instead.
+"""
 
 from __future__ import annotations
 
@@ -7,19 +18,42 @@ import heapq
 import logging
 import os
 from collections.abc import Iterator
+from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 
 from engine.errors import ArchivistError
 from engine.video.probe import open_input
+from engine.video.streams import StreamPlan, add_planned_streams, rules_for
+from engine.video.timing import DecodeTimestamps, PacketTimeline
 
 log = logging.getLogger(__name__)
 
-# Codecs a container cannot hold are dropped with a warning (re-encoding text subtitles is left out).
-_SUBTITLE_OK = {
-    ".mp4": ("mov_text",),
-    ".mov": ("mov_text",),
-}
+
+@dataclass
+class Segment:
+    """One finished segment file, as recorded in ``state.json``: where it lies on the output's timeline.
+
+    ``first_pts`` is the output timestamp of its first frame in the video time base; ``frames``
+    its frame count; ``reorder`` the encoder's reorder depth (see :class:`SegmentWriter`).
+    Boundaries come from the record, never from ``--segment-frames`` arithmetic, so a segment
+    closed early (a pause) joins like any other.
+    """
+
+    path: Path
+    first_pts: int
+    frames: int
+    reorder: int | None = 0
+
+
+@dataclass
+class VideoTrack:
+    """How the restored video stream is declared in the final file."""
+
+    time_base: Fraction  # of Segment.first_pts
+    rate: Fraction  # declared frame rate (the source's)
+    tags: dict  # colour primaries, transfer, matrix, range, sample aspect ratio, rotation
+    disposition: int = 0
 
 
 def temp_output_path(output: Path) -> Path:
@@ -27,51 +61,41 @@ def temp_output_path(output: Path) -> Path:
     return output.with_name(f".{output.stem}.partial{output.suffix}")
 
 
-def assemble(segments: list[Path], source: str | None, output: Path, pts_offset: float = 0.0,
-             end_time: float | None = None, video_tags: dict | None = None) -> None:
-    """Join ``segments`` (NUT files with one video stream each) into ``output``.
+def assemble(segments: list[Segment], video: VideoTrack, output: Path, source: str | None = None,
+             plan: StreamPlan | None = None, offset: float = 0.0, end: float | None = None) -> None:
+    """Join ``segments`` into ``output``, with ``source``'s other streams as ``plan`` says.
 
-    Audio, subtitle and attachment streams, chapters and global metadata come from ``source``
-    (when given), restricted to ``[pts_offset, end_time)`` seconds and shifted by ``-pts_offset``.
-    ``video_tags`` (colour primaries, transfer, matrix, range, sample aspect ratio, rotation) are set on the
-    video stream, since the NUT segments do not carry them.
+    ``offset``/``end`` (seconds of the source) restrict the side streams to the restored range;
+    they are shifted by ``-offset`` like the video.
     """
     import av
 
     tmp = temp_output_path(output)
+    rules = rules_for(output)
     try:
-        out = av.open(str(tmp), "w")
+        out = av.open(str(tmp), "w", format=rules.format)
     except (OSError, av.error.FFmpegError) as exc:
         raise ArchivistError(f"{output}: cannot write: {getattr(exc, 'strerror', None) or exc}") from None
     inputs = []
     try:
-        first = av.open(str(segments[0]))
+        first = av.open(str(segments[0].path))
         inputs.append(first)
-        vin = first.streams.video[0]
-        vout = out.add_stream_from_template(vin)
-        vout.time_base = vin.time_base
-        tags = dict(video_tags or {})
-        rotation = tags.pop("rotation", 0)
-        for name, value in tags.items():
-            if value is not None:
-                setattr(vout.codec_context, name, value)
-        if rotation:
-            # Pixels stay as stored; the display matrix tells players to turn them, as in the source.
-            vout.set_display_rotation(rotation)
+        vout = _add_video(out, first.streams.video[0], video)
         src = None
-        side: list[tuple] = []
+        added: dict[int, tuple] = {}
         if source is not None:
             src = open_input(source)
             inputs.append(src)
-            side = _add_side_streams(out, src, output)
+            if plan is not None:
+                added = add_planned_streams(out, src, plan)
             out.metadata.update({k: v for k, v in src.metadata.items() if k.lower() not in ("encoder", "duration")})
-            chapters = _shift_chapters(src.chapters(), pts_offset, end_time)
+            chapters = _shift_chapters(src.chapters(), offset, end)
             if chapters:
                 out.set_chapters(chapters)
         out.start_encoding()
-        streams: list[Iterator] = [_segment_packets(segments, vout, inputs)]
-        if side:
-            streams.append(_side_packets(src, side, pts_offset, end_time))
+        streams: list[Iterator] = [_segment_packets(segments, vout, video, inputs)]
+        if any(d.type != "attachment" for d, _, _ in added.values()):
+            streams.append(_side_packets(src, added, offset, end, rules.negative_pts))
         for _, _, packet in heapq.merge(*streams, key=lambda item: (item[0], item[1])):
             out.mux(packet)
         out.close()
@@ -89,6 +113,25 @@ def assemble(segments: list[Path], source: str | None, output: Path, pts_offset:
     os.replace(tmp, output)
 
 
+def _add_video(out, template, video: VideoTrack):
+    vout = out.add_stream_from_template(template)
+    vout.time_base = video.time_base
+    # The declared rate (Matroska's default duration) is the source's, not one derived from a
+    # segment's time base (which read as 12,800 fps).
+    vout.codec_context.framerate = video.rate
+    tags = dict(video.tags or {})
+    rotation = tags.pop("rotation", 0)
+    for name, value in tags.items():
+        if value is not None:
+            setattr(vout.codec_context, name, value)
+    if rotation:
+        # Pixels stay as stored; the display matrix tells players to turn them, as in the source.
+        vout.set_display_rotation(rotation)
+    if video.disposition:
+        vout.disposition = video.disposition
+    return vout
+
+
 def _close_all(containers) -> None:
     for c in containers:
         try:
@@ -97,78 +140,134 @@ def _close_all(containers) -> None:
             pass
 
 
-def _segment_packets(segments: list[Path], vout, inputs) -> Iterator[tuple]:
+def _rescale(value: int, src: Fraction, dst: Fraction) -> int:
+    return int(round(value * src / dst))
+
+
+def _segment_packets(segments: list[Segment], vout, video: VideoTrack, inputs) -> Iterator[tuple]:
     import av
 
-    for number, path in enumerate(segments):
-        container = av.open(str(path))
+    tb = Fraction(vout.time_base)  # the muxer's, known now that the header is written
+    step = max(1, int(round(1 / (video.rate * tb))))
+    # A segment recorded without its reorder depth gets H.264's largest, which is always safe.
+    dts = DecodeTimestamps(max(16 if s.reorder is None else s.reorder for s in segments), step)
+    for number, seg in enumerate(segments):
+        container = av.open(str(seg.path))
         inputs.append(container)
         stream = container.streams.video[0]
+        stb = Fraction(stream.time_base)
+        first = seg.first_pts * video.time_base  # seconds, exact
+        base = None
+        count = 0
         for packet in container.demux(stream):
-            if packet.dts is None and packet.pts is None:
+            if packet.size == 0:
                 continue
-            stamp = packet.dts if packet.dts is not None else packet.pts
-            t = float(stamp * packet.time_base)
+            stamp = packet.pts if packet.pts is not None else packet.dts
+            if base is None:
+                # A segment starts with its first frame (a key frame, shown first): put it back where
+                # the record says, whatever shift the segment's muxer applied.
+                base = stamp
+            pts = int(round((first + (stamp - base) * stb) / tb))  # one rounding, not two
+            duration = _rescale(packet.duration, stb, tb) if packet.duration else 0
+            packet.pts, packet.dts = pts, dts.next(pts)
+            packet.duration = duration
+            packet.time_base = tb
             packet.stream = vout
-            yield (t, 0, packet)
+            count += 1
+            yield (float(packet.dts * tb), 0, packet)
         container.close()
         inputs.remove(container)
-        log.debug("copied segment %d (%s)", number, path)
+        if count != seg.frames:
+            log.warning("segment %d (%s) holds %d frames, its record says %d", number, seg.path, count, seg.frames)
+        log.debug("copied segment %d (%s)", number, seg.path)
 
 
-def _add_side_streams(out, src, output: Path) -> list[tuple]:
-    suffix = output.suffix.lower()
-    pairs = []
-    for s in src.streams:
-        if s.type not in ("audio", "subtitle", "attachment", "data"):
-            continue
-        if s.type == "data":
-            continue
-        if s.type == "attachment" and suffix not in (".mkv",):
-            log.warning("attachment stream %d dropped: %s files cannot hold attachments", s.index, suffix)
-            continue
-        codec = s.codec_context.name if s.codec_context is not None else None
-        if s.type == "subtitle" and suffix in _SUBTITLE_OK and codec not in _SUBTITLE_OK[suffix]:
-            log.warning("subtitle stream %d (%s) dropped: %s files cannot hold it", s.index, codec, suffix)
-            continue
-        try:
-            if s.type == "attachment":
-                new = out.add_attachment(s.name, s.mimetype, s.data)
-            else:
-                new = out.add_stream_from_template(s)
-        except Exception as exc:  # noqa: BLE001 - an FFmpeg refusal for one side stream is not fatal
-            log.warning("stream %d (%s %s) dropped: %s", s.index, s.type, codec, exc)
-            continue
-        for key, value in s.metadata.items():
-            new.metadata[key] = value
-        pairs.append((s, new))
-    return pairs
+def _side_packets(src, added: dict[int, tuple], offset: float, end: float | None,
+                  negative_pts: bool) -> Iterator[tuple]:
+    """The side streams' packets in output time: copied (cut, trimmed, mended) or converted.
 
-
-def _side_packets(src, pairs, offset: float, end: float | None) -> Iterator[tuple]:
-    mapping = {s.index: new for s, new in pairs if s.type != "attachment"}
-    if not mapping:
-        return
-    streams = [s for s, _ in pairs if s.type != "attachment"]
-    shift_cache: dict[int, int] = {}
+    Without a cut, packets before zero stay only where the container keeps them there
+    (``negative_pts``, or a copied stream the plan found kept); otherwise the muxer would move
+    every stream, the video too, later.
+    """
+    streams = [src.streams[i] for i, (d, _, _) in added.items() if d.type != "attachment"]
+    timelines = {i: PacketTimeline() for i in added}
     for packet in src.demux(streams):
-        if packet.dts is None and packet.pts is None:
+        index = packet.stream.index
+        d, new, converter = added[index]
+        if packet.size == 0:
             continue
-        new = mapping[packet.stream.index]
-        tb = packet.time_base
-        stamp = packet.pts if packet.pts is not None else packet.dts
-        t = float(stamp * tb)
-        if (offset and t < offset - 1e-6) or (end is not None and t >= end - 1e-6):
-            continue
-        if offset:
-            shift = shift_cache.setdefault(packet.stream.index, int(round(offset / Fraction(tb))))
+        if converter is not None and d.type == "audio":
+            pieces = converter.feed(packet, offset, end)
+        else:
+            pieces = converter.feed(packet) if converter is not None else [packet]
+            text = d.type == "subtitle" and (converter is not None or _is_text(packet.stream))
+            lower = offset if (offset > 0 or not (negative_pts or d.keeps_early)) else None
+            pieces = [p for p in (_cut(p, offset, end, lower, text) for p in pieces) if p is not None]
+        yield from _emit(pieces, new, timelines[index])
+    for index, (d, new, converter) in added.items():
+        if converter is not None and d.type == "audio":
+            yield from _emit(converter.flush(offset, end), new, timelines[index])
+    for index, timeline in timelines.items():
+        if timeline.fixed:
+            d = added[index][0]
+            log.warning("stream %d (%s %s): damaged timestamps: %d packet(s) moved to keep them rising, as "
+                        "FFmpeg does", index, d.type, d.codec, timeline.fixed)
+
+
+def _emit(packets, stream, timeline: PacketTimeline) -> Iterator[tuple]:
+    tb = Fraction(stream.time_base)
+    for packet in packets:
+        ptb = Fraction(packet.time_base)
+        if ptb != tb:
+            # Into the output stream's time base first, so that "rising" holds after the muxer's rounding.
             if packet.pts is not None:
-                packet.pts -= shift
+                packet.pts = _rescale(packet.pts, ptb, tb)
             if packet.dts is not None:
-                packet.dts -= shift
-        packet.stream = new
-        dts = packet.dts if packet.dts is not None else packet.pts
-        yield (float(dts * tb), 1, packet)
+                packet.dts = _rescale(packet.dts, ptb, tb)
+            if packet.duration:
+                packet.duration = _rescale(packet.duration, ptb, tb)
+            packet.time_base = tb
+        timeline.mend(packet)
+        packet.stream = stream
+        yield (float(packet.dts * tb), 1, packet)
+
+
+def _is_text(stream) -> bool:
+    from engine.video.streams import _PROP_TEXT_SUB, _properties
+
+    return bool(_properties(stream) & _PROP_TEXT_SUB)
+
+
+def _cut(packet, offset: float, end: float | None, lower: float | None, text: bool):
+    """``packet`` restricted to ``[lower, end)`` seconds and shifted by ``-offset``; None when outside.
+
+    A text subtitle on screen across a cut is kept, trimmed to it; anything else must start
+    inside the range (audio and bitmap subtitles cannot be cut inside a packet).
+    """
+    tb = Fraction(packet.time_base)
+    start = packet.pts if packet.pts is not None else packet.dts
+    if start is None:
+        return None
+    stop = start + (packet.duration or 0)
+    if end is not None:
+        end_ticks = int(round(Fraction(end) / tb))
+        if start >= end_ticks:
+            return None
+        if text:
+            stop = min(stop, end_ticks)
+    if lower is not None:
+        low = int(round(Fraction(lower) / tb))
+        if start < low:
+            if not (text and stop > low):
+                return None
+            start = low
+    shift = int(round(Fraction(offset) / tb)) if offset else 0
+    gap = (packet.pts - packet.dts) if (packet.pts is not None and packet.dts is not None) else 0
+    packet.pts = start - shift
+    packet.dts = packet.pts - max(0, gap)
+    packet.duration = max(0, stop - start)
+    return packet
 
 
 def _shift_chapters(chapters: list[dict], offset: float, end: float | None) -> list[dict]:

@@ -93,11 +93,12 @@ class EncoderPlan:
 
 
 def plan_encoder(settings: EncoderSettings, high_bit_depth: bool, matrix: int, color_range: int,
-                 variable_frame_rate: bool = False) -> EncoderPlan:
+                 negative_dts: bool = True) -> EncoderPlan:
     """Choose the encoder, the pixel format that keeps the source's bit depth, and the options.
 
-    With a variable frame rate, x264/x265 run without B-frames: their decode timestamps would
-    otherwise step back where two segments meet, which MP4 cannot hold.
+    ``negative_dts`` says whether the output container can start decode timestamps below zero
+    (Matroska, MP4 and MOV can; NUT and AVI shift the whole file instead): where it cannot,
+    x264/x265 run without B-frames, whose decode timestamps start below the first frame's.
     """
     codec = settings.codec
     opts: dict[str, str] = {}
@@ -109,12 +110,12 @@ def plan_encoder(settings: EncoderSettings, high_bit_depth: bool, matrix: int, c
         if high_bit_depth:
             log.warning("x264 output is 8-bit; use --codec x265 or ffv1 to keep the source's bit depth")
         opts = {"crf": f"{settings.crf if settings.crf is not None else 18:g}", "preset": settings.preset or "medium"}
-        if variable_frame_rate:
+        if not negative_dts:
             opts["bf"] = "0"
         plan = EncoderPlan("libx264", "yuv420p", opts, False, matrix, color_range)
     elif codec == "x265":
         opts = {"crf": f"{settings.crf if settings.crf is not None else 20:g}", "preset": settings.preset or "medium",
-                "x265-params": "log-level=error" + (":bframes=0" if variable_frame_rate else "")}
+                "x265-params": "log-level=error" + ("" if negative_dts else ":bframes=0")}
         plan = EncoderPlan("libx265", "yuv420p10le" if high_bit_depth else "yuv420p", opts, high_bit_depth,
                            matrix, color_range)
     elif codec == "prores":
@@ -144,7 +145,14 @@ class StreamLayout:
 
 
 class SegmentWriter:
-    """Encodes frames into one segment file (NUT), keeping each frame's pts; ``close()`` flushes."""
+    """Encodes frames into one segment file (NUT), keeping each frame's pts; ``close()`` flushes.
+
+    The muxer may shift a segment's timestamps (NUT starts decode timestamps at zero, which moves
+    a B-frame encode late) and pick a finer time base: :mod:`engine.video.assemble` puts every
+    segment back at its recorded first timestamp. ``reorder`` is the largest number of places a
+    packet comes out after its frame's display position (the encoder's reorder depth, 2 for
+    x264's B-pyramid), which the assembler needs to give the joined stream valid decode timestamps.
+    """
 
     def __init__(self, path: Path, plan: EncoderPlan, layout: StreamLayout, threads: int = 0):
         import av
@@ -153,9 +161,17 @@ class SegmentWriter:
         self.plan = plan
         self.frames = 0
         self.last_pts: int | None = None
+        self.reorder = 0
+        self._display: dict[int, int] = {}  # pts -> display position, for the frames not yet out
+        self._packets = 0
+        options = {}
+        if plan.encoder == "prores_ks" and layout.time_base.numerator == 1:
+            # MOV picks its own track time scale; the source's keeps every timestamp exact.
+            options["video_track_timescale"] = str(layout.time_base.denominator)
         try:
-            # NUT keeps any time base exactly; it cannot hold ProRes, which goes into MOV.
-            self.container = av.open(str(path), "w", format="mov" if plan.encoder == "prores_ks" else "nut")
+            # NUT keeps any time base exactly (or a multiple of it); it cannot hold ProRes, which goes into MOV.
+            self.container = av.open(str(path), "w", format="mov" if plan.encoder == "prores_ks" else "nut",
+                                     options=options)
         except (OSError, av.error.FFmpegError) as exc:
             raise _write_error(path, exc) from None
         try:
@@ -181,18 +197,30 @@ class SegmentWriter:
         self.stream = stream
         self.time_base = layout.time_base
 
-    def write(self, rgb, pts: int) -> None:
-        """Encode one frame at ``pts`` (in the layout's time base): float32 RGB, or a frame from :meth:`EncoderPlan.prepare`."""
+    def write(self, rgb, pts: int, duration: int = 0) -> None:
+        """Encode one frame at ``pts`` (in the layout's time base): float32 RGB, or a frame from :meth:`EncoderPlan.prepare`.
+
+        ``duration`` (same time base, 0 if unknown) travels with the packet, so the last frame of
+        a file keeps its length.
+        """
         frame = rgb if not isinstance(rgb, np.ndarray) else self.plan.prepare(rgb)
         frame.pts = pts
         frame.time_base = self.time_base
-        self._mux(self.stream.encode(frame))
+        if duration > 0:
+            frame.duration = duration
+        self._display[pts] = self.frames
         self.frames += 1
         self.last_pts = pts
+        self._mux(self.stream.encode(frame))
 
     def _mux(self, packets) -> None:
         import av
 
+        for packet in packets:
+            shown = self._display.pop(packet.pts, None)
+            if shown is not None:
+                self.reorder = max(self.reorder, self._packets - shown)
+            self._packets += 1
         try:
             self.container.mux(packets)
         except (OSError, av.error.FFmpegError) as exc:

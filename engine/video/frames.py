@@ -18,6 +18,7 @@ import numpy as np
 
 from engine.errors import ArchivistError
 from engine.video.probe import VideoInfo, open_input, pick_video_stream
+from engine.video.timing import FrameTimeline
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +39,7 @@ class SourceFrame:
     pts: int
     time_base: Fraction
     rgb: np.ndarray  # HxWx3 float32 in [0, 1]
+    duration: int = 0  # in time_base; 0 when the source does not say
 
 
 def default_matrix(width: int, height: int) -> int:
@@ -114,6 +116,10 @@ class VideoSource:
     the last frame of a finished segment (seeking to the keyframe before it and skipping up to it);
     ``first_index`` numbers the first frame yielded. ``video_filter`` is an FFmpeg filter chain
     (``bwdif=mode=send_frame``) run in a filter graph after decoding.
+
+    Damaged timestamps are mended by :class:`engine.video.timing.FrameTimeline` (a frame whose
+    timestamp does not advance is dropped, a missing one is filled), with one warning that
+    counts them at the end (``self.timeline`` keeps the counts).
     """
 
     def __init__(self, info: VideoInfo, start: float = 0.0, duration: float | None = None,
@@ -129,6 +135,7 @@ class VideoSource:
         self.high_bit_depth = info.high_bit_depth
         self.time_base = info.time_base
         self.decoded_until: float | None = None
+        self.timeline: FrameTimeline | None = None
 
     def __iter__(self) -> Iterator[SourceFrame]:
         import av
@@ -155,27 +162,36 @@ class VideoSource:
             frames = container.decode(stream)
             if self.video_filter:
                 frames = _filtered(frames, stream, self.video_filter)
+            timeline = None
             try:
                 for frame in frames:
-                    if frame.pts is None:
-                        continue
                     ftb = Fraction(frame.time_base) if frame.time_base else tb
-                    t = float(frame.pts * ftb)
+                    if timeline is None:
+                        rate = self.info.rate * (Fraction(4, 5) if self.video_filter and "decimate" in self.video_filter
+                                                 else 1)
+                        timeline = self.timeline = FrameTimeline(int(round(1 / (rate * ftb))))
+                    # A frame without a pts but with its packet's dts takes the dts (FFmpeg's best guess).
+                    pts = timeline.accept(frame.pts if frame.pts is not None else frame.dts)
+                    if pts is None:
+                        continue
+                    t = float(pts * ftb)
                     self.decoded_until = t
                     if t < self.start - 1e-6:
                         continue
                     if end is not None and t >= end - 1e-6:
                         break
-                    if self.resume_after_pts is not None and frame.pts <= self.resume_after_pts:
+                    if self.resume_after_pts is not None and pts <= self.resume_after_pts:
                         continue
                     rgb = to_float(frame_to_rgb(frame, self.high_bit_depth))
                     self.time_base = ftb
-                    yield SourceFrame(index, int(frame.pts), ftb, rgb)
+                    yield SourceFrame(index, int(pts), ftb, rgb, int(frame.duration or 0))
                     index += 1
             except av.error.FFmpegError as exc:
                 raise ArchivistError(f"{path}: decoding failed after frame {index} ({exc}): damaged or truncated file") from None
         finally:
             container.close()
+            if self.timeline is not None and self.timeline.mended:
+                log.warning("%s: damaged video timestamps: %s", path, self.timeline.describe())
 
 
 def _filtered(frames, stream, spec: str):

@@ -17,6 +17,9 @@ from engine.errors import ArchivistError
 log = logging.getLogger(__name__)
 
 VFR_SCAN_PACKETS = 300
+# A prefix of the packets in decode order misses frames that are shown before the last packet
+# read but decoded after it (B-frames): H.264/HEVC reorder at most 16 frames.
+REORDER_SLACK = 16
 INTERLACE_SCAN_FRAMES = 6
 
 FIELD_ORDERS = {0: "unknown", 1: "progressive", 2: "tt", 3: "bb", 4: "tb", 5: "bt"}
@@ -24,11 +27,11 @@ FIELD_ORDERS = {0: "unknown", 1: "progressive", 2: "tt", 3: "bb", 4: "tb", 5: "b
 
 @dataclass
 class SideStream:
-    """An audio, subtitle, attachment or data stream that is carried over to the output."""
+    """An audio, subtitle, attachment or data stream of the source (the stream plan decides its fate)."""
 
     index: int
     kind: str
-    codec: str
+    codec: str  # FFmpeg's codec name (mp3, dts, subrip), not a decoder's (mp3float, dca, srt)
     language: str | None = None
     title: str | None = None
 
@@ -138,8 +141,8 @@ def probe(path: str | Path) -> VideoInfo:
         cc = stream.codec_context
         if not cc.width or not cc.height:
             raise ArchivistError(f"{path}: video stream has no frame size (damaged or truncated file)")
-        _check_end(container, path)
-        vfr, scanned = _scan_timestamps(container, stream)
+        last_pts = _check_end(container, path, stream)
+        vfr, scanned, first_pts = _scan_timestamps(container, stream)
         interlaced, rotation = _scan_frames(container, stream, path)
         frames = stream.frames or 0
         duration = None
@@ -149,21 +152,14 @@ def probe(path: str | Path) -> VideoInfo:
             duration = container.duration / av.time_base
         estimated = False
         if frames <= 0:
-            estimated = True
-            if scanned is not None:
-                frames = scanned
-                estimated = False
-            elif duration and stream.average_rate:
-                frames = int(round(duration * float(stream.average_rate)))
-            else:
-                frames = 0
+            frames, estimated = _count_frames(stream, scanned, first_pts, last_pts, vfr, duration)
         start = float(stream.start_time * stream.time_base) if stream.start_time is not None else 0.0
         side = []
         for s in container.streams:
             if s.index == stream.index:
                 continue
-            codec = s.codec_context.name if s.codec_context is not None else "unknown"
-            side.append(SideStream(s.index, s.type, codec, s.metadata.get("language"), s.metadata.get("title")))
+            side.append(SideStream(s.index, s.type, codec_name(s), s.metadata.get("language"),
+                                   s.metadata.get("title")))
         field_order = FIELD_ORDERS.get(int(cc.field_order or 0), "unknown")
         info = VideoInfo(
             path=str(path),
@@ -200,24 +196,58 @@ def probe(path: str | Path) -> VideoInfo:
     return info
 
 
-def _check_end(container, path) -> None:
+def codec_name(stream) -> str:
+    """FFmpeg's name of a stream's codec (``mp3``, ``dts``, ``subrip``), whichever decoder reads it."""
+    cc = stream.codec_context
+    if cc is None:
+        return "unknown"
+    try:
+        return cc.codec.canonical_name
+    except Exception:  # noqa: BLE001 - a codec FFmpeg cannot decode still has a context name
+        return cc.name or "unknown"
+
+
+def _count_frames(stream, scanned: int | None, first_pts: int | None, last_pts: int | None, vfr: bool,
+                  duration: float | None) -> tuple[int, bool]:
+    """(frame count, estimated?) for a container that does not store the count (Matroska does not).
+
+    All packets seen: their number. Constant rate: the span from the first to the last frame's
+    timestamp in frames, plus one (the container's duration also holds the last frame's own
+    duration, or a longer audio track, so it counts one too many). Otherwise duration × rate.
+    """
+    if scanned is not None:
+        return scanned, False
+    rate = stream.average_rate or stream.base_rate
+    if rate and first_pts is not None and last_pts is not None and last_pts >= first_pts:
+        frames = int(round(float((last_pts - first_pts) * stream.time_base * rate))) + 1
+        return frames, vfr
+    if duration and rate:
+        return int(round(duration * float(rate))), True
+    return 0, True
+
+
+def _check_end(container, path, video) -> int | None:
     """A file whose packets stop well before its declared duration is truncated: seek near the end and look.
 
     All streams count (audio may legitimately run past the video), so only a real cut is caught.
+    Returns the largest presentation timestamp of the video stream seen there (None if none).
     """
     import av
 
     if not container.duration:
-        return
+        return None
     start = (container.start_time or 0) / av.time_base
     end = start + container.duration / av.time_base
     last = None
+    last_video = None
     try:
         container.seek(int(max(start, end - 2.0) * av.time_base), backward=True)
         for packet in container.demux():
             stamp = packet.pts if packet.pts is not None else packet.dts
             if stamp is None:
                 continue
+            if packet.stream.index == video.index and packet.pts is not None:
+                last_video = packet.pts if last_video is None else max(last_video, packet.pts)
             t = float((stamp + (packet.duration or 0)) * packet.time_base)
             last = t if last is None else max(last, t)
     except av.error.FFmpegError:
@@ -230,14 +260,18 @@ def _check_end(container, path) -> None:
     if last is not None and last < end - tolerance:
         raise ArchivistError(f"{path}: truncated or damaged: its data stops at {last:.2f} s of the declared "
                              f"{end:.2f} s")
+    return last_video
 
 
 def _int_or(value, default: int) -> int:
     return default if value is None else int(value)
 
 
-def _scan_timestamps(container, stream) -> tuple[bool, int | None]:
-    """Demux up to VFR_SCAN_PACKETS video packets: is the frame spacing constant? (and the count if all seen)."""
+def _scan_timestamps(container, stream) -> tuple[bool, int | None, int | None]:
+    """Demux up to VFR_SCAN_PACKETS video packets: is the frame spacing constant?
+
+    Returns (variable rate?, the packet count if all were seen, the first presentation timestamp).
+    """
     import av
 
     stamps = []
@@ -257,11 +291,17 @@ def _scan_timestamps(container, stream) -> tuple[bool, int | None]:
             container.seek(0, stream=stream)
         except av.error.FFmpegError:
             pass
+    count = len(stamps)
     stamps.sort()
+    first = stamps[0] if stamps else None
+    if not complete:
+        # The frames shown just before the last packet read may not have been read yet: the
+        # latest timestamps leave gaps that are not in the file (a constant-rate film looked variable).
+        stamps = stamps[:-REORDER_SLACK]
     deltas = {b - a for a, b in zip(stamps, stamps[1:])}
     # Millisecond container time bases round a constant 1/24 s to 41 or 42 ticks: allow one tick.
     vfr = bool(deltas) and (max(deltas) - min(deltas) > 1)
-    return vfr, (len(stamps) if complete and stamps else None)
+    return vfr, (count if complete and count else None), first
 
 
 def _scan_frames(container, stream, path) -> tuple[bool, int]:

@@ -41,6 +41,14 @@ from engine.video.frames import (
 )
 from engine.video.pipeline import StopPipeline, run_overlapped, run_sequential
 from engine.video.probe import VideoInfo, probe
+from engine.video.streams import (
+    StreamDecision,
+    StreamPlan,
+    check_audio_choice,
+    check_plan,
+    plan_streams,
+    rules_for,
+)
 
 log = logging.getLogger(__name__)
 
@@ -74,8 +82,10 @@ class VideoOptions:
     decode_threads: int = 0
     overlap: bool = True
     check_space: bool = True
+    audio: str | None = None  # --audio: copy, aac, opus, flac, drop; None: the output container's default
 
     def __post_init__(self):
+        check_audio_choice(self.audio)
         if self.segment_frames < 1:
             raise ArchivistError(f"--segment-frames {self.segment_frames} invalid: must be 1 or more")
         if self.start < 0:
@@ -206,7 +216,7 @@ class _SegmentSink:
             if self.writer is None:
                 seg = run.segment_path(len(run.segments), partial=True)
                 self.writer = SegmentWriter(seg, run.plan, run.layout_for(frame), threads=0)
-            self.writer.write(frame.rgb, pts)
+            self.writer.write(frame.rgb, pts, frame.duration)
         if self.seg_first_pts is None:
             self.seg_first_pts = frame.pts
         self.seg_frames += 1
@@ -224,12 +234,15 @@ class _SegmentSink:
         if self.seg_frames == 0:
             return
         number = len(run.segments)
+        reorder = 0
         if self.writer is not None:
             self.writer.close()
+            reorder = self.writer.reorder
             self.writer = None
             os.replace(run.segment_path(number, partial=True), run.segment_path(number))
+        # The actual boundaries, as closed: the final file is joined from these records.
         run.segments.append({"index": number, "frames": self.seg_frames, "first_pts": self.seg_first_pts,
-                             "last_pts": last_pts})
+                             "last_pts": last_pts, "reorder": reorder})
         run.save_state()
         run.announce(number)
         self.seg_first_pts = None
@@ -313,20 +326,43 @@ class _Run:
         return bool(segments)
 
 
-def restore_video(input_path: str | Path, output: str | Path, chain, options: VideoOptions | None = None,
-                  progress: Callable[[int, int | None], None] | None = None,
-                  should_stop: Callable[[], bool] | None = None,
-                  on_segment: Callable[[int, int], None] | None = None) -> VideoResult:
-    """Restore a video file (or an image sequence, with ``options.fps``) through ``chain`` into ``output``.
+@dataclass
+class RestorePlan:
+    """Everything decided and checked before the first frame is decoded (``archivist restore --plan``)."""
 
-    ``chain`` needs ``run_batch(NxHxWx3 float32)``, ``scale`` and ``identity()`` (an
-    :class:`engine.inference.chain.Chain`). ``progress(done, total)`` is called per frame;
-    ``on_segment(i, n)`` as each segment closes; ``should_stop()`` is asked at each segment boundary
-    and, when true, the run ends there with status ``paused`` (a later ``resume=True`` continues).
-    Raises :class:`ArchivistError` for every expected failure, leaving no file that looks finished.
+    input_path: Path
+    output_path: Path
+    info: VideoInfo | None  # None for an image-sequence input
+    files: list[Path]  # the images of an image-sequence input
+    codec: str
+    settings: EncoderSettings
+    encoder: object | None  # EncoderPlan, for a video output
+    layout: StreamLayout | None
+    streams: StreamPlan
+    total: int | None
+    rate: Fraction
+    high_bit_depth: bool
+    width: int
+    height: int
+    input_id: dict
+    sequence_out: tuple[Path, str] | None = None  # (folder, pattern) of an image-sequence output
+
+    def to_dict(self) -> dict:
+        """The JSON form: input, output, codec, frame count and the stream plan."""
+        return {"input": str(self.input_path), "output": str(self.output_path), "codec": self.codec,
+                "frames": self.total, "rate": str(self.rate), "streams": self.streams.to_list()}
+
+
+def plan_restore(input_path: str | Path, output: str | Path, options: VideoOptions | None = None,
+                 scale: int = 1) -> RestorePlan:
+    """Probe the input, check the output, choose the encoder and plan every stream; writes nothing.
+
+    The stream plan is proved by opening the output container in memory with the planned streams
+    and the encoder (:func:`engine.video.streams.check_plan`), so nothing about streams or the
+    encoder can fail after the restore. ``scale`` is the chain's (the encoder is opened at the
+    output size).
     """
     options = options or VideoOptions()
-    started = time.monotonic()
     input_path = Path(input_path)
     sequence_in = options.fps is not None
     sequence_out = is_image_sequence_output(output)
@@ -365,6 +401,7 @@ def restore_video(input_path: str | Path, output: str | Path, chain, options: Vi
 
     # --- what comes out
     codec = options.codec
+    target = None
     if sequence_out:
         codec = codec or "png"
         if codec not in IMAGE_CODECS:
@@ -374,6 +411,7 @@ def restore_video(input_path: str | Path, output: str | Path, chain, options: Vi
         parent = out_folder.parent
         if out_folder.exists() and (not out_folder.is_dir() or any(out_folder.iterdir())):
             raise ArchivistError(f"{out_folder}: output folder exists and is not empty")
+        target = (out_folder, pattern)
     else:
         output_path = Path(output)
         suffix = output_path.suffix.lower()
@@ -390,11 +428,106 @@ def restore_video(input_path: str | Path, output: str | Path, chain, options: Vi
     parent = parent if str(parent) else Path(".")
     _check_writable_folder(parent, "output")
     settings = EncoderSettings(codec, options.crf, options.preset, dict(options.encoder_opts))
-
-    scale = int(getattr(chain, "scale", 1) or 1)
     out_w, out_h = width * scale, height * scale
-    key = job_key(input_id, output_path, chain.identity(), {
-        "encoder": settings.to_dict(), "start": options.start, "duration": options.duration,
+
+    # --- the encoder and every stream
+    encoder = layout = None
+    if sequence_out:
+        video_to, video_why = codec, f"restored frames, written as {codec} images"
+    else:
+        rules = rules_for(output_path)
+        encoder = plan_encoder(settings, high, matrix, rng, negative_dts=rules.negative_dts)
+        if sar and sar != 1 and output_path.suffix.lower() == ".mkv" and codec in ("ffv1", "prores"):
+            log.warning("sample aspect ratio %s is not stored in %s files written here: the display size "
+                        "must be set again (x264/x265, or .mp4/.mov, keep it)", sar, codec)
+        layout = StreamLayout(out_w, out_h, info.time_base if info else 1 / rate, rate, sar, primaries, trc)
+        video_to, video_why = _VIDEO_CODEC_NAMES[codec], f"restored frames, encoded with {_describe(encoder)}"
+    if info is not None:
+        streams = plan_streams(input_path, info.video_index, output_path, video_to, video_why, options.audio,
+                               sequence=sequence_out)
+    else:
+        streams = StreamPlan(str(output_path), [StreamDecision(0, "video", files[0].suffix.lstrip(".").lower(),
+                                                               "convert", video_to, video_why)])
+    if not sequence_out:
+        check_plan(streams, input_path if info is not None else None, output_path,
+                   lambda out: _add_encoder_stream(out, encoder, layout))
+    return RestorePlan(input_path, output_path, info, files, codec, settings, encoder, layout, streams, total, rate,
+                       high, width, height, input_id, target)
+
+
+_VIDEO_CODEC_NAMES = {"ffv1": "ffv1", "x264": "h264", "x265": "hevc", "prores": "prores", "png": "png",
+                      "tiff": "tiff"}
+
+
+def _describe(encoder) -> str:
+    opts = " ".join(f"{k}={v}" for k, v in encoder.options.items() if k != "x265-params" or v != "log-level=error")
+    return f"{encoder.encoder} {encoder.pix_fmt}" + (f" ({opts})" if opts else "")
+
+
+def _add_encoder_stream(out, encoder, layout: StreamLayout) -> None:
+    """The video stream as the segments' encoder opens it (for :func:`check_plan`)."""
+    stream = out.add_stream(encoder.encoder, rate=layout.rate, options=dict(encoder.options))
+    stream.width, stream.height, stream.pix_fmt = layout.width, layout.height, encoder.pix_fmt
+    stream.time_base = layout.time_base
+    stream.codec_context.time_base = layout.time_base
+
+
+def restore_video(input_path: str | Path, output: str | Path, chain, options: VideoOptions | None = None,
+                  progress: Callable[[int, int | None], None] | None = None,
+                  should_stop: Callable[[], bool] | None = None,
+                  on_segment: Callable[[int, int], None] | None = None,
+                  on_plan: Callable[[RestorePlan], None] | None = None) -> VideoResult:
+    """Restore a video file (or an image sequence, with ``options.fps``) through ``chain`` into ``output``.
+
+    ``chain`` needs ``run_batch(NxHxWx3 float32)``, ``scale`` and ``identity()`` (an
+    :class:`engine.inference.chain.Chain`). Everything is checked first (:func:`plan_restore`);
+    ``on_plan(plan)`` receives the plan before the first frame is decoded. ``progress(done, total)``
+    is called per frame; ``on_segment(i, n)`` as each segment closes; ``should_stop()`` is asked at
+    each segment boundary and, when true, the run ends there with status ``paused`` (a later
+    ``resume=True`` continues). Raises :class:`ArchivistError` for every expected failure, leaving
+    no file that looks finished.
+    """
+    options = options or VideoOptions()
+    started = time.monotonic()
+    scale = int(getattr(chain, "scale", 1) or 1)
+    plan = plan_restore(input_path, output, options, scale)
+    if on_plan is not None:
+        on_plan(plan)
+    run = _prepare_run(plan, chain, options, progress, should_stop, on_segment)
+    done_frames = run.frames_before
+    info = plan.info
+    if plan.info is None:
+        frames = ImageSequenceSource(plan.files, options.fps, first_index=done_frames)
+    else:
+        after = run.segments[-1]["last_pts"] if run.segments else None
+        frames = VideoSource(info, start=options.start, duration=options.duration, resume_after_pts=after,
+                             first_index=done_frames, video_filter=options.video_filter,
+                             threads=options.decode_threads)
+    stats = _run_frames(run, frames, chain, options)
+
+    produced = sum(s["frames"] for s in run.segments)
+    if stats.stopped:
+        log.info("paused after segment %d", len(run.segments))
+        return VideoResult("paused", plan.output_path, produced, len(run.segments), run.segments_total(), run.key,
+                           run.job_dir, time.monotonic() - started, done_frames)
+    if produced == 0:
+        raise ArchivistError(f"{plan.input_path}: no frames to restore"
+                             + (f" in the range --start {options.start:g}" if options.start else ""))
+    _finish(plan, run, options)
+    run.save_state(complete=True)
+    shutil.rmtree(run.job_dir, ignore_errors=True)
+    elapsed = time.monotonic() - started
+    log.info("restored %d frames in %.1f s", produced, elapsed)
+    return VideoResult("done", plan.output_path, produced, len(run.segments), len(run.segments), run.key,
+                       run.job_dir, elapsed, done_frames)
+
+
+def _prepare_run(plan: RestorePlan, chain, options: VideoOptions, progress, should_stop, on_segment) -> _Run:
+    """The job folder (space checked first), and the segments an earlier run finished (with --resume)."""
+    sequence_out = plan.sequence_out is not None
+    scale = int(getattr(chain, "scale", 1) or 1)
+    key = job_key(plan.input_id, plan.output_path, chain.identity(), {
+        "encoder": plan.settings.to_dict(), "start": options.start, "duration": options.duration,
         "filter": options.video_filter, "segment_frames": options.segment_frames, "sequence": sequence_out,
     })
     if options.work_dir is not None:
@@ -404,11 +537,13 @@ def restore_video(input_path: str | Path, output: str | Path, chain, options: Vi
         from engine.paths import state_subdir
 
         job_dir = state_subdir("jobs") / key
+    parent = plan.output_path.parent if str(plan.output_path.parent) else Path(".")
     if options.check_space:
         # Before anything is created, so a refused run leaves nothing behind. On resume the segments
         # already on disk count as written.
-        bpp = 6 if (high and codec in ("ffv1", "png", "tiff")) else 3
-        need = int((total or 0) * out_w * out_h * bpp * _SIZE_FACTOR[codec])
+        codec = plan.codec
+        bpp = 6 if (plan.high_bit_depth and codec in ("ffv1", "png", "tiff")) else 3
+        need = int((plan.total or 0) * plan.width * scale * plan.height * scale * bpp * _SIZE_FACTOR[codec])
         written = sum(p.stat().st_size for p in job_dir.glob("segment-*")) if options.resume else 0
         work_parent = job_dir.parent if job_dir.parent.exists() else parent
         if sequence_out:
@@ -418,18 +553,16 @@ def restore_video(input_path: str | Path, output: str | Path, chain, options: Vi
     job_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
 
     run = _Run(job_dir, key, options, progress, should_stop, on_segment)
-    run.total_frames = total
-    run.meta = {"input": str(input_path), "output": str(output_path), "codec": codec}
+    run.total_frames = plan.total
+    run.meta = {"input": str(plan.input_path), "output": str(plan.output_path), "codec": plan.codec}
     if sequence_out:
+        out_folder, pattern = plan.sequence_out
         tmp_folder = out_folder.with_name(f".{out_folder.name}.partial")
         tmp_folder.mkdir(exist_ok=True)
-        run.sequence_writer = ImageSequenceWriter(tmp_folder, pattern, high)
+        run.sequence_writer = ImageSequenceWriter(tmp_folder, pattern, plan.high_bit_depth)
     else:
-        run.plan = plan_encoder(settings, high, matrix, rng, bool(info and info.variable_frame_rate))
-        if sar and sar != 1 and output_path.suffix.lower() == ".mkv" and codec in ("ffv1", "prores"):
-            log.warning("sample aspect ratio %s is not stored in %s files written here: the display size "
-                        "must be set again (x264/x265, or .mp4/.mov, keep it)", sar, codec)
-        run.layout = StreamLayout(out_w, out_h, info.time_base if info else 1 / rate, rate, sar, primaries, trc)
+        run.plan = plan.encoder
+        run.layout = plan.layout
 
     resumed = options.resume and run.load_state()
     if not resumed:
@@ -445,20 +578,14 @@ def restore_video(input_path: str | Path, output: str | Path, chain, options: Vi
         run.pts_offset = None
     for leftover in job_dir.glob("segment-*.partial"):
         leftover.unlink()
-    done_frames = sum(s["frames"] for s in run.segments)
-    run.frames_before = done_frames
+    run.frames_before = sum(s["frames"] for s in run.segments)
     if resumed:
-        log.info("resuming %s at segment %d (%d frames done)", key, len(run.segments) + 1, done_frames)
+        log.info("resuming %s at segment %d (%d frames done)", key, len(run.segments) + 1, run.frames_before)
+    return run
 
-    # --- the frames
-    if sequence_in:
-        frames = ImageSequenceSource(files, options.fps, first_index=done_frames)
-    else:
-        after = run.segments[-1]["last_pts"] if run.segments else None
-        frames = VideoSource(info, start=options.start, duration=options.duration, resume_after_pts=after,
-                             first_index=done_frames, video_filter=options.video_filter,
-                             threads=options.decode_threads)
 
+def _run_frames(run: _Run, frames, chain, options: VideoOptions):
+    """Decode → restore → encode into segments; a failure keeps the finished segments and says so."""
     sink = _SegmentSink(run)
     try:
         if options.overlap:
@@ -472,45 +599,39 @@ def restore_video(input_path: str | Path, output: str | Path, chain, options: Vi
     except BaseException as exc:
         sink.abort()
         if isinstance(exc, OSError):
-            exc = ArchivistError(f"{exc.filename or job_dir}: cannot write: {exc.strerror or exc}")
+            exc = ArchivistError(f"{exc.filename or run.job_dir}: cannot write: {exc.strerror or exc}")
         if isinstance(exc, ArchivistError) and run.segments and "space" in str(exc).lower():
-            raise ArchivistError(f"{exc} ({len(run.segments)} finished segment(s) kept in {job_dir}: free space and "
-                                 "run again with --resume)") from None
+            raise ArchivistError(f"{exc} ({len(run.segments)} finished segment(s) kept in {run.job_dir}: free space "
+                                 "and run again with --resume)") from None
         if exc is not sys.exc_info()[1]:
             raise exc from None
         raise
+    return stats
 
-    produced = sum(s["frames"] for s in run.segments)
-    if stats.stopped:
-        log.info("paused after segment %d", len(run.segments))
-        return VideoResult("paused", output_path, produced, len(run.segments), run.segments_total(), key, job_dir,
-                           time.monotonic() - started, done_frames)
-    if produced == 0:
-        raise ArchivistError(f"{input_path}: no frames to restore"
-                             + (f" in the range --start {options.start:g}" if options.start else ""))
 
-    # --- the final file
-    if sequence_out:
+def _finish(plan: RestorePlan, run: _Run, options: VideoOptions) -> None:
+    """The final file: the image folder renamed into place, or the segments assembled with the other streams."""
+    if plan.sequence_out is not None:
+        out_folder = plan.sequence_out[0]
         tmp_folder = run.sequence_writer.folder
         if out_folder.exists():
             out_folder.rmdir()
         os.replace(tmp_folder, out_folder)
-    else:
-        from engine.video.assemble import assemble
+        return
+    from engine.video.assemble import Segment, VideoTrack, assemble
 
-        segs = [run.segment_path(s["index"]) for s in run.segments]
-        offset = float(run.pts_offset * run.time_base) if run.pts_offset and run.time_base else 0.0
-        end = options.start + options.duration if options.duration is not None else None
-        tags = {"color_primaries": run.layout.color_primaries, "color_trc": run.layout.color_trc,
-                "colorspace": run.plan.matrix, "color_range": run.plan.color_range,
-                "sample_aspect_ratio": run.layout.sample_aspect_ratio, "rotation": info.rotation if info else 0}
-        assemble(segs, str(input_path) if info is not None else None, output_path, offset, end, tags)
-    run.save_state(complete=True)
-    shutil.rmtree(job_dir, ignore_errors=True)
-    elapsed = time.monotonic() - started
-    log.info("restored %d frames in %.1f s", produced, elapsed)
-    return VideoResult("done", output_path, produced, len(run.segments), len(run.segments), key, job_dir, elapsed,
-                       done_frames)
+    offset_pts = run.pts_offset or 0
+    segs = [Segment(run.segment_path(s["index"]), s["first_pts"] - offset_pts, s["frames"], s.get("reorder"))
+            for s in run.segments]
+    offset = float(offset_pts * run.time_base) if offset_pts and run.time_base else 0.0
+    end = options.start + options.duration if options.duration is not None else None
+    info = plan.info
+    tags = {"color_primaries": run.layout.color_primaries, "color_trc": run.layout.color_trc,
+            "colorspace": run.plan.matrix, "color_range": run.plan.color_range,
+            "sample_aspect_ratio": run.layout.sample_aspect_ratio, "rotation": info.rotation if info else 0}
+    video = VideoTrack(run.time_base or plan.layout.time_base, plan.rate, tags)
+    assemble(segs, video, plan.output_path, str(plan.input_path) if info is not None else None,
+             plan.streams if info is not None else None, offset, end)
 
 
 def parse_time(text: str, what: str = "time") -> float:

@@ -133,3 +133,61 @@ def _mux_subtitle(container, stream) -> None:
     packet.dts = 0
     packet.duration = 200
     container.mux(packet)
+
+
+def write_sync_clip(path: str | Path, rate: Fraction = Fraction(24), seconds: float = 2.0, width: int = 128,
+                    height: int = 96, codec: str = "libx264", time_base: Fraction | None = None,
+                    pts: list[int] | None = None, flash: float = 1.0, audio_codec: str | None = "aac",
+                    sample_rate: int = 48000, options: dict | None = None) -> Path:
+    """A sync test: black frames with one white frame at ``flash`` seconds, and a 1 kHz tone from there.
+
+    ``pts`` (in ``time_base``) gives variable-rate frame times; the white frame is the first at or
+    after ``flash``. The muxer picks its own time base where the container insists (MP4), so read
+    the file back for the exact timestamps. ``audio_codec`` None writes no audio.
+    """
+    import av
+
+    path = Path(path)
+    time_base = time_base or (1 / rate)
+    if pts is None:
+        pts = [int(round(i / (rate * time_base))) for i in range(int(round(seconds * rate)))]
+    seconds = float(pts[-1] * time_base) + float(1 / rate)
+    container = av.open(str(path), "w")
+    opts = dict(options or {})
+    if codec == "libx265":
+        opts.setdefault("x265-params", "log-level=error")
+    vs = container.add_stream(codec, rate=rate, options=opts)
+    vs.width, vs.height, vs.pix_fmt = width, height, "yuv420p"
+    vs.time_base = time_base
+    vs.codec_context.time_base = time_base
+    aus = None
+    if audio_codec is not None:
+        aus = container.add_stream(audio_codec, rate=sample_rate)
+        aus.layout = "mono"
+    flashed = False
+    for p in pts:
+        white = not flashed and float(p * time_base) >= flash - 1e-9
+        flashed = flashed or white
+        rgb = np.full((height, width, 3), 255 if white else 0, np.uint8)
+        frame = av.VideoFrame.from_ndarray(rgb, format="rgb24").reformat(format="yuv420p")
+        frame.pts = p
+        frame.time_base = time_base
+        container.mux(vs.encode(frame))
+    container.mux(vs.encode(None))
+    if aus is not None:
+        total = int(seconds * sample_rate)
+        onset = int(round(flash * sample_rate))
+        t = 0
+        while t < total:
+            n = min(1024, total - t)
+            k = np.arange(t, t + n)
+            samples = np.where(k >= onset, 0.5 * np.sin(2 * np.pi * 1000 * k / sample_rate), 0.0).astype(np.float32)
+            af = av.AudioFrame.from_ndarray(samples[None], format="fltp", layout="mono")
+            af.sample_rate = sample_rate
+            af.pts = t
+            af.time_base = Fraction(1, sample_rate)
+            container.mux(aus.encode(af))
+            t += n
+        container.mux(aus.encode(None))
+    container.close()
+    return path

@@ -140,11 +140,11 @@ def test_disk_full_keeps_finished_segments(clip, model, tmp_path, capsys, monkey
     original = SegmentWriter.write
     calls = {"n": 0}
 
-    def full_disk(self, rgb, pts):
+    def full_disk(self, rgb, pts, duration=0):
         calls["n"] += 1
         if calls["n"] == 7:
             raise OSError(errno.ENOSPC, "No space left on device")
-        return original(self, rgb, pts)
+        return original(self, rgb, pts, duration)
 
     monkeypatch.setattr(SegmentWriter, "write", full_disk)
     args = ["restore", str(src), "-m", model, "-o", str(out), "--device", "cpu", "--segment-frames", "3"]
