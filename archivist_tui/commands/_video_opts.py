@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
@@ -34,6 +35,15 @@ def add_video_options(parser: argparse.ArgumentParser) -> None:
                    help="where segments are kept while the job runs (default ARCHIVIST_HOME/jobs)")
     g.add_argument("--batch", type=int, default=1, metavar="N", help="frames per model call (default 1)")
     g.add_argument("--no-space-check", action="store_true", help="skip the free-space estimate before starting")
+    g.add_argument("--audio", choices=("copy", "aac", "opus", "flac", "drop"), default=None,
+                   help="audio streams: copy as they are, convert all to aac/opus/flac, or drop (default by "
+                   "output: .mkv copies all it holds, converting the rest to flac; .mp4/.mov copy aac, mp3, ac3, "
+                   "eac3, alac and convert the rest to aac)")
+    g.add_argument("--plan", action="store_true",
+                   help="print the stream plan (each input stream copied, converted or dropped, and why) and "
+                   "stop: nothing is restored or written")
+    g.add_argument("--json", action="store_true",
+                   help="print one JSON object instead of text: the output, its frames and the stream plan")
 
 
 def is_video_job(args: argparse.Namespace) -> bool:
@@ -70,21 +80,50 @@ def video_options_from_args(args: argparse.Namespace):
         work_dir=Path(args.work_dir) if args.work_dir else None,
         batch=args.batch,
         check_space=not args.no_space_check,
+        audio=args.audio,
     )
 
 
-def run_video_restore(args: argparse.Namespace) -> int:
-    """Restore a video through the chain given with -m; prints the output path, segments on stderr."""
-    from archivist_tui.output import Progress
-    from engine.inference.chain import Chain, parse_stage
-    from engine.video.restore import is_image_sequence_output, restore_video
+def video_options_for(args: argparse.Namespace):
+    """:func:`video_options_from_args`, with ``--format`` naming the codec of an image-sequence output."""
+    from engine.video.restore import is_image_sequence_output
 
     options = video_options_from_args(args)
     if args.format is not None and options.codec is None and is_image_sequence_output(args.output):
         options.codec = args.format
+    return options
+
+
+def print_plan(plan, as_json: bool, file=None) -> None:
+    """The stream plan: one line per input stream, or the plan as one JSON object."""
+    if as_json:
+        print(json.dumps(plan.to_dict(), indent=1), file=file)
+        return
+    for line in plan.streams.lines():
+        print(line, file=file, flush=True)
+
+
+def run_video_restore(args: argparse.Namespace) -> int:
+    """Restore a video through the chain given with -m; prints the output path, the plan and segments on stderr."""
+    from archivist_tui.output import Progress
+    from engine.video.restore import plan_restore, restore_video
+
+    options = video_options_for(args)
+    if args.plan:
+        # No model is loaded and nothing is written: the encoder is tried at the source's size.
+        print_plan(plan_restore(args.input, args.output, options), args.json)
+        return 0
+    from engine.inference.chain import Chain, parse_stage
+
     stages = [parse_stage(m) for m in args.model]
     chain = Chain.load(stages, device=args.device, precision=args.precision, tile=args.tile,
                        tile_overlap=args.tile_overlap)
+    planned = []
+
+    def on_plan(plan) -> None:
+        planned.append(plan)
+        if not args.json:
+            print_plan(plan, False, file=sys.stderr)
 
     def on_segment(done: int, total: int) -> None:
         if progress.enabled:  # the bar shares the line: wipe it first
@@ -92,6 +131,13 @@ def run_video_restore(args: argparse.Namespace) -> int:
         print(f"segment {done}/{total} done", file=sys.stderr, flush=True)
 
     with Progress("restore", "frames") as progress:
-        result = restore_video(args.input, args.output, chain, options, progress=progress, on_segment=on_segment)
-    print(result.output)
+        result = restore_video(args.input, args.output, chain, options, progress=progress, on_segment=on_segment,
+                               on_plan=on_plan)
+    if args.json:
+        doc = {"status": result.status, "output": str(result.output), "frames": result.frames,
+               "segments": result.segments_done, "seconds": round(result.seconds, 3),
+               "streams": planned[0].streams.to_list() if planned else []}
+        print(json.dumps(doc, indent=1))
+    else:
+        print(result.output)
     return 0

@@ -3,10 +3,17 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 from archivist_tui.commands._common import add_device_options
 from archivist_tui.commands._queue_opts import add_queue_options, submit_from_args
-from archivist_tui.commands._video_opts import add_video_options, is_video_job, run_video_restore
+from archivist_tui.commands._video_opts import (
+    add_video_options,
+    is_video_job,
+    print_plan,
+    run_video_restore,
+    video_options_for,
+)
 
 
 def register(sub) -> None:
@@ -38,7 +45,11 @@ def register(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.queue:
+    if (args.plan or args.audio) and not is_video_job(args):
+        from engine.errors import ArchivistError
+
+        raise ArchivistError(f"{args.input}: --plan and --audio apply to a video input (or an image sequence with --fps)")
+    if args.queue and not args.plan:
         return queue_restore(args)
     if is_video_job(args):
         return run_video_restore(args)
@@ -51,6 +62,11 @@ def run(args: argparse.Namespace) -> int:
                        tile_overlap=args.tile_overlap)
     with Progress("restore", "images") as progress:
         result = restore_images(args.input, args.output, chain, fmt=args.format, progress=progress)
+    if args.json:
+        import json
+
+        print(json.dumps({"outputs": [str(p) for p in result.outputs]}, indent=1))
+        return 0
     for path in result.outputs:
         print(path)
     return 0
@@ -68,6 +84,11 @@ def queue_restore(args: argparse.Namespace) -> int:
         if args.work_dir:
             raise ArchivistError("--work-dir does not apply with --queue: a queued job keeps its segments in "
                                  "ARCHIVIST_HOME/jobs/<id>/ (and always resumes)")
+        from engine.video.restore import plan_restore
+
+        # The stream plan is checked now, so a job that could not write its streams is never queued.
+        plan = plan_restore(args.input, args.output, video_options_for(args))
+        print_plan(plan, False, file=sys.stderr)
         spec["video"] = {
             "codec": args.codec, "crf": args.crf, "preset": args.preset,
             "encoder_opts": parse_encoder_opts(args.encoder_opt), "segment_frames": args.segment_frames,
@@ -76,4 +97,6 @@ def queue_restore(args: argparse.Namespace) -> int:
             "deinterlace": args.deinterlace, "ivtc": args.ivtc, "fps": args.fps, "batch": args.batch,
             "check_space": not args.no_space_check,
         }
+        if args.audio is not None:
+            spec["video"]["audio"] = args.audio
     return submit_from_args(args, "restore", spec)

@@ -40,6 +40,7 @@ class JobContext:
     work_dir: Path  # ARCHIVIST_HOME/jobs/<id>/: resume state, segments
     progress: Callable[[float, float], None]
     should_stop: Callable[[], bool]
+    event: Callable[[str], None] | None = None  # records one line in the job's events
 
 
 @dataclass(frozen=True)
@@ -98,7 +99,7 @@ def is_video(path: str | os.PathLike) -> bool:
 RESTORE_KEYS = ("input", "output", "models", "tile", "tile_overlap", "precision", "format", "video")
 # VideoOptions fields a queued video job may set (resume and work_dir belong to the queue).
 VIDEO_KEYS = ("codec", "crf", "preset", "encoder_opts", "segment_frames", "start", "duration", "deinterlace",
-              "ivtc", "fps", "batch", "queue_size", "decode_threads", "overlap", "check_space")
+              "ivtc", "fps", "batch", "queue_size", "decode_threads", "overlap", "check_space", "audio")
 
 
 def _restore_validate(spec: dict) -> dict:
@@ -172,8 +173,13 @@ def _restore_run(spec: dict, ctx: JobContext) -> bool:
 
         options = _video_options(spec.get("video") or {}, resume=True, work_dir=ctx.work_dir / "video")
         (ctx.work_dir / "video").mkdir(mode=0o700, exist_ok=True)
+
+        def on_plan(plan) -> None:  # before the first frame: what happens to every stream
+            if ctx.event is not None:
+                ctx.event("stream plan: " + "; ".join(plan.streams.lines()))
+
         result = restore_video(spec["input"], spec["output"], chain, options=options, progress=ctx.progress,
-                               should_stop=ctx.should_stop)
+                               should_stop=ctx.should_stop, on_plan=on_plan)
         log.info("job %d: video %s after %d of %s segments (resumed after %d)", ctx.job_id, result.status,
                  result.segments_done, result.segments_total, getattr(result, "resumed_from", 0))
         return result.status != "paused"

@@ -114,7 +114,8 @@ class _Runner:
         private_dirs(work_dir)
         kind = None
         ctx = JobContext(job_id=job.id, device=self.device, work_dir=work_dir, progress=self.progress,
-                         should_stop=self.stop.is_set)
+                         should_stop=self.stop.is_set,
+                         event=lambda message: self.store.update(job.id, self.token, event=message, source="worker"))
         log.info("job %d (%s) attempt %d of %d, spec %s", job.id, job.kind, job.attempts + 1,
                  self.max_attempts, job.spec)
         try:

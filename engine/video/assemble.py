@@ -95,7 +95,7 @@ def assemble(segments: list[Segment], video: VideoTrack, output: Path, source: s
         out.start_encoding()
         streams: list[Iterator] = [_segment_packets(segments, vout, video, inputs)]
         if any(d.type != "attachment" for d, _, _ in added.values()):
-            streams.append(_side_packets(src, added, offset, end, rules.negative_pts))
+            streams.append(_side_packets(src, added, offset, end, rules.negative_pts, rules.strict_dts))
         for _, _, packet in heapq.merge(*streams, key=lambda item: (item[0], item[1])):
             out.mux(packet)
         out.close()
@@ -183,7 +183,7 @@ def _segment_packets(segments: list[Segment], vout, video: VideoTrack, inputs) -
 
 
 def _side_packets(src, added: dict[int, tuple], offset: float, end: float | None,
-                  negative_pts: bool) -> Iterator[tuple]:
+                  negative_pts: bool, strict_dts: bool = True) -> Iterator[tuple]:
     """The side streams' packets in output time: copied (cut, trimmed, mended) or converted.
 
     Without a cut, packets before zero stay only where the container keeps them there
@@ -191,7 +191,7 @@ def _side_packets(src, added: dict[int, tuple], offset: float, end: float | None
     every stream, the video too, later.
     """
     streams = [src.streams[i] for i, (d, _, _) in added.items() if d.type != "attachment"]
-    timelines = {i: PacketTimeline() for i in added}
+    timelines = {i: PacketTimeline(strict_dts) for i in added}
     for packet in src.demux(streams):
         index = packet.stream.index
         d, new, converter = added[index]

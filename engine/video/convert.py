@@ -17,6 +17,7 @@ import numpy as np
 log = logging.getLogger(__name__)
 
 _OPUS_RATES = (48000, 24000, 16000, 12000, 8000)
+_USUAL_LAYOUTS = {1: "mono", 2: "stereo", 3: "2.1", 4: "quad", 5: "5.0", 6: "5.1", 7: "6.1", 8: "7.1"}
 
 
 class AudioConverter:
@@ -31,7 +32,7 @@ class AudioConverter:
         self.rate = rate
         channels = cc.channels or 2
         stream = out.add_stream(encoder, rate=rate)
-        stream.layout = cc.layout if cc.layout and cc.layout.nb_channels else ("stereo" if channels >= 2 else "mono")
+        stream.layout = _native_layout(cc.layout, channels)
         if encoder == "flac":
             # Deeper than 16 bits stays deeper (TrueHD and most FLAC masters are 24-bit).
             deep = (cc.format is not None and cc.format.bytes > 2) or (getattr(cc, "bits_per_raw_sample", 0) or 0) > 16
@@ -104,6 +105,14 @@ class AudioConverter:
             self.next_pts += f.samples
             packets += self.stream.encode(f)
         return packets
+
+
+def _native_layout(layout, channels: int):
+    """The source's channel layout, or the usual one for its channel count where it names none (PCM in Matroska)."""
+    if layout is not None and layout.nb_channels and not layout.name.endswith("channels"):
+        return layout
+    count = channels or (layout.nb_channels if layout is not None else 2)
+    return _USUAL_LAYOUTS.get(count, "7.1")
 
 
 def _slice(frame, a: int, b: int):

@@ -37,7 +37,7 @@ DISPOSITIONS = ("default", "forced", "hearing_impaired", "visual_impaired", "com
                 "captions", "descriptions")
 # Per-stream tags that describe the old file, not the new one.
 _STALE_TAGS = ("encoder", "duration", "number_of_frames", "number_of_bytes", "bps", "_statistics_writing_app",
-               "_statistics_writing_date_utc", "_statistics_tags")
+               "_statistics_writing_date_utc", "_statistics_tags", "handler_name", "vendor_id")
 
 
 @dataclass(frozen=True)
@@ -56,21 +56,28 @@ class ContainerRules:
     negative_dts: bool  # decode timestamps may start below zero (else the muxer shifts everything)
     negative_pts: bool  # packets may start before zero (an edit list hides them; else everything shifts)
     no_subtitles_why: str = ""
+    strict_dts: bool = True  # decode timestamps must rise strictly (Matroska allows equal ones)
+    audio_targets: tuple[str, ...] = ("aac", "opus", "flac")  # --audio conversions it holds (and reads back)
 
 
 _PLAYABLE_MP4_AUDIO = ("aac", "mp3", "ac3", "eac3", "alac")
 CONTAINERS: dict[str, ContainerRules] = {
     ".mkv": ContainerRules(".mkv", "matroska", None, "flac", "", ("subrip", "ass", "webvtt"), "subrip",
-                           ("dvd_subtitle", "hdmv_pgs_subtitle", "dvb_subtitle"), True, True, False),
+                           ("dvd_subtitle", "hdmv_pgs_subtitle", "dvb_subtitle"), True, True, False, strict_dts=False),
     ".mp4": ContainerRules(".mp4", "mp4", _PLAYABLE_MP4_AUDIO, "aac", "few players play {codec} in .mp4",
                            ("mov_text",), "mov_text", ("dvd_subtitle",), False, True, True),
     ".mov": ContainerRules(".mov", "mov", (*_PLAYABLE_MP4_AUDIO, "pcm_s16le", "pcm_s16be", "pcm_s24le",
                                            "pcm_s24be", "pcm_s32le", "pcm_s32be", "pcm_f32le", "pcm_f32be"),
-                           "aac", "few players play {codec} in .mov", ("mov_text",), "mov_text", (), False, True, True),
+                           "aac", "few players play {codec} in .mov", ("mov_text",), "mov_text", (), False, True, True,
+                           audio_targets=("aac",)),
     ".avi": ContainerRules(".avi", "avi", None, "aac", "", (), None, (), False, False, False,
-                           ".avi cannot hold subtitles"),
-    ".nut": ContainerRules(".nut", "nut", None, "flac", "", (), None, (), False, False, False,
-                           ".nut output keeps no subtitles (their durations are lost)"),
+                           ".avi cannot hold subtitles", audio_targets=("aac", "flac")),
+    # NUT reads E-AC-3 back as AC-3: only what it keeps as it is is copied.
+    ".nut": ContainerRules(".nut", "nut", ("aac", "mp3", "ac3", "opus", "flac", "vorbis", "dts", "mp2", "pcm_s16le",
+                                           "pcm_s24le", "pcm_s32le", "pcm_f32le"), "aac", "{codec} does not survive .nut",
+                           (), None, (), False, False, False,
+                           ".nut output keeps no subtitles (their durations are lost)",
+                           audio_targets=("aac", "opus")),  # FLAC encoded into NUT does not decode back
 }
 
 
@@ -217,8 +224,10 @@ def plan_streams(source: str | Path, video_index: int, output: str | Path, video
     try:
         for s in container.streams:
             codec = _codec_of(s) if s.type != "attachment" else (s.name or "attachment")
+            language = s.metadata.get("language")
             d = StreamDecision(s.index, s.type, codec, "drop", None, "",
-                               language=s.metadata.get("language"), title=s.metadata.get("title"),
+                               language=None if language in (None, "", "und") else language,
+                               title=s.metadata.get("title"),
                                disposition=disposition_names(int(s.disposition)))
             if s.index == video_index:
                 d.action, d.to, d.reason = "convert", video_to, video_why
@@ -314,25 +323,10 @@ def _convert_audio(d: StreamDecision, s, rules: ContainerRules, choice: str, why
         d.reason = f"{why}, and no decoder here reads {d.codec} to convert it"
         return
     encoder = AUDIO_ENCODERS[choice]
-    refused = _encoder_refused(rules.format, encoder)
-    if refused is not None:
-        allowed = [c for c in AUDIO_ENCODERS if _encoder_refused(rules.format, AUDIO_ENCODERS[c]) is None]
-        raise ArchivistError(f"--audio {choice}: {rules.suffix} cannot hold {choice} ({refused}); allowed there: "
-                             f"{', '.join(['copy', *allowed, 'drop'])}")
+    if choice not in rules.audio_targets:
+        raise ArchivistError(f"--audio {choice}: {rules.suffix} files cannot hold {choice} (stream {d.index}); "
+                             f"allowed there: {', '.join(['copy', *rules.audio_targets, 'drop'])}")
     d.action, d.to, d.encoder, d.reason = "convert", choice, encoder, why
-
-
-def _encoder_refused(fmt: str, encoder: str) -> str | None:
-    import av
-
-    out = av.open(io.BytesIO(), "w", format=fmt)
-    try:
-        out.add_stream(encoder, rate=48000)
-        return None
-    except (ValueError, av.error.FFmpegError) as exc:
-        return _reason(exc)
-    finally:
-        _close_quietly(out)
 
 
 def _decide_subtitle(d: StreamDecision, s, rules: ContainerRules) -> None:
@@ -380,6 +374,9 @@ def add_planned_streams(out, src, plan: StreamPlan) -> dict[int, tuple]:
         for key, value in s.metadata.items():
             if key.lower() not in _STALE_TAGS:
                 new.metadata[key] = value
+        title = s.metadata.get("title") or s.metadata.get("handler_name")
+        if title and out.format.name in ("mp4", "mov"):
+            new.metadata["handler_name"] = title  # MP4 and MOV keep a track's name only there
         new.disposition = s.disposition
         added[d.index] = (d, new, converter)
     return added
@@ -408,9 +405,27 @@ def check_plan(plan: StreamPlan, source: str | Path | None, output: Path, add_vi
                 add_planned_streams(out, src, plan)
             out.start_encoding()
         except (ValueError, av.error.FFmpegError) as exc:
-            raise ArchivistError(f"{output}: the planned streams cannot be written to a {rules.suffix} file "
-                                 f"({_reason(exc)}); the plan was: " + "; ".join(plan.lines())) from None
+            culprit = _refused_stream(plan, src, rules) if src is not None else None
+            what = f"{culprit.describe()}:" if culprit else "the planned streams"
+            raise ArchivistError(f"{output}: {what} cannot be written to a {rules.suffix} file ({_reason(exc)}); "
+                                 "choose another --audio, or --audio drop") from None
     finally:
         _close_quietly(out)
         if src is not None:
             src.close()
+
+
+def _refused_stream(plan: StreamPlan, src, rules: ContainerRules) -> StreamDecision | None:
+    """The first planned stream that a file holding it alone refuses (to name it in the error)."""
+    import av
+
+    for d in plan.side():
+        out = av.open(io.BytesIO(), "w", format=rules.format)
+        try:
+            add_planned_streams(out, src, StreamPlan(plan.output, [d]))
+            out.start_encoding()
+        except (ValueError, av.error.FFmpegError):
+            return d
+        finally:
+            _close_quietly(out)
+    return None

@@ -191,3 +191,100 @@ def write_sync_clip(path: str | Path, rate: Fraction = Fraction(24), seconds: fl
         container.mux(aus.encode(None))
     container.close()
     return path
+
+
+# A minimal ASS script header: the ASS encoder needs one, and it becomes Matroska's codec private data.
+ASS_HEADER = (b"[Script Info]\nScriptType: v4.00+\nPlayResX: 384\nPlayResY: 288\n\n[V4+ Styles]\n"
+              b"Format: Name, Fontname, Fontsize, PrimaryColour, SecondaryColour, OutlineColour, BackColour, Bold, "
+              b"Italic, Underline, StrikeOut, ScaleX, ScaleY, Spacing, Angle, BorderStyle, Outline, Shadow, "
+              b"Alignment, MarginL, MarginR, MarginV, Encoding\n"
+              b"Style: Default,Arial,16,&Hffffff,&Hffffff,&H0,&H0,0,0,0,0,100,100,0,0,1,1,0,2,10,10,10,0\n\n"
+              b"[Events]\nFormat: Layer, Start, End, Style, Name, MarginL, MarginR, MarginV, Effect, Text\n")
+
+
+def write_streams_clip(path: str | Path, frames: int = 24, rate: Fraction = Fraction(24), width: int = 64,
+                       height: int = 48, audio: list[dict] | None = None, subtitles: list[dict] | None = None,
+                       attachment: bool = False) -> Path:
+    """A clip with any mix of audio and subtitle streams, each with its tags and dispositions.
+
+    ``audio``: dicts with ``codec`` (an FFmpeg encoder: aac, flac, libopus, ac3, pcm_s16le ...),
+    optional ``language``, ``title``, ``disposition`` (names: default, forced, ...), ``rate``; the
+    sound is a 1 kHz tone from 0.5 s. ``subtitles``: dicts with ``codec`` (srt, ass, webvtt,
+    mov_text; or dvb_subtitle / dvd_subtitle / hdmv_pgs_subtitle, written as opaque packets),
+    ``cues`` [(start s, end s, ASS text)], tags and dispositions as for audio.
+    """
+    import av
+
+    path = Path(path)
+    container = av.open(str(path), "w")
+    vs = container.add_stream("libx264", rate=rate, options={"preset": "ultrafast"})
+    vs.width, vs.height, vs.pix_fmt = width, height, "yuv420p"
+    vs.time_base = 1 / rate
+    vs.codec_context.time_base = 1 / rate
+
+    def tag(stream, spec):
+        for key in ("language", "title"):
+            if spec.get(key):
+                stream.metadata[key] = spec[key]
+        flags = 0
+        for name in spec.get("disposition", ()):
+            flags |= int(getattr(av.stream.Disposition, name))
+        stream.disposition = flags
+
+    astreams = []
+    for spec in audio or []:
+        s = container.add_stream(spec["codec"], rate=spec.get("rate", 48000))
+        s.layout = spec.get("layout", "stereo")
+        tag(s, spec)
+        astreams.append(s)
+    sstreams = []
+    for spec in subtitles or []:
+        if spec["codec"] in ("dvb_subtitle", "dvd_subtitle", "hdmv_pgs_subtitle"):
+            s = container.add_mux_stream(spec["codec"])
+        else:
+            s = container.add_stream(spec["codec"])
+            s.codec_context.subtitle_header = ASS_HEADER  # every text encoder reads its styles from it
+        s.time_base = Fraction(1, 1000)
+        tag(s, spec)
+        sstreams.append((s, spec))
+    if attachment:
+        container.add_attachment(name="font.ttf", mimetype="application/x-truetype-font", data=b"FONTDATA")
+    for i in range(frames):
+        frame = av.VideoFrame.from_ndarray(pattern_frame(i, width, height), format="rgb24").reformat(format="yuv420p")
+        frame.pts = i
+        frame.time_base = 1 / rate
+        container.mux(vs.encode(frame))
+    container.mux(vs.encode(None))
+    seconds = frames / rate
+    for s in astreams:
+        sr = s.codec_context.sample_rate
+        channels = s.codec_context.layout.nb_channels
+        total, t = int(seconds * sr), 0
+        while t < total:
+            n = min(1024, total - t)
+            k = np.arange(t, t + n)
+            tone = np.where(k >= sr // 2, 0.5 * np.sin(2 * np.pi * 1000 * k / sr), 0.0).astype(np.float32)
+            frame = av.AudioFrame.from_ndarray(np.repeat(tone[None], channels, axis=0), format="fltp",
+                                               layout=s.codec_context.layout)
+            frame.sample_rate = sr
+            frame.pts = t
+            frame.time_base = Fraction(1, sr)
+            container.mux(s.encode(frame))
+            t += n
+        container.mux(s.encode(None))
+    for s, spec in sstreams:
+        for start, end, text in spec.get("cues", [(0.2, 0.6, "Hello")]):
+            ms = int(round(start * 1000)), int(round(end * 1000))
+            if s.codec_context is None:  # a bitmap format: opaque bytes, the muxer does not look inside
+                packet = av.Packet(b"\x0f\x10\x00\x06\x00\x00\x00\x00\x00\x00\xff")
+            else:
+                cue = av.subtitles.subtitle.SubtitleSet.create(f"0,0,Default,,0,0,0,,{text}".encode(), 0,
+                                                               ms[1] - ms[0], ms[0] * 1000)
+                packet = s.codec_context.encode_subtitle(cue)
+            packet.stream = s
+            packet.time_base = Fraction(1, 1000)
+            packet.pts = packet.dts = ms[0]
+            packet.duration = ms[1] - ms[0]
+            container.mux(packet)
+    container.close()
+    return path

@@ -67,10 +67,16 @@ class FrameTimeline:
 
 
 class PacketTimeline:
-    """Keeps one output stream's decode timestamps rising (see the module docstring)."""
+    """Keeps one output stream's decode timestamps rising (see the module docstring).
 
-    def __init__(self):
+    ``strict``: each must be above the one before (MP4, MOV); otherwise equal ones are allowed
+    (Matroska, where TrueHD's 0.8 ms frames share millisecond timestamps).
+    """
+
+    def __init__(self, strict: bool = True):
+        self.strict = strict
         self.last_dts: int | None = None
+        self.last_duration = 0
         self.fixed = 0
 
     def mend(self, packet) -> None:
@@ -79,15 +85,17 @@ class PacketTimeline:
         if dts is None:
             dts = pts
         if dts is None:
-            dts = 0 if self.last_dts is None else self.last_dts + 1
+            dts = 0 if self.last_dts is None else self.last_dts + max(1, self.last_duration)
             self.fixed += 1
-        if self.last_dts is not None and dts <= self.last_dts:
-            dts = self.last_dts + 1
+        floor = None if self.last_dts is None else self.last_dts + (1 if self.strict else 0)
+        if floor is not None and dts < floor:
+            dts = floor
             self.fixed += 1
         if pts is None or pts < dts:
             pts = dts
         packet.dts, packet.pts = dts, pts
         self.last_dts = dts
+        self.last_duration = packet.duration or 0
 
 
 class DecodeTimestamps:

@@ -39,8 +39,9 @@ def slow_model(tmp_path):
 
 def _one_error_line(capsys, code):
     assert code == 1
-    # "segment i/N done" lines are progress that came before the failure: the error itself is one line.
-    err = [line for line in capsys.readouterr().err.strip().splitlines() if not line.startswith("segment ")]
+    # The stream plan and "segment i/N done" lines came before the failure: the error itself is one line.
+    err = [line for line in capsys.readouterr().err.strip().splitlines()
+           if not line.startswith(("segment ", "stream "))]
     assert len(err) == 1 and err[0].startswith("archivist: error: "), err
     return err[0]
 
