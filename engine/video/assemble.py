@@ -54,6 +54,7 @@ class VideoTrack:
     rate: Fraction  # declared frame rate (the source's)
     tags: dict  # colour primaries, transfer, matrix, range, sample aspect ratio, rotation
     disposition: int = 0
+    metadata: dict | None = None  # the source video stream's language and title
 
 
 def temp_output_path(output: Path) -> Path:
@@ -129,6 +130,10 @@ def _add_video(out, template, video: VideoTrack):
         vout.set_display_rotation(rotation)
     if video.disposition:
         vout.disposition = video.disposition
+    for key, value in (video.metadata or {}).items():
+        vout.metadata[key] = value
+    if (video.metadata or {}).get("title") and out.format.name in ("mp4", "mov"):
+        vout.metadata["handler_name"] = video.metadata["title"]
     return vout
 
 
@@ -191,7 +196,7 @@ def _side_packets(src, added: dict[int, tuple], offset: float, end: float | None
     every stream, the video too, later.
     """
     streams = [src.streams[i] for i, (d, _, _) in added.items() if d.type != "attachment"]
-    timelines = {i: PacketTimeline(strict_dts) for i in added}
+    timelines = {i: PacketTimeline(strict_dts, equal_is_damage=d.type != "subtitle") for i, (d, _, _) in added.items()}
     for packet in src.demux(streams):
         index = packet.stream.index
         d, new, converter = added[index]

@@ -46,6 +46,7 @@ from engine.video.streams import (
     StreamPlan,
     check_audio_choice,
     check_plan,
+    disposition_flags,
     plan_streams,
     rules_for,
 )
@@ -630,6 +631,10 @@ def _finish(plan: RestorePlan, run: _Run, options: VideoOptions) -> None:
             "colorspace": run.plan.matrix, "color_range": run.plan.color_range,
             "sample_aspect_ratio": run.layout.sample_aspect_ratio, "rotation": info.rotation if info else 0}
     video = VideoTrack(run.time_base or plan.layout.time_base, plan.rate, tags)
+    if info is not None:  # the video stream keeps its own tags and dispositions too
+        mine = plan.streams.decision(info.video_index)
+        video.disposition = disposition_flags(mine.disposition)
+        video.metadata = {k: v for k, v in (("language", mine.language), ("title", mine.title)) if v}
     assemble(segs, video, plan.output_path, str(plan.input_path) if info is not None else None,
              plan.streams if info is not None else None, offset, end)
 

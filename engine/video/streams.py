@@ -166,6 +166,16 @@ def disposition_names(flags: int) -> list[str]:
     return names
 
 
+def disposition_flags(names: list[str]) -> int:
+    """The FFmpeg disposition flags for names from :func:`disposition_names`."""
+    import av
+
+    flags = 0
+    for name in names:
+        flags |= int(getattr(av.stream.Disposition, name))
+    return flags
+
+
 def _codec_of(stream) -> str:
     from engine.video.probe import codec_name
 

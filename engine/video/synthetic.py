@@ -204,14 +204,15 @@ ASS_HEADER = (b"[Script Info]\nScriptType: v4.00+\nPlayResX: 384\nPlayResY: 288\
 
 def write_streams_clip(path: str | Path, frames: int = 24, rate: Fraction = Fraction(24), width: int = 64,
                        height: int = 48, audio: list[dict] | None = None, subtitles: list[dict] | None = None,
-                       attachment: bool = False) -> Path:
+                       attachment: bool = False, video: dict | None = None) -> Path:
     """A clip with any mix of audio and subtitle streams, each with its tags and dispositions.
 
     ``audio``: dicts with ``codec`` (an FFmpeg encoder: aac, flac, libopus, ac3, pcm_s16le ...),
     optional ``language``, ``title``, ``disposition`` (names: default, forced, ...), ``rate``; the
     sound is a 1 kHz tone from 0.5 s. ``subtitles``: dicts with ``codec`` (srt, ass, webvtt,
     mov_text; or dvb_subtitle / dvd_subtitle / hdmv_pgs_subtitle, written as opaque packets),
-    ``cues`` [(start s, end s, ASS text)], tags and dispositions as for audio.
+    ``cues`` [(start s, end s, ASS text)], tags and dispositions as for audio. ``video``: the
+    video stream's tags and dispositions.
     """
     import av
 
@@ -231,6 +232,7 @@ def write_streams_clip(path: str | Path, frames: int = 24, rate: Fraction = Frac
             flags |= int(getattr(av.stream.Disposition, name))
         stream.disposition = flags
 
+    tag(vs, video or {})
     astreams = []
     for spec in audio or []:
         s = container.add_stream(spec["codec"], rate=spec.get("rate", 48000))

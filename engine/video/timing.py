@@ -73,8 +73,10 @@ class PacketTimeline:
     (Matroska, where TrueHD's 0.8 ms frames share millisecond timestamps).
     """
 
-    def __init__(self, strict: bool = True):
+    def __init__(self, strict: bool = True, equal_is_damage: bool = True):
         self.strict = strict
+        # Two subtitle cues may start together: moving the second by one tick is no repair.
+        self.equal_is_damage = equal_is_damage
         self.last_dts: int | None = None
         self.last_duration = 0
         self.fixed = 0
@@ -89,8 +91,9 @@ class PacketTimeline:
             self.fixed += 1
         floor = None if self.last_dts is None else self.last_dts + (1 if self.strict else 0)
         if floor is not None and dts < floor:
+            if dts < self.last_dts or self.equal_is_damage:
+                self.fixed += 1
             dts = floor
-            self.fixed += 1
         if pts is None or pts < dts:
             pts = dts
         packet.dts, packet.pts = dts, pts
@@ -104,7 +107,8 @@ class DecodeTimestamps:
     ``delay`` is the stream's reorder depth in frames (0 for intra-only codecs, 2 for x264/x265
     with B-pyramids); a larger value is also correct, only later. ``step`` is one frame in the
     stream's time base: the first ``delay`` packets get decode timestamps that many frames before
-    the first presentation timestamp, as the encoders themselves write them.
+    the first presentation timestamp, as the encoders themselves write them. The first packet must
+    be the first frame shown (a key frame), as every encode starts.
     """
 
     def __init__(self, delay: int, step: int):

@@ -153,6 +153,18 @@ def test_json_run_reports_the_streams(model, tmp_path, capsys):
     assert [(s["index"], s["action"]) for s in doc["streams"]] == [(0, "convert"), (1, "copy")]
 
 
+@pytest.mark.parametrize("suffix", [".mkv", ".mp4"])
+def test_the_video_stream_keeps_its_tags(identity_chain, tmp_path, suffix):
+    src = write_streams_clip(tmp_path / "in.mkv", frames=3, video={"language": "jpn", "title": "Feature",
+                                                                    "disposition": ["default"]})
+    out = tmp_path / f"out{suffix}"
+    restore_video(src, out, identity_chain, VideoOptions(codec="x264"))
+    with av.open(str(out)) as c:
+        v = c.streams.video[0]
+        assert v.metadata.get("language") == "jpn" and v.disposition & av.stream.Disposition.default
+        assert v.metadata.get("title" if suffix == ".mkv" else "handler_name") == "Feature"
+
+
 # -- subtitles ---------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("suffix", [".mp4", ".mov"])
 def test_text_subtitles_become_mov_text(identity_chain, tmp_path, suffix):

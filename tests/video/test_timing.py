@@ -208,3 +208,48 @@ def test_damaged_timestamps_are_mended_with_one_warning(tmp_path, identity_chain
             dts = [p.dts for p in c.demux(a) if p.size]
         assert all(b > x for x, b in zip(dts, dts[1:]))
         assert abs(onset - float(flash)) <= 1 / 48
+
+
+# -- the timestamp rules themselves ----------------------------------------------------------------------
+def test_decode_timestamps_rise_and_never_pass_their_frame():
+    """Random B-frame patterns, variable frame spacing, many joins: valid decode timestamps throughout."""
+    from engine.video.timing import DecodeTimestamps
+
+    rng = np.random.default_rng(3)
+    for _ in range(200):
+        times = np.cumsum(rng.integers(1, 60, size=int(rng.integers(2, 80))))
+        order, i = [0], 1  # an encode starts with the first frame shown (a key frame)
+        while i < len(times):  # mini-GOPs: the anchor first, then the B-frames before it
+            size = int(rng.integers(1, 5))
+            group = list(range(i, min(i + size, len(times))))
+            order += [group[-1], *group[:-1]]
+            i += size
+        delay = max(d - shown for d, shown in enumerate(order))
+        dts = DecodeTimestamps(delay, step=int(times[0]) or 1)
+        stamps = [(int(times[k]), dts.next(int(times[k]))) for k in order]
+        assert all(d <= p for p, d in stamps)
+        assert all(b[1] > a[1] for a, b in zip(stamps, stamps[1:]))
+
+
+def test_packet_and_frame_timelines():
+    from engine.video.timing import FrameTimeline, PacketTimeline
+
+    class P:
+        def __init__(self, pts, dts=None, duration=0):
+            self.pts, self.dts, self.duration = pts, pts if dts is None else dts, duration
+
+    strict, loose, cues = PacketTimeline(True), PacketTimeline(False), PacketTimeline(True, equal_is_damage=False)
+    for timeline in (strict, loose, cues):
+        packets = [P(0), P(10), P(10), P(5), P(30)]
+        for p in packets:
+            timeline.mend(p)
+        got = [p.dts for p in packets]
+        assert all(p.pts >= p.dts for p in packets)
+        if timeline is loose:
+            assert got == [0, 10, 10, 10, 30] and timeline.fixed == 1  # equal allowed, the step back mended
+        else:
+            assert got == [0, 10, 11, 12, 30]
+            assert timeline.fixed == (2 if timeline is strict else 1)
+    frames = FrameTimeline(step=2)
+    assert [frames.accept(p) for p in (0, 2, 2, 1, None, 8)] == [0, 2, None, None, 4, 8]
+    assert (frames.dropped, frames.filled) == (2, 1)
