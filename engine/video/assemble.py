@@ -214,10 +214,13 @@ def _side_packets(src, added: dict[int, tuple], offset: float, end: float | None
         if converter is not None and d.type == "audio":
             yield from _emit(converter.flush(offset, end), new, timelines[index])
     for index, timeline in timelines.items():
+        d, _, converter = added[index]
         if timeline.fixed:
-            d = added[index][0]
             log.warning("stream %d (%s %s): damaged timestamps: %d packet(s) moved to keep them rising, as "
                         "FFmpeg does", index, d.type, d.codec, timeline.fixed)
+        if converter is not None and converter.skipped:
+            log.warning("stream %d (%s %s): %d damaged packet(s) could not be decoded and were skipped",
+                        index, d.type, d.codec, converter.skipped)
 
 
 def _emit(packets, stream, timeline: PacketTimeline) -> Iterator[tuple]:

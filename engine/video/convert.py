@@ -47,10 +47,22 @@ class AudioConverter:
         self.stream = stream
         self.resampler = None
         self.next_pts: int | None = None  # in 1/rate, output time
+        self.skipped = 0
 
     def feed(self, packet, offset: float, end: float | None) -> list:
-        """Decode ``packet`` and return the encoded packets for the part inside ``[offset, end)`` seconds."""
-        return self._encode(self.src.codec_context.decode(packet), offset, end)
+        """Decode ``packet`` and return the encoded packets for the part inside ``[offset, end)`` seconds.
+
+        A packet the decoder refuses (damaged) is skipped and counted in ``skipped``, as FFmpeg's
+        command line goes on past one: the restore is not lost for a click.
+        """
+        import av
+
+        try:
+            frames = self.src.codec_context.decode(packet)
+        except av.error.FFmpegError:
+            self.skipped += 1
+            return []
+        return self._encode(frames, offset, end)
 
     def flush(self, offset: float, end: float | None) -> list:
         """The last packets (decoder and encoder drained)."""
@@ -144,15 +156,22 @@ class SubtitleConverter:
         if header:
             stream.codec_context.subtitle_header = header
         self.stream = stream
+        self.skipped = 0
 
     def feed(self, packet) -> list:
         """The re-written cue of ``packet`` (time, duration and time base of the source packet), or nothing."""
+        import av
+
         if packet.pts is None and packet.dts is None:
             return []
-        cues = self.src.codec_context.decode2(packet)
-        if cues is None or len(cues) == 0:
+        try:
+            cues = self.src.codec_context.decode2(packet)
+            if cues is None or len(cues) == 0:
+                return []
+            new = self.stream.codec_context.encode_subtitle(cues)
+        except av.error.FFmpegError:  # a damaged cue is skipped (and counted), not the whole file
+            self.skipped += 1
             return []
-        new = self.stream.codec_context.encode_subtitle(cues)
         new.pts = packet.pts if packet.pts is not None else packet.dts
         new.dts = new.pts
         duration = packet.duration or 0

@@ -318,3 +318,31 @@ def test_queue_prints_the_plan_and_the_worker_records_it(model, tmp_path, capsys
     assert len(plan) == 1 and "stream 1 audio flac (fra): convert to aac" in plan[0]
     assert messages.index(plan[0]) < messages.index("done")
     assert streams_of(out)[1] == ("audio", "aac")
+
+
+def test_a_damaged_audio_packet_does_not_lose_the_restore(identity_chain, tmp_path, caplog):
+    """Converting audio decodes it at the very end: a packet the decoder refuses is skipped, with a warning."""
+    import logging
+
+    clean = write_streams_clip(tmp_path / "clean.mkv", audio=[{"codec": "flac"}])
+    src = tmp_path / "damaged.mkv"
+    with av.open(str(clean)) as c, av.open(str(src), "w") as out:
+        streams = {s.index: out.add_stream_from_template(s) for s in c.streams}
+        count = 0
+        for p in c.demux():
+            if not p.size:
+                continue
+            index = p.stream.index
+            if p.stream.type == "audio":
+                count += 1
+                if count == 3:  # the third FLAC frame becomes noise the decoder refuses
+                    damaged = av.Packet(b"\xff" * p.size)
+                    damaged.pts, damaged.dts, damaged.duration = p.pts, p.dts, p.duration
+                    damaged.time_base = p.time_base
+                    p = damaged
+            p.stream = streams[index]
+            out.mux(p)
+    with caplog.at_level(logging.WARNING):
+        restore_video(src, tmp_path / "out.mp4", identity_chain, VideoOptions())
+    assert streams_of(tmp_path / "out.mp4")[1] == ("audio", "aac")
+    assert any("1 damaged packet(s) could not be decoded" in r.getMessage() for r in caplog.records)
