@@ -42,8 +42,6 @@ def add_video_options(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--plan", action="store_true",
                    help="print the stream plan (each input stream copied, converted or dropped, and why) and "
                    "stop: nothing is restored or written")
-    g.add_argument("--json", action="store_true",
-                   help="print one JSON object instead of text: the output, its frames and the stream plan")
 
 
 def is_video_job(args: argparse.Namespace) -> bool:

@@ -38,6 +38,9 @@ def register(sub) -> None:
                    help="context pixels shared by neighbouring tiles; the cross-fade sits in the middle (default 40)")
     p.add_argument("--format", choices=("png", "tiff"), default=None,
                    help="output image format for folders (default png; 16-bit input stays 16-bit)")
+    p.add_argument("--json", action="store_true",
+                   help="print one JSON object instead of text: the outputs; for a video the output, its frames "
+                   "and the stream plan")
     add_device_options(p)
     add_video_options(p)
     add_queue_options(p)

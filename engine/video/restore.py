@@ -354,6 +354,78 @@ class RestorePlan:
                 "frames": self.total, "rate": str(self.rate), "streams": self.streams.to_list()}
 
 
+@dataclass
+class _Source:
+    """What goes in: the facts the encoder and the plan need, from the probe or the first image."""
+
+    info: VideoInfo | None
+    files: list[Path]
+    width: int
+    height: int
+    high_bit_depth: bool
+    total: int | None
+    rate: Fraction
+    sar: Fraction | None
+    primaries: int
+    trc: int
+    matrix: int
+    color_range: int
+    input_id: dict
+
+
+def _source(input_path: Path, options: VideoOptions) -> _Source:
+    if options.fps is not None:
+        if options.start or options.duration is not None or options.video_filter:
+            raise ArchivistError("--start, --duration, --deinterlace and --ivtc apply to video files, "
+                                 "not to an image sequence")
+        files = list_image_sequence(input_path)
+        first = ImageSequenceSource(files, options.fps)
+        return _Source(None, files, first.width, first.height, first.high_bit_depth, len(files), options.fps,
+                       None, 1, 13, 1, 1, {"files": [str(files[0].resolve()), len(files)], "fps": str(options.fps)})
+    info = probe(input_path)
+    if info.interlaced and not (options.deinterlace or options.ivtc):
+        log.warning("%s is interlaced (field order %s): consider --deinterlace or --ivtc", input_path,
+                    info.field_order)
+    total = info.frame_count
+    if options.duration is not None:
+        total = int(round(options.duration * float(info.rate)))
+    elif options.start and total:
+        total = max(0, total - int(options.start * float(info.rate)))
+    if options.ivtc and total:
+        total = total * 4 // 5
+    return _Source(info, [], info.width, info.height, info.high_bit_depth, total,
+                   info.rate * Fraction(4, 5) if options.ivtc else info.rate, info.sample_aspect_ratio,
+                   info.color_primaries, info.color_trc, source_matrix(info.colorspace, info.width, info.height),
+                   source_range(info.color_range, info.pix_fmt), _input_identity(input_path))
+
+
+def _target(output: str | Path, codec: str | None) -> tuple[Path, str, tuple[Path, str] | None]:
+    """What comes out: (output path, codec, (folder, pattern) of an image sequence or None), checked."""
+    if is_image_sequence_output(output):
+        codec = codec or "png"
+        if codec not in IMAGE_CODECS:
+            raise ArchivistError(f"--codec {codec} cannot write an image sequence: allowed are png, tiff")
+        out_folder, pattern = _sequence_target(output, codec)
+        if out_folder.exists() and (not out_folder.is_dir() or any(out_folder.iterdir())):
+            raise ArchivistError(f"{out_folder}: output folder exists and is not empty")
+        parent, result = out_folder.parent, (out_folder, codec, (out_folder, pattern))
+    else:
+        output_path = Path(output)
+        suffix = output_path.suffix.lower()
+        if suffix not in CONTAINER_CODECS:
+            raise ArchivistError(f"{output_path}: unsupported output type {suffix or '(none)'}: allowed are "
+                                 f"{', '.join(CONTAINER_CODECS)}, or a folder ending in / for an image sequence")
+        codec = codec or DEFAULT_CODEC[suffix]
+        if codec not in CONTAINER_CODECS[suffix]:
+            raise ArchivistError(f"--codec {codec} cannot go in a {suffix} file: allowed are "
+                                 f"{', '.join(CONTAINER_CODECS[suffix])}")
+        if output_path.is_dir():
+            raise ArchivistError(f"{output_path}: is a folder (end the path with / for an image sequence)")
+        parent, result = output_path.parent, (output_path, codec, None)
+    _check_writable_folder(parent if str(parent) else Path("."), "output")
+    return result
+
+
 def plan_restore(input_path: str | Path, output: str | Path, options: VideoOptions | None = None,
                  scale: int = 1) -> RestorePlan:
     """Probe the input, check the output, choose the encoder and plan every stream; writes nothing.
@@ -365,95 +437,36 @@ def plan_restore(input_path: str | Path, output: str | Path, options: VideoOptio
     """
     options = options or VideoOptions()
     input_path = Path(input_path)
-    sequence_in = options.fps is not None
-    sequence_out = is_image_sequence_output(output)
-
-    # --- what goes in
-    info: VideoInfo | None = None
-    files: list[Path] = []
-    if sequence_in:
-        if options.start or options.duration is not None or options.video_filter:
-            raise ArchivistError("--start, --duration, --deinterlace and --ivtc apply to video files, "
-                                 "not to an image sequence")
-        files = list_image_sequence(input_path)
-        source_probe = ImageSequenceSource(files, options.fps)
-        width, height, high = source_probe.width, source_probe.height, source_probe.high_bit_depth
-        total = len(files)
-        rate, sar, primaries, trc, matrix, rng = options.fps, None, 1, 13, 1, 1
-        input_id = {"files": [str(files[0].resolve()), len(files)], "fps": str(options.fps)}
-    else:
-        info = probe(input_path)
-        if info.interlaced and not (options.deinterlace or options.ivtc):
-            log.warning("%s is interlaced (field order %s): consider --deinterlace or --ivtc", input_path,
-                        info.field_order)
-        width, height, high = info.width, info.height, info.high_bit_depth
-        total = info.frame_count
-        if options.duration is not None:
-            total = int(round(options.duration * float(info.rate)))
-        elif options.start and total:
-            total = max(0, total - int(options.start * float(info.rate)))
-        if options.ivtc and total:
-            total = total * 4 // 5
-        rate = info.rate * Fraction(4, 5) if options.ivtc else info.rate
-        sar, primaries, trc = info.sample_aspect_ratio, info.color_primaries, info.color_trc
-        matrix = source_matrix(info.colorspace, width, height)
-        rng = source_range(info.color_range, info.pix_fmt)
-        input_id = _input_identity(input_path)
-
-    # --- what comes out
-    codec = options.codec
-    target = None
-    if sequence_out:
-        codec = codec or "png"
-        if codec not in IMAGE_CODECS:
-            raise ArchivistError(f"--codec {codec} cannot write an image sequence: allowed are png, tiff")
-        out_folder, pattern = _sequence_target(output, codec)
-        output_path = out_folder
-        parent = out_folder.parent
-        if out_folder.exists() and (not out_folder.is_dir() or any(out_folder.iterdir())):
-            raise ArchivistError(f"{out_folder}: output folder exists and is not empty")
-        target = (out_folder, pattern)
-    else:
-        output_path = Path(output)
-        suffix = output_path.suffix.lower()
-        if suffix not in CONTAINER_CODECS:
-            raise ArchivistError(f"{output_path}: unsupported output type {suffix or '(none)'}: allowed are "
-                                 f"{', '.join(CONTAINER_CODECS)}, or a folder ending in / for an image sequence")
-        codec = codec or DEFAULT_CODEC[suffix]
-        if codec not in CONTAINER_CODECS[suffix]:
-            raise ArchivistError(f"--codec {codec} cannot go in a {suffix} file: allowed are "
-                                 f"{', '.join(CONTAINER_CODECS[suffix])}")
-        parent = output_path.parent
-        if output_path.is_dir():
-            raise ArchivistError(f"{output_path}: is a folder (end the path with / for an image sequence)")
-    parent = parent if str(parent) else Path(".")
-    _check_writable_folder(parent, "output")
+    src = _source(input_path, options)
+    output_path, codec, sequence = _target(output, options.codec)
     settings = EncoderSettings(codec, options.crf, options.preset, dict(options.encoder_opts))
-    out_w, out_h = width * scale, height * scale
 
     # --- the encoder and every stream
     encoder = layout = None
-    if sequence_out:
+    if sequence is not None:
         video_to, video_why = codec, f"restored frames, written as {codec} images"
     else:
         rules = rules_for(output_path)
-        encoder = plan_encoder(settings, high, matrix, rng, negative_dts=rules.negative_dts)
-        if sar and sar != 1 and output_path.suffix.lower() == ".mkv" and codec in ("ffv1", "prores"):
+        encoder = plan_encoder(settings, src.high_bit_depth, src.matrix, src.color_range,
+                               negative_dts=rules.negative_dts)
+        if src.sar and src.sar != 1 and output_path.suffix.lower() == ".mkv" and codec in ("ffv1", "prores"):
             log.warning("sample aspect ratio %s is not stored in %s files written here: the display size "
-                        "must be set again (x264/x265, or .mp4/.mov, keep it)", sar, codec)
-        layout = StreamLayout(out_w, out_h, info.time_base if info else 1 / rate, rate, sar, primaries, trc)
+                        "must be set again (x264/x265, or .mp4/.mov, keep it)", src.sar, codec)
+        layout = StreamLayout(src.width * scale, src.height * scale,
+                              src.info.time_base if src.info else 1 / src.rate, src.rate, src.sar, src.primaries,
+                              src.trc)
         video_to, video_why = _VIDEO_CODEC_NAMES[codec], f"restored frames, encoded with {_describe(encoder)}"
-    if info is not None:
-        streams = plan_streams(input_path, info.video_index, output_path, video_to, video_why, options.audio,
-                               sequence=sequence_out)
+    if src.info is not None:
+        streams = plan_streams(input_path, src.info.video_index, output_path, video_to, video_why, options.audio,
+                               sequence=sequence is not None)
     else:
-        streams = StreamPlan(str(output_path), [StreamDecision(0, "video", files[0].suffix.lstrip(".").lower(),
+        streams = StreamPlan(str(output_path), [StreamDecision(0, "video", src.files[0].suffix.lstrip(".").lower(),
                                                                "convert", video_to, video_why)])
-    if not sequence_out:
-        check_plan(streams, input_path if info is not None else None, output_path,
+    if sequence is None:
+        check_plan(streams, input_path if src.info is not None else None, output_path,
                    lambda out: _add_encoder_stream(out, encoder, layout))
-    return RestorePlan(input_path, output_path, info, files, codec, settings, encoder, layout, streams, total, rate,
-                       high, width, height, input_id, target)
+    return RestorePlan(input_path, output_path, src.info, src.files, codec, settings, encoder, layout, streams,
+                       src.total, src.rate, src.high_bit_depth, src.width, src.height, src.input_id, sequence)
 
 
 _VIDEO_CODEC_NAMES = {"ffv1": "ffv1", "x264": "h264", "x265": "hevc", "prores": "prores", "png": "png",
