@@ -208,6 +208,7 @@ def test_mkv_copies_every_subtitle_and_attachment(identity_chain, tmp_path):
             assert [bytes(p) for p in a.demux(a.streams[i]) if p.size] == [bytes(p) for p in b.demux(b.streams[i])
                                                                            if p.size]
         assert b.streams[1].metadata.get("title") == "Forced narrative"
+        assert b.streams[1].disposition & av.stream.Disposition.forced  # lost by a plain copy before
 
 
 def test_bitmap_subtitles_a_container_cannot_hold_are_dropped_with_the_reason(identity_chain, tmp_path):
