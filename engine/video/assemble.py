@@ -55,6 +55,7 @@ class VideoTrack:
     tags: dict  # colour primaries, transfer, matrix, range, sample aspect ratio, rotation
     disposition: int = 0
     metadata: dict | None = None  # the source video stream's language and title
+    output_time_base: Fraction | None = None  # AVI counts frames: 1/rate there; else the source's
 
 
 def temp_output_path(output: Path) -> Path:
@@ -116,7 +117,7 @@ def assemble(segments: list[Segment], video: VideoTrack, output: Path, source: s
 
 def _add_video(out, template, video: VideoTrack):
     vout = out.add_stream_from_template(template)
-    vout.time_base = video.time_base
+    vout.time_base = video.output_time_base or video.time_base
     # The declared rate (Matroska's default duration) is the source's, not one derived from a
     # segment's time base (which read as 12,800 fps).
     vout.codec_context.framerate = video.rate

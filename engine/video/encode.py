@@ -29,7 +29,8 @@ CONTAINER_CODECS = {
     ".mp4": ("x264", "x265"),
     ".mov": ("x264", "x265", "prores"),
     ".nut": ("ffv1", "x264", "x265", "prores"),
-    ".avi": ("ffv1", "x264"),
+    # H.264 in AVI reads back a frame late (readers guess a reorder delay AVI cannot state): FFV1 only.
+    ".avi": ("ffv1",),
 }
 DEFAULT_CODEC = {".mkv": "ffv1", ".mp4": "x264", ".mov": "prores", ".nut": "ffv1", ".avi": "ffv1"}
 

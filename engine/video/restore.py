@@ -441,6 +441,10 @@ def plan_restore(input_path: str | Path, output: str | Path, options: VideoOptio
     output_path, codec, sequence = _target(output, options.codec)
     settings = EncoderSettings(codec, options.crf, options.preset, dict(options.encoder_opts))
 
+    if output_path.suffix.lower() == ".avi" and src.info is not None and src.info.variable_frame_rate:
+        raise ArchivistError(f"{output_path}: .avi holds a constant frame rate only and {input_path} is variable-rate: "
+                             "choose .mkv, .mp4 or .mov")
+
     # --- the encoder and every stream
     encoder = layout = None
     if sequence is not None:
@@ -644,6 +648,8 @@ def _finish(plan: RestorePlan, run: _Run, options: VideoOptions) -> None:
             "colorspace": run.plan.matrix, "color_range": run.plan.color_range,
             "sample_aspect_ratio": run.layout.sample_aspect_ratio, "rotation": info.rotation if info else 0}
     video = VideoTrack(run.time_base or plan.layout.time_base, plan.rate, tags)
+    if plan.output_path.suffix.lower() == ".avi":
+        video.output_time_base = 1 / plan.rate
     if info is not None:  # the video stream keeps its own tags and dispositions too
         mine = plan.streams.decision(info.video_index)
         video.disposition = disposition_flags(mine.disposition)

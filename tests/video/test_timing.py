@@ -138,6 +138,27 @@ def test_many_segments_with_b_frames_join(tmp_path, identity_chain):
             assert all(b > a for a, b in zip(dts, dts[1:])), "decode timestamps must rise across every join"
 
 
+@pytest.mark.parametrize("codec,suffix", [("ffv1", ".avi"), ("x264", ".nut")])
+def test_avi_and_nut_keep_the_timing_too(sources, identity_chain, tmp_path, codec, suffix):
+    src = sources("23.976-mkv")
+    out = tmp_path / f"out{suffix}"
+    restore_video(src, out, identity_chain, VideoOptions(codec=codec, segment_frames=10))
+    times_in, flash_in, _, rate_in, _ = measure(src)
+    times, flash, onset, rate, _ = measure(out)
+    assert len(times) == len(times_in) and max(abs(float(a - b)) for a, b in zip(times, times_in)) <= 0.0005
+    assert abs(onset - float(flash)) <= 1 / 48 and rate == rate_in
+
+
+def test_avi_refuses_a_variable_rate_source_up_front(sources, identity_chain, tmp_path):
+    from engine.errors import ArchivistError
+
+    with pytest.raises(ArchivistError, match="holds a constant frame rate only"):
+        restore_video(sources("vfr-mkv"), tmp_path / "out.avi", identity_chain, VideoOptions())
+    with pytest.raises(ArchivistError, match="--codec x264 cannot go in a .avi file: allowed are ffv1"):
+        restore_video(sources("24-mkv"), tmp_path / "out.avi", identity_chain, VideoOptions(codec="x264"))
+    assert not list(tmp_path.iterdir())
+
+
 @pytest.mark.parametrize("seconds,frames", [(20, 480), pytest.param(25, 600, marks=pytest.mark.slow)])
 def test_probe_constant_rate_mkv_of_20_to_25_s(tmp_path, seconds, frames):
     """Case 3: a constant-rate B-frame .mkv of this length is constant rate, with its exact frame count."""
