@@ -1,4 +1,5 @@
-"""The add-a-restore-job form: input and output with path completion, the chain, codec, priority."""
+"""Forms in dialogs: the add-a-restore-job form (input and output with path completion, the chain,
+codec, priority) and the save-as form of the profile editor (a new name and its own description)."""
 
 from __future__ import annotations
 
@@ -164,6 +165,66 @@ class AddRestoreForm(ModalScreen[RestoreRequest | None]):
             self.query_one("#form-error", Label).update(f"✗ {result}")
             return
         self.dismiss(result)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+class SaveAsDialog(ModalScreen[tuple[str, str] | None]):
+    """``S`` on Profiles: a new name and the new profile's (or mix's) own description.
+
+    ``taken`` maps every name already used (shipped or yours, profile or mix) to what uses it;
+    a taken name is refused here, before anything is written.
+    """
+
+    DEFAULT_CSS = """
+    SaveAsDialog { align: center middle; }
+    SaveAsDialog > Vertical { width: 90%; max-width: 100; height: auto; border: round $accent;
+                              padding: 0 1; background: $surface; }
+    SaveAsDialog #save-error { color: $error; height: auto; }
+    SaveAsDialog .hint { color: $text-muted; }
+    """
+    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+
+    def __init__(self, what: str, name: str, description: str, taken: dict[str, str]):
+        super().__init__()
+        self.what = what
+        self.default_name = name
+        self.default_description = description
+        self.taken = taken
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Label(f"Save the {self.what} as")
+            yield Label("name (letters, digits, '_', '-', '.')", classes="hint")
+            yield Input(value=self.default_name, id="save-name")
+            yield Label("description (what it is for)", classes="hint")
+            yield Input(value=self.default_description, id="save-description")
+            yield Label("", id="save-error")
+            yield Label("enter: next field / save on the last   escape: cancel", classes="hint")
+
+    def problem(self, name: str) -> str | None:
+        """Why ``name`` cannot be used, or None."""
+        from engine.degrade.schema import NAME_PATTERN
+
+        if not NAME_PATTERN.match(name):
+            return f"name {name!r} is not allowed; allowed: letters, digits, '_', '-', '.' (up to 64)"
+        if name in self.taken:
+            return f"name {name!r} is taken by {self.taken[name]}; choose another"
+        return None
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        if event.input.id == "save-name":
+            self.query_one("#save-description", Input).focus()
+            return
+        name = self.query_one("#save-name", Input).value.strip()
+        problem = self.problem(name)
+        if problem:
+            self.query_one("#save-error", Label).update(f"✗ {problem}")
+            self.query_one("#save-name", Input).focus()
+            return
+        self.dismiss((name, self.query_one("#save-description", Input).value.strip()))
 
     def action_cancel(self) -> None:
         self.dismiss(None)

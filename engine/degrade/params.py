@@ -9,6 +9,7 @@ validate documents, to draw values and to write the profile reference.
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,6 +33,13 @@ class ParamSpec:
     options: tuple[str, ...] = ()
     unit: str = ""
 
+    @property
+    def step(self) -> float:
+        """How far one arrow-key press moves a value in a form (see :func:`fitting_step`)."""
+        if self.kind == "chance":
+            return fitting_step(0.0, 1.0)
+        return fitting_step(*self.bounds, integer=self.integer)
+
     def draw(self, value: Any, rng: np.random.Generator) -> Any:
         """Draw one concrete value from a validated profile value (always consumes one draw)."""
         u = float(rng.random())
@@ -44,6 +52,18 @@ class ParamSpec:
             return bool(u < float(value))
         options = list(value)
         return options[min(int(u * len(options)), len(options) - 1)]
+
+
+def fitting_step(low: float, high: float, integer: bool = False) -> float:
+    """A step for nudging a value within ``[low, high]``: the power of ten that divides the span
+    into 100 to 1000 steps (0.01 for 0 … 1, 0.1 for 0 … 60, 10 for 0 … 3000), at least 1 for whole
+    numbers. Coarse enough that a few presses show in the preview, fine enough to reach any
+    value a profile would hold."""
+    span = float(high) - float(low)
+    if not math.isfinite(span) or span <= 0:
+        return 1.0 if integer else 0.01
+    step = 10.0 ** math.floor(math.log10(span / 100.0))
+    return max(1.0, step) if integer else step
 
 
 def value_range(low: float, high: float, default: tuple[float, float] | float, doc: str, *,
