@@ -306,6 +306,9 @@ class ProfilesScreen(ArchivistScreen):
 
     def _status(self, text: str, ok: bool) -> None:
         status = self.query_one("#profiles-status", Static)
+        effect = self._selected_effect()
+        if effect is not None and self.query_one(ContentSwitcher).current == "profiles-effects":
+            text += f" · enter edits {effect}"
         status.update(text)
         status.set_class(not ok, "invalid")
 
@@ -337,6 +340,9 @@ class ProfilesScreen(ArchivistScreen):
         if self.doc is None or "effects" not in self.doc or table.cursor_row is None or not table.row_count:
             return None
         return str(table.coordinate_to_cell_key(Coordinate(table.cursor_row, 0)).row_key.value)
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        self._show_state()  # says which effect enter edits
 
     async def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         event.stop()  # the table takes enter before the screen's binding does

@@ -201,7 +201,12 @@ class SaveAsDialog(ModalScreen[tuple[str, str] | None]):
             yield Label("description (what it is for)", classes="hint")
             yield Input(value=self.default_description, id="save-description")
             yield Label("", id="save-error")
-            yield Label("enter: next field / save on the last   escape: cancel", classes="hint")
+            yield Label("enter: on to the description   escape: cancel", classes="hint", id="save-keys")
+
+    def on_descendant_focus(self, event) -> None:
+        last = getattr(event.widget, "id", None) == "save-description"
+        self.query_one("#save-keys", Label).update(
+            f"enter: {'save' if last else 'on to the description'}   escape: cancel")
 
     def problem(self, name: str) -> str | None:
         """Why ``name`` cannot be used, or None."""

@@ -66,5 +66,41 @@ def test_profiles_snapshot(snap_compare, steady_header):
         await wait_for(pilot, lambda: pilot.app.screen.doc is not None)
         await settle(pilot)
 
-    # 80 columns: the preview panel folds away, so nothing here depends on a child process.
+    # 80 columns: the preview panel folds away (a line says p shows it), so nothing here depends
+    # on a child process.
+    assert snap_compare(make_app(start="profiles"), terminal_size=(80, 24), run_before=ready)
+
+
+async def _open_grain_form(pilot, preview: bool):
+    """normal › grain, its strength field focused (cursor steady), the preview finished if shown."""
+    from tests.tui.test_profiles_screen import focus_field, open_effect, select
+
+    screen = pilot.app.screen
+    await select(pilot, "profile:normal")
+    form = await open_effect(pilot, "grain")
+    field = await focus_field(pilot, form, "strength-low")
+    for widget in screen.query("Input"):
+        widget.cursor_blink = False
+    field.selection = type(field.selection)(0, len(field.value))
+    if preview:
+        await wait_for(pilot, lambda: screen.preview is not None and screen.preview.generation == screen.generation,
+                       timeout=60, what="the preview")
+    await settle(pilot)
+
+
+@pytest.mark.parametrize("size", SIZES, ids=["80x24", "160x48"])
+def test_profiles_form_snapshot(snap_compare, steady_header, size):
+    async def ready(pilot):
+        await _open_grain_form(pilot, preview=size[0] >= 100)
+
+    assert snap_compare(make_app(start="profiles"), terminal_size=size, run_before=ready)
+
+
+def test_profiles_full_screen_preview_snapshot(snap_compare, steady_header):
+    async def ready(pilot):
+        await _open_grain_form(pilot, preview=True)
+        await pilot.press("p")
+        await wait_for(pilot, lambda: pilot.app.screen.query_one("#profiles-side").display)
+        await settle(pilot)
+
     assert snap_compare(make_app(start="profiles"), terminal_size=(80, 24), run_before=ready)
