@@ -397,6 +397,7 @@ class ProfilesScreen(ArchivistScreen):
             await switcher.mount(form)
         switcher.current = form.id
         self._title(form.section)
+        self._show_state()
         # After the switch is laid out: the table it hides gives up the focus on that refresh.
         self.call_after_refresh(form.focus_first)
         return form
@@ -450,6 +451,7 @@ class ProfilesScreen(ArchivistScreen):
         if name in keys:
             table.move_cursor(row=keys.index(name))
         table.focus()
+        self._show_state()
 
     def _edited(self) -> None:
         """The working copy changed (only allowed values reach it): show it and re-render."""
