@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.errors import ArchivistError
+from engine.models.spec import Hints
 from engine.paths import state_subdir
 
 ROLES = ("antilines", "rough", "medium", "soft", "rgb", "denoise", "custom")
@@ -230,13 +231,18 @@ class Library:
         return target
 
     def import_file(self, path: str | os.PathLike, name: str | None = None, role: str | None = None,
-                    force: bool = False, source: str | None = None, **extra: Any) -> ModelEntry:
-        """Convert a model file to ``.safetensors`` in the library and return its entry."""
+                    force: bool = False, source: str | None = None, hints: Hints | None = None,
+                    **extra: Any) -> ModelEntry:
+        """Convert a model file to ``.safetensors`` in the library and return its entry.
+
+        ``hints`` (``--act``, ``--scale``, ``--out-channels``) say what the weights cannot; they
+        must agree with the file's metadata where it has some.
+        """
         from engine.models.files import build_module, detect_spec, read_state_dict, save_safetensors
 
         path = Path(path)
         state_dict, meta = read_state_dict(path)
-        spec = detect_spec(state_dict, meta, path)
+        spec = detect_spec(state_dict, meta, path, hints)
         if spec.arch == "unet_discriminator":
             raise ArchivistError(f"{path}: is a discriminator (training only), not a restoration model")
         build_module(spec, state_dict, path)  # refuse weights that do not fit before they enter the library
@@ -286,10 +292,15 @@ class Library:
         self._user_entry(name, "removed").path.unlink()
 
     def export(self, name: str, fmt: str, out: str | os.PathLike) -> Path:
-        """Write a model as ``pth`` (Real-ESRGAN layout), ``safetensors`` or ``onnx``."""
+        """Write a model as ``pth`` (Real-ESRGAN layout), ``safetensors`` or ``onnx``.
+
+        Each format carries the model's metadata (activation, scale, channels) where it can, and
+        every file is read back and run beside the library's network on a small input before it
+        takes its name: a file that would not give the same output is never written.
+        """
         import shutil
 
-        from engine.models.files import atomic_write, export_onnx, export_pth, load_model
+        from engine.models.files import atomic_write, check_export, export_onnx, export_pth, load_model
 
         if fmt not in EXPORT_FORMATS:
             raise ArchivistError(f"invalid export format {fmt!r}: allowed are {', '.join(EXPORT_FORMATS)}")
@@ -299,12 +310,15 @@ class Library:
             out = out / f"{entry.name}.{fmt}"
         if not out.parent.is_dir():
             raise ArchivistError(f"{out.parent}: output folder does not exist")
-        if fmt == "safetensors":
-            atomic_write(out, lambda tmp: shutil.copyfile(entry.path, tmp))
-            return out
         loaded = load_model(entry.path)
-        if fmt == "pth":
-            export_pth(out, loaded.module.state_dict())
+        if fmt == "safetensors":
+            def write(tmp: Path) -> None:
+                shutil.copyfile(entry.path, tmp)
+                check_export(tmp, "safetensors", loaded.module, loaded.spec, out)
+
+            atomic_write(out, write)
+        elif fmt == "pth":
+            export_pth(out, loaded.module.state_dict(), entry.metadata, spec=loaded.spec)
         else:
-            export_onnx(out, loaded.module, loaded.spec)
+            export_onnx(out, loaded.module, loaded.spec, metadata=entry.metadata)
         return out
