@@ -46,3 +46,9 @@ def int_arg(name: str, lo: int = -INT64_MAX, hi: int = INT64_MAX) -> Callable[[s
 
     parse.__name__ = name  # argparse names the type in some messages
     return parse
+
+
+PRIORITY_LIMIT = 1_000_000
+# Shared types: a job id (a SQLite row id) and a queue priority.
+job_id_arg = int_arg("ID")
+priority_arg = int_arg("N", -PRIORITY_LIMIT, PRIORITY_LIMIT)

@@ -1,14 +1,17 @@
 """Reading and writing model files, paranoid about what they contain.
 
 Reads ``.pth``/``.pt``/``.ckpt``/``.bin`` (PyTorch; BasicSR/Real-ESRGAN layout ``params_ema`` >
-``params`` > bare state dict, ``module.`` prefixes stripped) and ``.safetensors``. PyTorch files
-are opened with ``torch.load(weights_only=True)``: a file that holds anything but tensors and
-plain containers is refused and no code in it ever runs. The architecture and its
-hyper-parameters are detected from the keys and shapes.
+``params`` > bare state dict, ``module.`` prefixes stripped) and ``.safetensors``. What a file
+declares (sizes, counts, headers, metadata) is bounded before any tensor data is read
+(:mod:`engine.models.declared`). PyTorch files are opened with ``torch.load(weights_only=True)``:
+a file that holds anything but tensors and plain containers is refused and no code in it ever
+runs. Weights must be finite. The architecture and its hyper-parameters are detected from the
+keys and shapes, and from metadata or hints where the shapes cannot tell (see :func:`detect_spec`).
 """
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import importlib
 import logging
@@ -21,7 +24,16 @@ from typing import Any
 
 import torch
 
-from engine.errors import ArchivistError
+from engine.errors import ArchivistError, os_error_line
+from engine.models.declared import (
+    ALLOWED,
+    check_legacy_pickle,
+    check_torch_zip,
+    clip,
+    read_safetensors_header,
+    sniff_torch,
+    stat_file,
+)
 from engine.models.library import decode_metadata, encode_metadata  # noqa: F401 - re-exported
 from engine.models.spec import AmbiguousWeights, Hints, ModelSpec
 
@@ -84,19 +96,22 @@ def find_nonfinite(state_dict: dict[str, torch.Tensor]) -> tuple[str, int] | Non
 
 
 def _read_any(path: Path, kind: str | None) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
-    path = Path(path)
-    if not path.exists():
-        raise ArchivistError(f"{path}: no such file")
-    if path.is_dir():
+    import stat
+
+    st = stat_file(path)
+    if stat.S_ISDIR(st.st_mode):
         raise ArchivistError(f"{path}: is a folder, not a model file")
-    size = path.stat().st_size
-    if size == 0:
+    if not stat.S_ISREG(st.st_mode):
+        raise ArchivistError(f"{path}: not a regular file (a device, pipe or socket), not a model file")
+    if st.st_size == 0:
         raise ArchivistError(f"{path}: empty file, not a model")
     suffix = path.suffix.lower() if kind is None else {"safetensors": ".safetensors", "pth": ".pth"}[kind]
     if suffix == ".safetensors":
         return _read_safetensors(path)
     if suffix in TORCH_SUFFIXES or suffix == "":
-        return _read_torch(path)
+        return _read_torch(path, st.st_size)
+    if suffix == ".onnx":
+        raise ArchivistError(f"{path}: an ONNX file; Archivist imports {ALLOWED} (ONNX is an export format only)")
     raise ArchivistError(
         f"{path}: unsupported model file type {suffix!r}: allowed are {', '.join(MODEL_SUFFIXES)}"
     )
@@ -105,18 +120,33 @@ def _read_any(path: Path, kind: str | None) -> tuple[dict[str, torch.Tensor], di
 def _read_safetensors(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     from safetensors import SafetensorError, safe_open
 
+    header = read_safetensors_header(path)  # bounded and checked before any tensor data is read
+    raw_meta = header.get("__metadata__") or {}
+    try:
+        metadata = decode_metadata(raw_meta)
+    except ArchivistError as exc:
+        raise ArchivistError(f"{path}: {exc}") from None
     try:
         with safe_open(str(path), framework="pt", device="cpu") as f:
-            raw_meta = f.metadata() or {}
             tensors = {k: f.get_tensor(k) for k in f.keys()}
     except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
-        raise ArchivistError(f"{path}: not a valid safetensors file (truncated or corrupt: {exc})") from None
-    return tensors, decode_metadata(raw_meta)
+        raise ArchivistError(f"{path}: not a valid safetensors file (truncated or corrupt: {clip(str(exc))})") from None
+    return tensors, metadata
 
 
-def _read_torch(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+def _read_torch(path: Path, size: int) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     import pickle
 
+    try:
+        with open(path, "rb") as f:
+            head = f.read(512)
+    except OSError as exc:
+        raise ArchivistError(os_error_line(exc, path, "a model file")) from None
+    # What the file declares is bounded before torch reads (and allocates for) any of its data.
+    if sniff_torch(path, head, size) == "zip":
+        check_torch_zip(path)
+    else:
+        check_legacy_pickle(path, size)
     try:
         with warnings.catch_warnings():  # torch warns about odd pickle protocols before refusing them
             warnings.simplefilter("ignore")
@@ -131,14 +161,17 @@ def _read_torch(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
         first = next((ln for ln in lines if ln and not ln.startswith(noise)), "").split(". Please use")[0]
         raise ArchivistError(
             f"{path}: refused: the file holds Python objects other than tensors and Archivist loads "
-            f"weights only, never code ({first[:160]})"
+            f"weights only, never code ({clip(first)})"
         ) from None
     except Exception as exc:  # arbitrary bytes make the unpickler fail in arbitrary ways
         msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ArchivistError(f"{path}: not a readable PyTorch model file (truncated or corrupt: {msg[:160]})") from None
+        raise ArchivistError(f"{path}: not a readable PyTorch model file (truncated or corrupt: {clip(msg)})") from None
     meta = obj.get(PTH_METADATA_KEY) if isinstance(obj, dict) else None
     if isinstance(meta, dict) and all(isinstance(k, str) and isinstance(v, str) for k, v in meta.items()):
-        metadata = decode_metadata(meta)
+        try:
+            metadata = decode_metadata(meta)
+        except ArchivistError as exc:
+            raise ArchivistError(f"{path}: {exc}") from None
     else:
         metadata = {}
     return unwrap_state_dict(obj, path), metadata
@@ -266,16 +299,48 @@ def param_count(state_dict: dict[str, torch.Tensor]) -> int:
 
 
 def atomic_write(path: Path, write) -> None:
-    """Write through ``write(tmp_path)`` to a temporary file beside ``path``, then rename into place."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-    os.close(fd)
+    """Write through ``write(tmp_path)`` to a temporary file beside ``path``, then rename into place.
+
+    Nothing is left behind on failure. An operating-system error (a full disk, a name too long, a
+    folder that cannot be written) becomes one :class:`ArchivistError` naming ``path``.
+    """
+    path = Path(path)
+    tmp = None
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # The temporary name is kept short: a name near the file system's limit still gets one.
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name[:64]}.", suffix=".part", dir=path.parent)
+        os.close(fd)
         write(Path(tmp))
         os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+    except BaseException as exc:
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)
+        if isinstance(exc, OSError):
+            raise ArchivistError(os_error_line(exc, path if exc.filename in (None, tmp) else exc.filename)) from None
+        if isinstance(exc, Exception) and not isinstance(exc, ArchivistError) and _disk_full(path.parent):
+            # Some writers (safetensors', torch's C++ one) report a full disk in their own words.
+            raise ArchivistError(os_error_line(OSError(errno.ENOSPC, "No space left on device"), path)) from None
         raise
+
+
+def _disk_full(folder: Path) -> bool:
+    try:
+        st = os.statvfs(folder)
+    except OSError:
+        return False
+    return st.f_bavail * st.f_frsize < 64 * 1024
+
+
+def save_torch(obj: Any, path: Path) -> None:
+    """``torch.save`` whose write errors stay OSErrors (torch's own file writer turns a full disk into
+    an opaque RuntimeError): the archive is built in memory, then written with one plain write."""
+    import io
+
+    buf = io.BytesIO()
+    torch.save(obj, buf)
+    with open(path, "wb") as f:
+        f.write(buf.getbuffer())
 
 
 def model_metadata(spec: ModelSpec, tensors: dict[str, torch.Tensor], **extra: Any) -> dict[str, Any]:
@@ -366,7 +431,7 @@ def export_pth(path: str | os.PathLike, state_dict: dict[str, torch.Tensor], met
     obj = {"params": tensors, PTH_METADATA_KEY: encode_metadata(meta)}
 
     def write(tmp: Path) -> None:
-        torch.save(obj, str(tmp))
+        save_torch(obj, tmp)
         check_export(tmp, "pth", source, spec, path)
 
     atomic_write(path, write)

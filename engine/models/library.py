@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import struct
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -89,36 +88,62 @@ def encode_metadata(meta: dict[str, Any]) -> dict[str, str]:
 TEXT_KEYS = frozenset({"format", "arch", "act_type", "role", "name", "source", "run", "sha256", "description"})
 
 
+# Metadata is data from strangers: its size and its JSON nesting are bounded before it is parsed
+# (Archivist's own is a few kilobytes and three levels deep).
+MAX_METADATA_BYTES = 1 << 20
+MAX_METADATA_DEPTH = 16
+
+
 def decode_metadata(raw: dict[str, str]) -> dict[str, Any]:
-    """Inverse of :func:`encode_metadata` (JSON where it parses, else the string)."""
+    """Inverse of :func:`encode_metadata` (JSON where it parses, else the string).
+
+    Raises :class:`ArchivistError` (without a file name: callers add it) for metadata that is not
+    text keys and values, is larger than :data:`MAX_METADATA_BYTES` or nests JSON deeper than
+    :data:`MAX_METADATA_DEPTH`.
+    """
+    from engine.models.declared import clip, json_depth
+
+    if not isinstance(raw, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in raw.items()):
+        raise ArchivistError("metadata must map text keys to text values")
+    total = sum(len(k) + len(v) for k, v in raw.items())
+    if total > MAX_METADATA_BYTES:
+        raise ArchivistError(f"metadata of {total:,} characters; Archivist reads at most {MAX_METADATA_BYTES:,}")
     out: dict[str, Any] = {}
     for k, v in raw.items():
         if k in TEXT_KEYS:
             out[k] = v
             continue
+        if json_depth(v, MAX_METADATA_DEPTH) > MAX_METADATA_DEPTH:
+            raise ArchivistError(f"metadata {clip(k, 40)!r} nests deeper than {MAX_METADATA_DEPTH} levels; "
+                                 f"Archivist reads at most {MAX_METADATA_DEPTH}")
         try:
             out[k] = json.loads(v)
-        except (ValueError, TypeError):
+        except (ValueError, TypeError, RecursionError):
             out[k] = v
     return out
 
 
 def read_header(path: Path) -> dict[str, Any]:
-    """The JSON header of a safetensors file (tensor shapes and ``__metadata__``) without loading weights."""
+    """The JSON header of a safetensors file (tensor shapes and ``__metadata__``) without loading weights.
+
+    Bounded and checked (see :mod:`engine.models.declared`); errors name the file.
+    """
+    from engine.models.declared import read_safetensors_header
+
     try:
-        with open(path, "rb") as f:
-            (n,) = struct.unpack("<Q", f.read(8))
-            if n > 100_000_000:
-                raise ValueError("header too large")
-            return json.loads(f.read(n))
-    except (OSError, ValueError, struct.error) as exc:
-        raise ArchivistError(f"{path}: unreadable model file in the library ({exc})") from None
+        return read_safetensors_header(path)
+    except ArchivistError as exc:
+        reason = str(exc).removeprefix(f"{path}: ")
+        raise ArchivistError(f"{path}: unreadable model file in the library ({reason})") from None
 
 
 def entry_from_file(path: Path, builtin: bool = False) -> ModelEntry:
     """Build a listing entry from a library file's header."""
     header = read_header(path)
-    meta = decode_metadata(header.get("__metadata__", {}))
+    try:
+        meta = decode_metadata(header.get("__metadata__", {}))
+    except ArchivistError as exc:
+        raise ArchivistError(f"{path}: unreadable model file in the library ({exc})") from None
     params = meta.get("params")
     if params is None:
         params = 0
@@ -214,8 +239,11 @@ class Library:
         if entry is not None:
             return entry.path
         path = Path(name_or_path).expanduser()
-        if path.exists() or any(name_or_path.lower().endswith(s) for s in (".pth", ".pt", ".ckpt", ".safetensors")):
-            if not path.exists():
+        # lexists: a dangling link or a link loop is a file the user named, and reading it says
+        # what is wrong with it; only a name that matches nothing on disk is looked up as a model.
+        if os.path.lexists(path) or any(name_or_path.lower().endswith(s) for s in (".pth", ".pt", ".ckpt",
+                                                                                    ".safetensors")):
+            if not os.path.lexists(path):
                 raise ArchivistError(f"{path}: no such model file")
             return path
         return self.get(name_or_path).path  # raises with the list of names

@@ -384,7 +384,7 @@ class Trainer:
         Weights that hold NaN or infinity are never written: the last checkpoint stays the one to
         resume from.
         """
-        from engine.models.files import atomic_write, find_nonfinite
+        from engine.models.files import atomic_write, find_nonfinite, save_torch
 
         nets = [("g", self.g), ("g_ema", self.g_ema)] + ([("d", self.d)] if self.d is not None else [])
         for label, net in nets:
@@ -409,7 +409,7 @@ class Trainer:
         if self.d is not None:
             ckpt.update(d=self.d.state_dict(), opt_d=self.opt_d.state_dict(), sched_d=self.sched_d.state_dict())
         path = runs.checkpoint_path(self.rdir, self.iteration)
-        atomic_write(path, lambda tmp: torch.save(ckpt, str(tmp)))
+        atomic_write(path, lambda tmp: save_torch(ckpt, tmp))
         for _, old in runs.list_checkpoints(self.rdir)[:-self.cfg.train.keep_checkpoints]:
             old.unlink(missing_ok=True)
         log.info("checkpoint %s", path)
@@ -538,7 +538,10 @@ class Trainer:
                 "lower data.batch_size or data.patch_size, use precision bf16/fp16, or free the GPU; "
                 "then --resume (the last checkpoint is intact)") from None
         except BaseException:
-            self._update_state("failed", self.iteration)
+            try:
+                self._update_state("failed", self.iteration)
+            except (OSError, ArchivistError) as exc:  # a full disk fails this too: the first error is the news
+                log.info("could not record the failure in run.json: %s", exc)
             raise
         finally:
             self._restore_signals()
