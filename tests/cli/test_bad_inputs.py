@@ -342,6 +342,9 @@ ROWS = [
         lambda w: ["train", w.config(**{"network.pretrained": str(hostile.deep_metadata_safetensors(
             w.tmp / "deep.safetensors"))})], "nests deeper than 16 levels"),
     Row("train-truncated-png-in-data", lambda w: ["train", w.config_with_truncated_pair()], "truncated or corrupt"),
+    # -- docs
+    Row("docs-unknown-guide", lambda w: ["docs", "nope"], "no guide named 'nope'"),
+    Row("docs-name-too-long", lambda w: ["docs", LONG], "no guide named"),
     # -- runs, queue
     Row("runs-show-unknown", lambda w: ["runs", "show", "nope"], "no run named 'nope'"),
     Row("runs-promote-unknown", lambda w: ["runs", "promote", "nope", "--name", "m"], "no run named 'nope'"),
@@ -391,15 +394,16 @@ def hidden_modules_back():
 
 
 @pytest.mark.parametrize("row", ROWS, ids=[r.id for r in ROWS])
-def test_bad_input_is_one_line_and_writes_nothing(row, tmp_path, archivist_home, capsys, hidden_modules_back):
+def test_bad_input_is_one_line_and_writes_nothing(row, tmp_path, archivist_home, capfd, hidden_modules_back):
+    # capfd, not capsys: a C library (OpenCV, libpng) writes to file descriptor 2 past Python's sys.stderr.
     work = tmp_path / "work"
     work.mkdir()
     world = World(work, archivist_home)
     argv = row.argv(world)
-    capsys.readouterr()
+    capfd.readouterr()
     before = _files(work, archivist_home)
     status = main(argv)
-    out, err = capsys.readouterr()
+    out, err = capfd.readouterr()
     lines = err.strip().splitlines()
     assert status != 0, (out, err)
     if row.status is not None:
