@@ -58,12 +58,6 @@ def parse_stage(text: str) -> Stage:
     return Stage(model, strength, sigma)
 
 
-def _float32():
-    import torch
-
-    return torch.float32
-
-
 @dataclass
 class _LoadedStage:
     stage: Stage
@@ -197,9 +191,11 @@ class Chain:
     def _refuse_nonfinite(self, index: int) -> None:
         # NaN or infinity would be clamped into black or white frames: stop instead, before the
         # frame is written, and say which stage broke and what may help.
+        import torch
+
         s = self.stages[index]
         hint = ("its weights overflow in this precision: try --precision fp32"
-                if s.dtype != _float32() else "its weights overflow (the model is broken)")
+                if s.dtype != torch.float32 else "its weights overflow (the model is broken)")
         raise ArchivistError(f"model {s.name!r} (stage {index + 1} of the chain) gave non-finite values (NaN or "
                              f"infinity) on this frame, so nothing was written for it: {hint}")
 

@@ -416,6 +416,8 @@ class Trainer:
         return path
 
     def load_checkpoint(self) -> None:
+        from engine.models.files import find_nonfinite
+
         it, path = runs.list_checkpoints(self.rdir)[-1]
         try:
             ckpt = torch.load(str(path), map_location="cpu", weights_only=True)
@@ -423,8 +425,6 @@ class Trainer:
             raise ArchivistError(f"{path}: unreadable checkpoint ({str(exc).splitlines()[0][:160]})") from None
         if ckpt.get("format") != CHECKPOINT_FORMAT:
             raise ArchivistError(f"{path}: not an Archivist training checkpoint")
-        from engine.models.files import find_nonfinite
-
         for key in ("g", "g_ema", "d"):
             bad = find_nonfinite(ckpt[key]) if isinstance(ckpt.get(key), dict) else None
             if bad is not None:
@@ -530,7 +530,7 @@ class Trainer:
             if status == "done" and self.main and self.iteration % cfg.train.val_every:
                 self.validate()
         except Diverged as exc:
-            self._update_state("failed", self.iteration)
+            self._record_failure()
             raise ArchivistError(f"{exc}; {self._recovery_advice()}") from None
         except torch.OutOfMemoryError:
             raise ArchivistError(
@@ -538,15 +538,18 @@ class Trainer:
                 "lower data.batch_size or data.patch_size, use precision bf16/fp16, or free the GPU; "
                 "then --resume (the last checkpoint is intact)") from None
         except BaseException:
-            try:
-                self._update_state("failed", self.iteration)
-            except (OSError, ArchivistError) as exc:  # a full disk fails this too: the first error is the news
-                log.info("could not record the failure in run.json: %s", exc)
+            self._record_failure()
             raise
         finally:
             self._restore_signals()
         self._update_state(status, self.iteration)
         return TrainResult(cfg.name, self.rdir, self.iteration, status, checkpoint)
+
+    def _record_failure(self) -> None:
+        try:
+            self._update_state("failed", self.iteration)
+        except (OSError, ArchivistError) as exc:  # a full disk fails this too: the first error is the news
+            log.info("could not record the failure in run.json: %s", exc)
 
     def _recovery_advice(self) -> str:
         """What to do after a divergence: resume from the last checkpoint, or start again if none."""
