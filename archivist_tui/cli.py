@@ -13,7 +13,7 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from engine.errors import ArchivistError, UsageError
+from engine.errors import ArchivistError, UsageError, os_error_line
 
 # Order is the order of the help listing.
 COMMAND_MODULES = (
@@ -91,11 +91,27 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ArchivistError as exc:
         print(f"archivist: error: {exc}", file=sys.stderr)
         return exc.exit_code
+    except BrokenPipeError:
+        return 0
+    except OSError as exc:
+        # The environment said no (a full disk, a name too long, a folder not writable): one line,
+        # about the first such error when one led to another.
+        print(f"archivist: error: {os_error_line(_first_os_error(exc))}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("archivist: interrupted", file=sys.stderr)
         return 130
-    except BrokenPipeError:
-        return 0
+
+
+def _first_os_error(exc: OSError) -> OSError:
+    """The earliest OSError in a chain (a failure while cleaning up after a full disk names the same)."""
+    seen = exc
+    cause = exc.__context__
+    while cause is not None:
+        if isinstance(cause, OSError):
+            seen = cause
+        cause = cause.__context__
+    return seen
 
 
 def _print_group_help(parser: ArgumentParser, command: str) -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 
 from engine.devices import PRECISIONS
 
@@ -25,3 +26,29 @@ def add_device_options(parser: argparse.ArgumentParser) -> None:
 
 def add_json_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print JSON for scripts")
+
+
+# SQLite's INTEGER and most C APIs stop at 64 bits: an integer option is bounded before it travels.
+INT64_MAX = 2**63 - 1
+
+
+def int_arg(name: str, lo: int = -INT64_MAX, hi: int = INT64_MAX) -> Callable[[str], int]:
+    """An argparse ``type`` for a whole number in ``[lo, hi]`` whose error names the bounds."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text.strip())
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if not lo <= value <= hi:
+            raise argparse.ArgumentTypeError(f"{text} out of range: allowed {lo} to {hi}")
+        return value
+
+    parse.__name__ = name  # argparse names the type in some messages
+    return parse
+
+
+PRIORITY_LIMIT = 1_000_000
+# Shared types: a job id (a SQLite row id) and a queue priority.
+job_id_arg = int_arg("ID")
+priority_arg = int_arg("N", -PRIORITY_LIMIT, PRIORITY_LIMIT)

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import argparse
 
+from archivist_tui.commands._common import job_id_arg, priority_arg
+
 
 def add_queue_options(parser: argparse.ArgumentParser) -> None:
     """``--queue``, ``--priority N``, ``--after ID`` and, when the command has none, ``--device``.
@@ -19,9 +21,9 @@ def add_queue_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("queue", "add the work to the job queue instead of running it now")
     group.add_argument("--queue", action="store_true",
                        help="queue the job for the daemon and print its id (the daemon need not be running)")
-    group.add_argument("--priority", type=int, default=0, metavar="N",
+    group.add_argument("--priority", type=priority_arg, default=0, metavar="N",
                        help="higher runs first (default 0)")
-    group.add_argument("--after", type=int, default=None, metavar="ID",
+    group.add_argument("--after", type=job_id_arg, default=None, metavar="ID",
                        help="hold the job until job ID has finished successfully")
     if not any("--device" in a.option_strings for a in parser._actions):
         group.add_argument("--device", default="any", metavar="DEV",

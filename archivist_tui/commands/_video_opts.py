@@ -7,6 +7,8 @@ import json
 import sys
 from pathlib import Path
 
+from archivist_tui.commands._common import int_arg
+
 VIDEO_SUFFIXES = (".mkv", ".mp4", ".mov", ".avi", ".m4v", ".webm", ".mpg", ".mpeg", ".ts", ".m2ts", ".mts",
                   ".vob", ".wmv", ".flv", ".nut", ".dv", ".mxf", ".ogv", ".3gp")
 
@@ -21,7 +23,7 @@ def add_video_options(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--preset", default=None, metavar="NAME", help="x264/x265 speed preset (default medium)")
     g.add_argument("--encoder-opt", action="append", default=[], metavar="KEY=VALUE",
                    help="option passed to the encoder, repeatable (e.g. tune=grain, profile=4 for ProRes 4444)")
-    g.add_argument("--segment-frames", type=int, default=500, metavar="N",
+    g.add_argument("--segment-frames", type=int_arg("--segment-frames"), default=500, metavar="N",
                    help="frames per segment: the unit of resume (default 500)")
     g.add_argument("--resume", action="store_true",
                    help="continue an interrupted run at its first unfinished segment (starts afresh if none)")
@@ -33,7 +35,7 @@ def add_video_options(parser: argparse.ArgumentParser) -> None:
                    help="frame rate of an image-sequence INPUT (24, 23.976, 24000/1001)")
     g.add_argument("--work-dir", default=None, metavar="DIR",
                    help="where segments are kept while the job runs (default ARCHIVIST_HOME/jobs)")
-    g.add_argument("--batch", type=int, default=1, metavar="N", help="frames per model call (default 1)")
+    g.add_argument("--batch", type=int_arg("--batch"), default=1, metavar="N", help="frames per model call (default 1)")
     g.add_argument("--no-space-check", action="store_true", help="skip the free-space estimate before starting")
     g.add_argument("--audio", choices=("copy", "aac", "opus", "flac", "drop"), default=None,
                    help="audio streams: copy as they are, convert all to aac/opus/flac, or drop (default by "

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from archivist_tui.commands._common import int_arg
 from archivist_tui.commands._queue_opts import add_queue_options
 
 
@@ -33,7 +34,7 @@ def register(subparsers) -> None:
     which.add_argument("--profile", metavar="NAME|PATH", help="a profile (name or YAML file)")
     which.add_argument("--mix", metavar="NAME|PATH", help="a mix (a profile name also works: a mix of one)")
     parser.add_argument("--count", type=_positive, default=1, metavar="N", help="pairs per image (default 1)")
-    parser.add_argument("--seed", type=int, default=0, metavar="S", help="master seed (default 0)")
+    parser.add_argument("--seed", type=int_arg("--seed"), default=0, metavar="S", help="master seed (default 0)")
     parser.add_argument("--crop", type=_positive, default=None, metavar="N",
                         help="random N×N crop of each pair (default: whole image)")
     parser.add_argument("--workers", type=_positive, default=1, metavar="N", help="worker processes (default 1)")

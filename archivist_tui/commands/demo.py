@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from archivist_tui.commands._common import add_device_options
+from archivist_tui.commands._common import add_device_options, int_arg
 
 
 def register(sub) -> None:
@@ -19,7 +19,7 @@ def register(sub) -> None:
                    help="model to restore with (default the built-in archivist-starter)")
     p.add_argument("--seconds", type=float, default=4.0, metavar="S", help="clip length (default 4)")
     p.add_argument("--size", default="320x240", metavar="WxH", help="frame size (default 320x240)")
-    p.add_argument("--seed", type=int, default=2024, metavar="N", help="seed of the drawing and the damage")
+    p.add_argument("--seed", type=int_arg("--seed"), default=2024, metavar="N", help="seed of the drawing and the damage")
     add_device_options(p)
     p.set_defaults(func=run)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from archivist_tui.commands._common import add_json_option
+from archivist_tui.commands._common import add_json_option, int_arg
 from engine.models.library import ROLES
 
 
@@ -27,6 +27,12 @@ def register(sub) -> None:
     q.add_argument("--name", help="library name (default: the file name)")
     q.add_argument("--role", choices=ROLES, help="what the model is for (default custom; denoise for DRUNet)")
     q.add_argument("--force", action="store_true", help="replace a model of the same name")
+    q.add_argument("--act", choices=("prelu", "relu", "leakyrelu"),
+                   help="a Compact's activation, for files that do not say it (ReLU and LeakyReLU leave no weights)")
+    q.add_argument("--scale", type=int_arg("--scale", 1, 16), metavar="N",
+                   help="a Compact's scale, where its weights fit more than one (channels, scale) pair")
+    q.add_argument("--out-channels", type=int, choices=(1, 3, 4), metavar="C",
+                   help="a Compact's output channels (1, 3 or 4), where its weights fit more than one pair")
     q.set_defaults(func=cmd_import)
 
     q = msub.add_parser("export", help="write a model as .pth (Real-ESRGAN layout), .safetensors or ONNX")
@@ -127,8 +133,10 @@ def profile_lines(profiles) -> list[str]:
 
 def cmd_import(args: argparse.Namespace) -> int:
     from engine.models.library import Library
+    from engine.models.spec import Hints
 
-    entry = Library().import_file(args.path, name=args.name, role=args.role, force=args.force)
+    hints = Hints.given("flag", act_type=args.act, scale=args.scale, out_channels=args.out_channels)
+    entry = Library().import_file(args.path, name=args.name, role=args.role, force=args.force, hints=hints)
     print(f"imported {entry.name}: {entry.arch} {entry.size_label}, {entry.params} parameters, role {entry.role}")
     return 0
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from archivist_tui.commands._common import add_device_options
+from archivist_tui.commands._common import add_device_options, int_arg
 
 
 def register(sub) -> None:
@@ -19,11 +19,11 @@ def register(sub) -> None:
                    help="MODEL[:strength[:sigma]]; repeat to chain")
     p.add_argument("-o", "--output", required=True, metavar="OUT.png", help="the picture to write (.png or .tiff)")
     where = p.add_mutually_exclusive_group()
-    where.add_argument("--frame", type=int, default=None, metavar="N", help="frame index, from 0 (default 0)")
+    where.add_argument("--frame", type=int_arg("--frame"), default=None, metavar="N", help="frame index, from 0 (default 0)")
     where.add_argument("--time", default=None, metavar="T", help="the first frame at or after T (seconds or [HH:]MM:SS)")
     p.add_argument("--layout", choices=("side", "split"), default="side",
                    help="side: before | after; split: left half before, right half after (default side)")
-    p.add_argument("--tile", type=int, default=0, metavar="N", help="process in N×N tiles (0: whole frame)")
+    p.add_argument("--tile", type=int_arg("--tile"), default=0, metavar="N", help="process in N×N tiles (0: whole frame)")
     add_device_options(p)
     p.set_defaults(func=run)
 

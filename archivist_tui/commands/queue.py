@@ -6,7 +6,7 @@ import argparse
 import sys
 import time
 
-from archivist_tui.commands._common import add_json_option
+from archivist_tui.commands._common import add_json_option, job_id_arg, priority_arg
 
 STATUS_CHOICES = ("queued", "running", "paused", "done", "failed", "cancelled")
 
@@ -23,12 +23,12 @@ def register(sub) -> None:
     ls.set_defaults(func=run_list)
 
     show = qsub.add_parser("show", help="show one job with its spec and recent events")
-    show.add_argument("id", type=int, metavar="ID")
+    show.add_argument("id", type=job_id_arg, metavar="ID")
     add_json_option(show)
     show.set_defaults(func=run_show)
 
     lg = qsub.add_parser("log", help="print a job's log")
-    lg.add_argument("id", type=int, metavar="ID")
+    lg.add_argument("id", type=job_id_arg, metavar="ID")
     lg.add_argument("-f", "--follow", action="store_true", help="keep printing until the job stops running")
     lg.set_defaults(func=run_log)
 
@@ -36,20 +36,20 @@ def register(sub) -> None:
                            ("retry", "queue a failed or cancelled job again"),
                            ("remove", "delete a job that is not running, with its log")):
         c = qsub.add_parser(name, help=helptext)
-        c.add_argument("id", type=int, metavar="ID")
+        c.add_argument("id", type=job_id_arg, metavar="ID")
         c.set_defaults(func=run_simple, action=name)
 
     for name, helptext in (("pause", "pause a job (a running job stops at a safe boundary and frees its device)"),
                            ("resume", "queue a paused job again")):
         c = qsub.add_parser(name, help=helptext)
         target = c.add_mutually_exclusive_group(required=True)
-        target.add_argument("id", type=int, nargs="?", metavar="ID")
+        target.add_argument("id", type=job_id_arg, nargs="?", metavar="ID")
         target.add_argument("--all", action="store_true", help=f"{name} every job that can be")
         c.set_defaults(func=run_pause_resume, action=name)
 
     pr = qsub.add_parser("priority", help="change a job's priority (higher runs first)")
-    pr.add_argument("id", type=int, metavar="ID")
-    pr.add_argument("priority", type=int, metavar="N")
+    pr.add_argument("id", type=job_id_arg, metavar="ID")
+    pr.add_argument("priority", type=priority_arg, metavar="N")
     pr.set_defaults(func=run_priority)
 
     cl = qsub.add_parser("clear", help="remove finished jobs")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from archivist_tui.commands._common import add_json_option
+from archivist_tui.commands._common import add_json_option, int_arg
 
 
 def register(sub) -> None:
@@ -25,7 +25,7 @@ def register(sub) -> None:
 
     q = rsub.add_parser("promote", help="put a checkpoint's EMA weights into the model library")
     q.add_argument("run", metavar="RUN")
-    q.add_argument("--iter", type=int, metavar="N", help="checkpoint iteration (default the latest)")
+    q.add_argument("--iter", type=int_arg("--iter"), metavar="N", help="checkpoint iteration (default the latest)")
     q.add_argument("--name", required=True, metavar="MODEL", help="library name of the new model")
     q.add_argument("--role", choices=ROLES, default="custom", help="what the model is for (default custom)")
     q.add_argument("--force", action="store_true", help="replace a model of the same name")

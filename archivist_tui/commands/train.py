@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from archivist_tui.commands._common import add_device_options
+from archivist_tui.commands._common import add_device_options, int_arg
 
 
 def register(sub) -> None:
@@ -20,7 +20,7 @@ def register(sub) -> None:
     p.add_argument("--resume", action="store_true",
                    help="continue the run from its latest checkpoint (only total_iters, the intervals and "
                         "keep_checkpoints may change)")
-    p.add_argument("--stop-at", type=int, metavar="N",
+    p.add_argument("--stop-at", type=int_arg("--stop-at"), metavar="N",
                    help="checkpoint and stop at iteration N without changing the schedule")
     add_device_options(p)
     for action in p._actions:  # the config decides unless given on the command line

@@ -96,10 +96,9 @@ def plan_pairs(root: Path, files: list[Path], count: int, seed: int, crop: int |
 
 def read_image(path: Path) -> np.ndarray:
     """An image file as RGB, uint8 or uint16 (grey is expanded, alpha dropped)."""
-    data = np.fromfile(str(path), dtype=np.uint8)
-    img = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
-    if img is None:
-        raise ArchivistError(f"{path}: cannot decode image")
+    from engine.inference.imageio import decode_image
+
+    img = decode_image(path)
     if img.dtype not in (np.uint8, np.uint16):
         raise ArchivistError(f"{path}: {img.dtype} images are not allowed; allowed: 8-bit or 16-bit")
     if img.ndim == 2:
@@ -305,6 +304,20 @@ def write_dataset(input_path: Path | str, outdir: Path | str, profile: Profile |
     input_path, outdir = Path(input_path), Path(outdir)
     root, files = list_inputs(input_path)
     tasks = plan_pairs(root, files, count, seed, crop, clip_length)
+    created = not outdir.exists()
+    try:
+        return _write_pairs(input_path, outdir, profile, tasks, seed, crop, clip_length, workers, progress)
+    except BaseException:
+        # A run that made the folder and finished no pair leaves nothing behind (a bad first
+        # image, say); finished pairs stay, and the same command resumes after them.
+        if created and not _read_manifest(outdir / MANIFEST_FILE):
+            shutil.rmtree(outdir, ignore_errors=True)
+        raise
+
+
+def _write_pairs(input_path: Path, outdir: Path, profile: Profile | Mix, tasks: list[PairTask], seed: int,
+                 crop: int | None, clip_length: int | None, workers: int,
+                 progress: Callable[[float, float], None] | None) -> DatasetSummary:
     for side in ("gt", "lq"):
         (outdir / side).mkdir(parents=True, exist_ok=True)
     mix = as_mix(profile)

@@ -173,14 +173,31 @@ class Chain:
             x = t.float()
             if peak != 1.0:
                 x = x.mul_(1.0 / peak)
+            # One flag per stage, read once the frames are back on the host: no extra device sync.
+            finite = []
             for stage in self.stages:
                 x = self._run_stage(stage, x)
+                finite.append(torch.isfinite(x).all())
             x = x.clamp_(0, 1)
             if peak != 1.0:
                 x = x.mul_(peak).round_()
                 x = x.to(torch.uint8) if images.dtype == np.uint8 else x.to(torch.int32)
             out = x.permute(0, 2, 3, 1).contiguous().cpu().numpy()
+            ok = torch.stack(finite).cpu().tolist()
+        if not all(ok):
+            self._refuse_nonfinite(ok.index(False))
         return out.astype(images.dtype, copy=False)
+
+    def _refuse_nonfinite(self, index: int) -> None:
+        # NaN or infinity would be clamped into black or white frames: stop instead, before the
+        # frame is written, and say which stage broke and what may help.
+        import torch
+
+        s = self.stages[index]
+        hint = ("its weights overflow in this precision: try --precision fp32"
+                if s.dtype != torch.float32 else "its weights overflow (the model is broken)")
+        raise ArchivistError(f"model {s.name!r} (stage {index + 1} of the chain) gave non-finite values (NaN or "
+                             f"infinity) on this frame, so nothing was written for it: {hint}")
 
     def _run_stage(self, s: _LoadedStage, x):
         import torch

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import logging
 import os
+import struct
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from engine.errors import ArchivistError
+
+log = logging.getLogger(__name__)
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp")
 OUTPUT_FORMATS = ("png", "tiff")
@@ -52,17 +56,88 @@ def _apply_orientation(a: np.ndarray, orientation: int) -> np.ndarray:
     return np.ascontiguousarray(op(a)) if op else a
 
 
-def read_picture(path: str | os.PathLike) -> Picture:
-    """Read an image file; grey becomes RGB, alpha is split off, 16-bit stays 16-bit."""
+# OpenCV's own ceiling (CV_IO_MAX_IMAGE_PIXELS): an image that declares more is refused by us,
+# before the decoder allocates anything and before its assertion can escape.
+MAX_PIXELS = 1 << 30
+
+_SIGNATURES = (
+    (b"\x89PNG\r\n\x1a\n", "PNG"),
+    (b"\xff\xd8\xff", "JPEG"),
+    (b"II*\x00", "TIFF"),
+    (b"MM\x00*", "TIFF"),
+    (b"BM", "BMP"),
+)
+
+
+def quiet_cv2():
+    """Import OpenCV with its own log silenced: what it would print, Archivist says itself, once."""
     import cv2
 
+    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
+    return cv2
+
+
+def _image_kind(data: np.ndarray) -> str | None:
+    head = data[:16].tobytes()
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "WebP"
+    return next((kind for sig, kind in _SIGNATURES if head.startswith(sig)), None)
+
+
+def _declared_size(data: np.ndarray, kind: str | None) -> tuple[int, int] | None:
+    """Width and height a PNG declares in its header (read before decoding); None for other kinds."""
+    if kind == "PNG" and data.size >= 24 and data[12:16].tobytes() == b"IHDR":
+        w, h = struct.unpack(">II", data[16:24].tobytes())
+        return w, h
+    return None
+
+
+def decode_image(path: str | os.PathLike) -> np.ndarray:
+    """The pixels of an image file as OpenCV gives them (BGR/BGRA/grey; uint8, uint16 or float32).
+
+    One clear :class:`ArchivistError` for everything a file can be instead: missing, unreadable,
+    not an image, truncated or corrupt, or declaring more than :data:`MAX_PIXELS` pixels (a
+    decompression bomb is refused before any pixel is decoded). OpenCV prints nothing.
+    """
+    cv2 = quiet_cv2()
+    path = Path(path)
+    try:
+        data = np.fromfile(str(path), dtype=np.uint8)
+    except FileNotFoundError:
+        raise ArchivistError(f"{path}: no such image file") from None
+    except OSError as exc:
+        raise ArchivistError(f"{path}: cannot read the image: {exc.strerror or exc}") from None
+    kind = _image_kind(data)
+    size = _declared_size(data, kind)
+    if size is not None and size[0] * size[1] > MAX_PIXELS:
+        raise ArchivistError(f"{path}: the {kind} declares {size[0]}\u00d7{size[1]} = {size[0] * size[1]:,} pixels, "
+                             f"more than the {MAX_PIXELS:,} Archivist reads (a damaged file or a decompression bomb)")
+    try:
+        a = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
+    except cv2.error as exc:
+        if "CV_IO_MAX_IMAGE_PIXELS" in str(exc):
+            raise ArchivistError(f"{path}: the {kind or 'image'} declares more than the {MAX_PIXELS:,} pixels "
+                                 "Archivist reads (a damaged file or a decompression bomb)") from None
+        raise ArchivistError(f"{path}: the {kind or 'image'} cannot be decoded (corrupt: "
+                             f"{str(exc).strip().splitlines()[-1][:120]})") from None
+    if a is None:
+        if not data.size:
+            raise ArchivistError(f"{path}: empty file, not an image")
+        if kind is not None:
+            raise ArchivistError(f"{path}: the {kind} image cannot be decoded (truncated or corrupt)")
+        raise ArchivistError(f"{path}: not a readable image: its bytes are no image format Archivist reads "
+                             f"(allowed: {', '.join(IMAGE_SUFFIXES)})")
+    if kind == "JPEG" and b"\xff\xd9" not in data[-4096:].tobytes():
+        log.warning("%s: the JPEG ends early (truncated?); its missing part decodes as grey", path)
+    return a
+
+
+def read_picture(path: str | os.PathLike) -> Picture:
+    """Read an image file; grey becomes RGB, alpha is split off, 16-bit stays 16-bit."""
     path = Path(path)
     if not path.is_file():
         raise ArchivistError(f"{path}: no such image file")
-    data = np.fromfile(str(path), dtype=np.uint8)
-    a = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
-    if a is None:
-        raise ArchivistError(f"{path}: not a readable image (allowed: {', '.join(IMAGE_SUFFIXES)})")
+    a = decode_image(path)
     if a.dtype == np.uint8:
         depth, scale = 8, 255.0
     elif a.dtype == np.uint16:
@@ -89,7 +164,7 @@ def read_picture(path: str | os.PathLike) -> Picture:
 
 def write_picture(path: str | os.PathLike, rgb: np.ndarray, bit_depth: int = 8, alpha: np.ndarray | None = None) -> None:
     """Write float32 RGB in [0, 1] as an 8- or 16-bit PNG/TIFF (chosen by suffix), atomically."""
-    import cv2
+    cv2 = quiet_cv2()
 
     path = Path(path)
     fmt = path.suffix.lower().lstrip(".")

@@ -8,14 +8,14 @@ the last conv at ``body.{2*num_conv+2}``. A 48nf/16nc network has 336,003 parame
 
 from __future__ import annotations
 
-import math
 import re
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from engine.models.spec import ModelSpec
+from engine.errors import ArchivistError
+from engine.models.spec import AmbiguousWeights, Hints, ModelSpec
 
 ARCH = "compact"
 ACTIVATIONS = ("prelu", "relu", "leakyrelu")
@@ -74,11 +74,37 @@ class SRVGGNetCompact(nn.Module):
         return out
 
 
-def detect(state_dict: dict[str, torch.Tensor], act_type: str | None = None) -> ModelSpec | None:
-    """Recognise Compact weights and read nf, nc, channels and scale from the keys and shapes.
+# An image network gives grey (1), RGB (3) or RGBA (4): the only output channel counts read from weights.
+IMAGE_CHANNELS = (1, 3, 4)
 
-    ``act_type`` comes from a file's metadata when known; PReLU weights are recognised by their
-    ``body.1.weight``; ReLU/LeakyReLU leave no weights and need the metadata.
+
+def readings(out_total: int) -> list[tuple[int, int]]:
+    """Every (output channels, scale) whose ``channels × scale²`` is the last conv's filter count.
+
+    Only image channel counts (1, 3, 4) are readings. 12 filters read as RGB ×2 only, but 16 read
+    as RGBA ×2 or grey ×4: 1 and 4 are squares, so the shapes cannot choose.
+    """
+    found, s = [], 1
+    while s * s <= out_total:
+        if out_total % (s * s) == 0 and out_total // (s * s) in IMAGE_CHANNELS:
+            found.append((out_total // (s * s), s))
+        s += 1
+    return found
+
+
+def _describe_reading(num_in_ch: int, out_ch: int, scale: int) -> str:
+    return f"{num_in_ch}\u2192{out_ch} channel{'s' if out_ch > 1 else ''} \u00d7{scale}"
+
+
+def detect(state_dict: dict[str, torch.Tensor], hints: Hints | None = None) -> ModelSpec | None:
+    """Recognise Compact weights and read nf, nc, channels, scale and activation.
+
+    From the shapes alone: nf and input channels (``body.0.weight``), the number of convs (the
+    highest ``body.N``), and ``out_channels × scale²`` (the last bias). PReLU leaves its slopes
+    (``body.1.weight``); ReLU and LeakyReLU leave nothing. What the shapes leave open is taken
+    from ``hints`` (metadata, flags, a config); when that still leaves more than one network,
+    :class:`ArchivistError` lists the readings. Nothing is guessed. Returns None for weights that
+    are not a Compact's.
     """
     first = state_dict.get("body.0.weight")
     if first is None or first.dim() != 4 or tuple(first.shape[2:]) != (3, 3):
@@ -87,21 +113,39 @@ def detect(state_dict: dict[str, torch.Tensor], act_type: str | None = None) -> 
     highest = indices[-1]
     if highest < 2 or highest % 2:
         return None
+    last_bias = state_dict.get(f"body.{highest}.bias")
+    if last_bias is None or last_bias.dim() != 1:
+        return None
+    hints = hints or Hints()
     num_feat, num_in_ch = int(first.shape[0]), int(first.shape[1])
     num_conv = (highest - 2) // 2
-    last_bias = state_dict.get(f"body.{highest}.bias")
-    if last_bias is None:
-        return None
     out_total = int(last_bias.shape[0])
-    scale = math.isqrt(max(out_total // num_in_ch, 1))
-    num_out_ch = out_total // (scale * scale) if scale else out_total
-    if num_out_ch * scale * scale != out_total:
-        num_out_ch, scale = out_total, 1
-    if act_type is None:
-        if "body.1.weight" in state_dict:
-            act_type = "prelu"
-        else:
-            return None
+
+    fits = readings(out_total)
+    if not fits:
+        raise ArchivistError(f"a Compact whose last conv has {out_total} filters: no image network has that "
+                             f"many (channels \u00d7 scale\u00b2 with 1, 3 or 4 channels)")
+    choices = [(c, s) for c, s in fits if hints.out_channels in (None, c) and hints.scale in (None, s)]
+    if not choices:
+        given = " and ".join(f"{hints.label(k)} {v}" for k, v in hints.items() if k != "act_type")
+        options = " or ".join(_describe_reading(num_in_ch, c, s) for c, s in fits)
+        raise ArchivistError(f"{given} does not fit the weights: the last conv's {out_total} filters read as "
+                             f"{options}")
+
+    if "body.1.weight" in state_dict:
+        if hints.act_type not in (None, "prelu"):
+            raise ArchivistError(f"{hints.label('act_type')} {hints.act_type} does not fit the weights: they hold "
+                                 "PReLU slopes (body.1.weight)")
+        acts = ["prelu"]
+    elif hints.act_type == "prelu":
+        raise ArchivistError(f"{hints.label('act_type')} prelu does not fit the weights: they hold no PReLU slopes "
+                             "(no body.1.weight)")
+    else:
+        acts = [hints.act_type] if hints.act_type else ["relu", "leakyrelu"]
+
+    if len(choices) > 1 or len(acts) > 1:
+        raise _ambiguity(num_in_ch, choices, acts)
+    (num_out_ch, scale), act_type = choices[0], acts[0]
     hyper = dict(
         num_in_ch=num_in_ch,
         num_out_ch=num_out_ch,
@@ -119,19 +163,36 @@ def detect(state_dict: dict[str, torch.Tensor], act_type: str | None = None) -> 
     )
 
 
+def _ambiguity(num_in_ch: int, choices: list[tuple[int, int]], acts: list[str]) -> AmbiguousWeights:
+    """The error that says which readings the weights allow and which flags pick one."""
+    open_parts, flags = [], []
+    if len(choices) > 1:
+        open_parts.append(" or ".join(_describe_reading(num_in_ch, c, s) for c, s in choices))
+        flags.append("--scale " + "|".join(str(s) for _, s in choices)
+                     + " --out-channels " + "|".join(str(c) for c, _ in choices))
+    if len(acts) > 1:
+        open_parts.append("activation " + " or ".join(acts) + " (a Compact without PReLU: its activation "
+                          "leaves no weights)")
+        flags.append("--act " + "|".join(acts))
+    return AmbiguousWeights("the weights alone do not tell which Compact this is: " + "; ".join(open_parts),
+                            " ".join(flags))
+
+
 def spec_for(
-    num_feat: int = 48, num_conv: int = 16, scale: int = 1, act_type: str = "prelu", channels: int = 3
+    num_feat: int = 48, num_conv: int = 16, scale: int = 1, act_type: str = "prelu", channels: int = 3,
+    out_channels: int | None = None,
 ) -> ModelSpec:
-    """The spec of a fresh Compact (for the trainer and the tests)."""
+    """The spec of a fresh Compact (for the trainer and the tests); ``out_channels`` defaults to ``channels``."""
+    out = channels if out_channels is None else out_channels
     hyper = dict(
         num_in_ch=channels,
-        num_out_ch=channels,
+        num_out_ch=out,
         num_feat=num_feat,
         num_conv=num_conv,
         upscale=scale,
         act_type=act_type,
     )
-    return ModelSpec(arch=ARCH, hyper=hyper, in_channels=channels, out_channels=channels, scale=scale)
+    return ModelSpec(arch=ARCH, hyper=hyper, in_channels=channels, out_channels=out, scale=scale)
 
 
 def build(spec: ModelSpec) -> SRVGGNetCompact:

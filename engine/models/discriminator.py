@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils import spectral_norm
 
-from engine.models.spec import ModelSpec
+from engine.models.spec import Hints, ModelSpec
 
 ARCH = "unet_discriminator"
 
@@ -66,7 +66,7 @@ class UNetDiscriminatorSN(nn.Module):
         return self.conv9(out)
 
 
-def detect(state_dict: dict[str, torch.Tensor], act_type: str | None = None) -> ModelSpec | None:
+def detect(state_dict: dict[str, torch.Tensor], hints: Hints | None = None) -> ModelSpec | None:
     """Recognise discriminator weights (so a discriminator file is named as such, not as a model)."""
     w = state_dict.get("conv0.weight")
     if w is None or "conv9.weight" not in state_dict:

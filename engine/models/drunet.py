@@ -14,7 +14,7 @@ import re
 import torch
 from torch import nn
 
-from engine.models.spec import ModelSpec
+from engine.models.spec import Hints, ModelSpec
 
 ARCH = "drunet"
 
@@ -75,8 +75,11 @@ class DRUNet(nn.Module):
         return self.m_tail(x + x1)
 
 
-def detect(state_dict: dict[str, torch.Tensor], act_type: str | None = None) -> ModelSpec | None:
-    """Recognise KAIR DRUNet weights; read channels, level widths and blocks per level."""
+def detect(state_dict: dict[str, torch.Tensor], hints: Hints | None = None) -> ModelSpec | None:
+    """Recognise KAIR DRUNet weights; read channels, level widths and blocks per level.
+
+    Every DRUNet hyper-parameter shows in the shapes, so ``hints`` are not needed.
+    """
     head = state_dict.get("m_head.weight")
     tail = state_dict.get("m_tail.weight")
     if head is None or tail is None or "m_body.0.res.0.weight" not in state_dict:

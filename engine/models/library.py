@@ -11,12 +11,12 @@ from __future__ import annotations
 import json
 import os
 import re
-import struct
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from engine.errors import ArchivistError
+from engine.models.spec import Hints
 from engine.paths import state_subdir
 
 ROLES = ("antilines", "rough", "medium", "soft", "rgb", "denoise", "custom")
@@ -88,36 +88,62 @@ def encode_metadata(meta: dict[str, Any]) -> dict[str, str]:
 TEXT_KEYS = frozenset({"format", "arch", "act_type", "role", "name", "source", "run", "sha256", "description"})
 
 
+# Metadata is data from strangers: its size and its JSON nesting are bounded before it is parsed
+# (Archivist's own is a few kilobytes and three levels deep).
+MAX_METADATA_BYTES = 1 << 20
+MAX_METADATA_DEPTH = 16
+
+
 def decode_metadata(raw: dict[str, str]) -> dict[str, Any]:
-    """Inverse of :func:`encode_metadata` (JSON where it parses, else the string)."""
+    """Inverse of :func:`encode_metadata` (JSON where it parses, else the string).
+
+    Raises :class:`ArchivistError` (without a file name: callers add it) for metadata that is not
+    text keys and values, is larger than :data:`MAX_METADATA_BYTES` or nests JSON deeper than
+    :data:`MAX_METADATA_DEPTH`.
+    """
+    from engine.models.declared import clip, json_depth
+
+    if not isinstance(raw, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in raw.items()):
+        raise ArchivistError("metadata must map text keys to text values")
+    total = sum(len(k) + len(v) for k, v in raw.items())
+    if total > MAX_METADATA_BYTES:
+        raise ArchivistError(f"metadata of {total:,} characters; Archivist reads at most {MAX_METADATA_BYTES:,}")
     out: dict[str, Any] = {}
     for k, v in raw.items():
         if k in TEXT_KEYS:
             out[k] = v
             continue
+        if json_depth(v, MAX_METADATA_DEPTH) > MAX_METADATA_DEPTH:
+            raise ArchivistError(f"metadata {clip(k, 40)!r} nests deeper than {MAX_METADATA_DEPTH} levels; "
+                                 f"Archivist reads at most {MAX_METADATA_DEPTH}")
         try:
             out[k] = json.loads(v)
-        except (ValueError, TypeError):
+        except (ValueError, TypeError, RecursionError):
             out[k] = v
     return out
 
 
 def read_header(path: Path) -> dict[str, Any]:
-    """The JSON header of a safetensors file (tensor shapes and ``__metadata__``) without loading weights."""
+    """The JSON header of a safetensors file (tensor shapes and ``__metadata__``) without loading weights.
+
+    Bounded and checked (see :mod:`engine.models.declared`); errors name the file.
+    """
+    from engine.models.declared import read_safetensors_header
+
     try:
-        with open(path, "rb") as f:
-            (n,) = struct.unpack("<Q", f.read(8))
-            if n > 100_000_000:
-                raise ValueError("header too large")
-            return json.loads(f.read(n))
-    except (OSError, ValueError, struct.error) as exc:
-        raise ArchivistError(f"{path}: unreadable model file in the library ({exc})") from None
+        return read_safetensors_header(path)
+    except ArchivistError as exc:
+        reason = str(exc).removeprefix(f"{path}: ")
+        raise ArchivistError(f"{path}: unreadable model file in the library ({reason})") from None
 
 
 def entry_from_file(path: Path, builtin: bool = False) -> ModelEntry:
     """Build a listing entry from a library file's header."""
     header = read_header(path)
-    meta = decode_metadata(header.get("__metadata__", {}))
+    try:
+        meta = decode_metadata(header.get("__metadata__", {}))
+    except ArchivistError as exc:
+        raise ArchivistError(f"{path}: unreadable model file in the library ({exc})") from None
     params = meta.get("params")
     if params is None:
         params = 0
@@ -213,8 +239,11 @@ class Library:
         if entry is not None:
             return entry.path
         path = Path(name_or_path).expanduser()
-        if path.exists() or any(name_or_path.lower().endswith(s) for s in (".pth", ".pt", ".ckpt", ".safetensors")):
-            if not path.exists():
+        # lexists: a dangling link or a link loop is a file the user named, and reading it says
+        # what is wrong with it; only a name that matches nothing on disk is looked up as a model.
+        if os.path.lexists(path) or any(name_or_path.lower().endswith(s) for s in (".pth", ".pt", ".ckpt",
+                                                                                    ".safetensors")):
+            if not os.path.lexists(path):
                 raise ArchivistError(f"{path}: no such model file")
             return path
         return self.get(name_or_path).path  # raises with the list of names
@@ -230,13 +259,18 @@ class Library:
         return target
 
     def import_file(self, path: str | os.PathLike, name: str | None = None, role: str | None = None,
-                    force: bool = False, source: str | None = None, **extra: Any) -> ModelEntry:
-        """Convert a model file to ``.safetensors`` in the library and return its entry."""
+                    force: bool = False, source: str | None = None, hints: Hints | None = None,
+                    **extra: Any) -> ModelEntry:
+        """Convert a model file to ``.safetensors`` in the library and return its entry.
+
+        ``hints`` (``--act``, ``--scale``, ``--out-channels``) say what the weights cannot; they
+        must agree with the file's metadata where it has some.
+        """
         from engine.models.files import build_module, detect_spec, read_state_dict, save_safetensors
 
         path = Path(path)
         state_dict, meta = read_state_dict(path)
-        spec = detect_spec(state_dict, meta, path)
+        spec = detect_spec(state_dict, meta, path, hints)
         if spec.arch == "unet_discriminator":
             raise ArchivistError(f"{path}: is a discriminator (training only), not a restoration model")
         build_module(spec, state_dict, path)  # refuse weights that do not fit before they enter the library
@@ -286,10 +320,15 @@ class Library:
         self._user_entry(name, "removed").path.unlink()
 
     def export(self, name: str, fmt: str, out: str | os.PathLike) -> Path:
-        """Write a model as ``pth`` (Real-ESRGAN layout), ``safetensors`` or ``onnx``."""
+        """Write a model as ``pth`` (Real-ESRGAN layout), ``safetensors`` or ``onnx``.
+
+        Each format carries the model's metadata (activation, scale, channels) where it can, and
+        every file is read back and run beside the library's network on a small input before it
+        takes its name: a file that would not give the same output is never written.
+        """
         import shutil
 
-        from engine.models.files import atomic_write, export_onnx, export_pth, load_model
+        from engine.models.files import atomic_write, check_export, export_onnx, export_pth, load_model
 
         if fmt not in EXPORT_FORMATS:
             raise ArchivistError(f"invalid export format {fmt!r}: allowed are {', '.join(EXPORT_FORMATS)}")
@@ -299,12 +338,15 @@ class Library:
             out = out / f"{entry.name}.{fmt}"
         if not out.parent.is_dir():
             raise ArchivistError(f"{out.parent}: output folder does not exist")
-        if fmt == "safetensors":
-            atomic_write(out, lambda tmp: shutil.copyfile(entry.path, tmp))
-            return out
         loaded = load_model(entry.path)
-        if fmt == "pth":
-            export_pth(out, loaded.module.state_dict())
+        if fmt == "safetensors":
+            def write(tmp: Path) -> None:
+                shutil.copyfile(entry.path, tmp)
+                check_export(tmp, "safetensors", loaded.module, loaded.spec, out)
+
+            atomic_write(out, write)
+        elif fmt == "pth":
+            export_pth(out, loaded.module.state_dict(), entry.metadata, spec=loaded.spec)
         else:
-            export_onnx(out, loaded.module, loaded.spec)
+            export_onnx(out, loaded.module, loaded.spec, metadata=entry.metadata)
         return out

@@ -54,9 +54,9 @@ def clean_frames(entry: Path, cache: Path, every: int = 1, limit: int | None = N
 
 def read_rgb(path: Path) -> np.ndarray:
     """An image as HxWx3 float32 RGB in [0, 1] (8- and 16-bit; grey and alpha handled)."""
-    img = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
-    if img is None:
-        raise ArchivistError(f"{path}: not a readable image")
+    from engine.inference.imageio import decode_image
+
+    img = decode_image(path)
     scale = 65535.0 if img.dtype == np.uint16 else 255.0
     if img.ndim == 2:
         img = cv2.cvtColor(img, cv2.COLOR_GRAY2BGR)

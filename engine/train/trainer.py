@@ -48,6 +48,10 @@ class TrainResult:
     checkpoint: Path | None
 
 
+class Diverged(ArchivistError):
+    """Too many non-finite steps in a row; the trainer adds what to do about it."""
+
+
 class NanGuard:
     """Counts non-finite steps in a row; raises after ``tolerance`` of them."""
 
@@ -66,10 +70,9 @@ class NanGuard:
         self.total += 1
         log.warning("iteration %d: non-finite %s, step skipped (%d in a row)", iteration, ", ".join(bad), self.in_a_row)
         if self.in_a_row >= self.tolerance:
-            raise ArchivistError(
+            raise Diverged(
                 f"training diverged: {self.in_a_row} non-finite steps in a row (last at iteration {iteration}: "
-                f"{', '.join(bad)}); the last checkpoint is intact: lower optim.g.lr, use precision fp32 "
-                f"or enable optim.grad_clip, then --resume")
+                f"{', '.join(bad)})")
         return False
 
 
@@ -340,9 +343,16 @@ class Trainer:
     def _load_pretrained(self, g: torch.nn.Module, name_or_path: str) -> None:
         from engine.models.files import load_model
         from engine.models.library import Library
+        from engine.models.spec import Hints
 
         path = Library().resolve(name_or_path)
-        loaded = load_model(path)
+        n = self.cfg.network
+        # A file that does not say its activation (a ReLU .pth from elsewhere) is read the way the
+        # config builds the network; a file that does say it must agree (checked below).
+        try:
+            loaded = load_model(path, fallback=Hints.given("config", act_type=n.act, scale=n.scale, out_channels=3))
+        except ArchivistError as exc:
+            raise ArchivistError(f"network.pretrained {name_or_path!r}: {exc}") from None
         if loaded.spec.arch != "compact" or loaded.spec.hyper != self.spec.hyper:
             raise ArchivistError(f"network.pretrained {name_or_path!r} is a {loaded.spec.describe()} "
                                  f"({loaded.spec.hyper.get('act_type')}); the config builds a {self.spec.describe()} "
@@ -369,9 +379,19 @@ class Trainer:
 
     # -- checkpoints -------------------------------------------------------------------------
     def save_checkpoint(self) -> Path:
-        """Write every state of the run at the current iteration (atomically), prune old ones."""
-        from engine.models.files import atomic_write
+        """Write every state of the run at the current iteration (atomically), prune old ones.
 
+        Weights that hold NaN or infinity are never written: the last checkpoint stays the one to
+        resume from.
+        """
+        from engine.models.files import atomic_write, find_nonfinite, save_torch
+
+        nets = [("g", self.g), ("g_ema", self.g_ema)] + ([("d", self.d)] if self.d is not None else [])
+        for label, net in nets:
+            bad = find_nonfinite(net.state_dict())
+            if bad is not None:
+                raise ArchivistError(f"iteration {self.iteration}: {label} weight {bad[0]} holds non-finite values "
+                                     f"(NaN or infinity); no checkpoint written: {self._recovery_advice()}")
         n = self.cfg.network
         ckpt = {
             "format": CHECKPOINT_FORMAT,
@@ -389,13 +409,15 @@ class Trainer:
         if self.d is not None:
             ckpt.update(d=self.d.state_dict(), opt_d=self.opt_d.state_dict(), sched_d=self.sched_d.state_dict())
         path = runs.checkpoint_path(self.rdir, self.iteration)
-        atomic_write(path, lambda tmp: torch.save(ckpt, str(tmp)))
+        atomic_write(path, lambda tmp: save_torch(ckpt, tmp))
         for _, old in runs.list_checkpoints(self.rdir)[:-self.cfg.train.keep_checkpoints]:
             old.unlink(missing_ok=True)
         log.info("checkpoint %s", path)
         return path
 
     def load_checkpoint(self) -> None:
+        from engine.models.files import find_nonfinite
+
         it, path = runs.list_checkpoints(self.rdir)[-1]
         try:
             ckpt = torch.load(str(path), map_location="cpu", weights_only=True)
@@ -403,6 +425,11 @@ class Trainer:
             raise ArchivistError(f"{path}: unreadable checkpoint ({str(exc).splitlines()[0][:160]})") from None
         if ckpt.get("format") != CHECKPOINT_FORMAT:
             raise ArchivistError(f"{path}: not an Archivist training checkpoint")
+        for key in ("g", "g_ema", "d"):
+            bad = find_nonfinite(ckpt[key]) if isinstance(ckpt.get(key), dict) else None
+            if bad is not None:
+                raise ArchivistError(f"{path}: {key} weight {bad[0]} holds non-finite values (NaN or infinity): "
+                                     "this checkpoint cannot be resumed; remove it to resume from an earlier one")
         self.g.load_state_dict(ckpt["g"])
         self.g_ema.load_state_dict(ckpt["g_ema"])
         self.opt_g.load_state_dict(ckpt["opt_g"])
@@ -502,18 +529,36 @@ class Trainer:
                     checkpoint = self._checkpoint()
             if status == "done" and self.main and self.iteration % cfg.train.val_every:
                 self.validate()
+        except Diverged as exc:
+            self._record_failure()
+            raise ArchivistError(f"{exc}; {self._recovery_advice()}") from None
         except torch.OutOfMemoryError:
             raise ArchivistError(
                 f"out of GPU memory on {self.device} at batch {cfg.data.batch_size} × {cfg.data.patch_size}²: "
                 "lower data.batch_size or data.patch_size, use precision bf16/fp16, or free the GPU; "
                 "then --resume (the last checkpoint is intact)") from None
         except BaseException:
-            self._update_state("failed", self.iteration)
+            self._record_failure()
             raise
         finally:
             self._restore_signals()
         self._update_state(status, self.iteration)
         return TrainResult(cfg.name, self.rdir, self.iteration, status, checkpoint)
+
+    def _record_failure(self) -> None:
+        try:
+            self._update_state("failed", self.iteration)
+        except (OSError, ArchivistError) as exc:  # a full disk fails this too: the first error is the news
+            log.info("could not record the failure in run.json: %s", exc)
+
+    def _recovery_advice(self) -> str:
+        """What to do after a divergence: resume from the last checkpoint, or start again if none."""
+        fixes = "lower optim.g.lr, use precision fp32 or enable optim.grad_clip"
+        ckpts = runs.list_checkpoints(self.rdir)
+        if ckpts:
+            return f"the last checkpoint (iteration {ckpts[-1][0]}) is intact: {fixes}, then --resume"
+        return (f"no checkpoint was written yet: {fixes}, then start the run again "
+                f"(archivist runs remove {self.cfg.name} first)")
 
     def _checkpoint(self) -> Path | None:
         path = self.save_checkpoint() if self.main else None

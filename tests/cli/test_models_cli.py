@@ -66,7 +66,7 @@ def test_export_formats(tmp_path, tiny_compact, capsys):
     out = tmp_path / "m1.pth"
     assert main(["models", "export", "m1", "--format", "pth", "-o", str(out)]) == 0
     loaded = torch.load(out, weights_only=True)
-    assert set(loaded) == {"params"} and set(loaded["params"]) == set(net.state_dict())
+    assert set(loaded) == {"params", "metadata"} and set(loaded["params"]) == set(net.state_dict())
     assert main(["models", "export", "m1", "--format", "safetensors", "-o", str(tmp_path)]) == 0
     assert (tmp_path / "m1.safetensors").exists()
     onnx = pytest.importorskip("onnxruntime")

@@ -186,7 +186,8 @@ def test_export_pth_safetensors_onnx(lib, pth, tmp_path):
 
     p = lib.export("m", "pth", outdir / "m.pth")
     raw = torch.load(p, weights_only=True)
-    assert list(raw) == ["params"]  # the Real-ESRGAN layout
+    assert list(raw) == ["params", "metadata"]  # the Real-ESRGAN layout, plus what the weights cannot tell
+    assert all(isinstance(v, str) for v in raw["metadata"].values()) and raw["metadata"]["act_type"] == "prelu"
     assert list(raw["params"]) == list(net.state_dict())
     assert all(torch.equal(raw["params"][k], v) for k, v in net.state_dict().items())
 

@@ -160,7 +160,7 @@ def _bad_files(tmp_path, nets) -> dict:
     torch.save(relu, tmp_path / "relu.pth")
     files["relu.pth"] = (tmp_path / "relu.pth", "without PReLU")
     (tmp_path / "model.onnx").write_bytes(b"onnx")
-    files["model.onnx"] = (tmp_path / "model.onnx", "unsupported model file type")
+    files["model.onnx"] = (tmp_path / "model.onnx", "ONNX is an export format only")
     files["missing.pth"] = (tmp_path / "missing.pth", "no such file")
     return files
 
@@ -195,3 +195,12 @@ def test_truncated_pth_is_a_zip_error_not_a_crash(tmp_path, nets):
     assert not zipfile.is_zipfile(path)
     with pytest.raises(ArchivistError, match="truncated or corrupt"):
         load_model(path)
+
+
+def test_legacy_non_zip_pth_still_loads(tmp_path, nets):
+    """The declaration check reads PyTorch's pre-1.6 layout too, and lets an honest file through."""
+    path = tmp_path / "old.pth"
+    torch.save({"params": nets[0].state_dict()}, path, _use_new_zipfile_serialization=False)
+    assert not zipfile.is_zipfile(path)
+    loaded = load_model(path)
+    assert torch.equal(output(loaded.module), output(nets[0]))
