@@ -14,14 +14,17 @@ import torch.nn.functional as F
 
 
 def pad_to_multiple(x: torch.Tensor, multiple: int) -> tuple[torch.Tensor, int, int]:
-    """Reflect-pad NCHW ``x`` on the bottom/right to a multiple of ``multiple``; returns the pads."""
+    """Pad NCHW ``x`` on the bottom/right to a multiple of ``multiple`` by repeating its edge; returns the pads.
+
+    Edge repetition is what DRUNet's authors run it with (KAIR pads with ``ReplicationPad2d`` and
+    crops after), so its borders come out as theirs; a mirrored pad changed them by several levels.
+    """
     if multiple <= 1:
         return x, 0, 0
     h, w = x.shape[-2:]
     ph, pw = (-h) % multiple, (-w) % multiple
     if ph or pw:
-        mode = "reflect" if h > ph and w > pw else "replicate"
-        x = F.pad(x, (0, pw, 0, ph), mode=mode)
+        x = F.pad(x, (0, pw, 0, ph), mode="replicate")
     return x, ph, pw
 
 

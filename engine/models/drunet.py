@@ -3,7 +3,9 @@
 A four-level U-Net of residual blocks with no batch norm and no biases. Its input has one channel
 more than the image: a constant noise-level map σ/255 that tells the network how hard to denoise.
 Strided 2×2 convs go down, 2×2 transposed convs go up, and skips are added (not concatenated),
-so the input size must be a multiple of 8. The state-dict layout is KAIR's ``drunet_color.pth``:
+so the input size must be a multiple of 8: other sizes are padded on the bottom and right by
+repeating the edge and cropped after (:func:`engine.inference.tiling.pad_to_multiple`), as KAIR's
+own test code does, so the borders match the reference. The state-dict layout is KAIR's ``drunet_color.pth``:
 ``m_head``, ``m_down{1,2,3}``, ``m_body``, ``m_up{3,2,1}``, ``m_tail``.
 """
 

@@ -166,3 +166,21 @@ def test_integer_frames_convert_on_device(tiny_compact, rgb_image):
     assert np.abs(out16 / 65535.0 - as_float).max() < 2e-4
     with pytest.raises(ArchivistError, match="must be uint8, uint16 or float32"):
         chain.run(rgb_image.astype(np.float64))
+
+
+@pytest.mark.parametrize("size", [(37, 45), (41, 64), (64, 51)])
+def test_drunet_borders_match_the_reference_padding(tiny_drunet, size):
+    """At a size that is not a multiple of 8 DRUNet runs as KAIR runs it: the frame and its noise map
+    padded on the bottom and right by repeating the edge (``ReplicationPad2d``), then cropped."""
+    path, net = tiny_drunet
+    h, w = size
+    img = np.random.default_rng(2).random((h, w, 3), dtype=np.float32)
+    sigma = 15.0
+    got = Chain.load([Stage(str(path), 1.0, sigma)], device="cpu", precision="fp32").run(img)
+
+    x = torch.from_numpy(img).permute(2, 0, 1)[None]
+    x = torch.cat([x, torch.full_like(x[:, :1], sigma / 255.0)], dim=1)
+    pad = torch.nn.ReplicationPad2d((0, -w % 8, 0, -h % 8))
+    with torch.no_grad():
+        ref = net(pad(x))[..., :h, :w].clamp(0, 1)[0].permute(1, 2, 0).numpy()
+    assert np.abs(got - ref).max() < 1e-5
