@@ -1,4 +1,9 @@
-"""Restoring still images: one file, or a folder of images into a folder with the same names."""
+"""Restoring still images: one file, or a folder of images into a folder with the same names.
+
+A black-and-white image (one stored channel, or three equal ones) is restored in black and white:
+the network sees three equal channels and its output is made gray again (:mod:`engine.inference.tone`),
+written as a one-channel file.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +15,7 @@ from pathlib import Path
 
 from engine.errors import ArchivistError
 from engine.inference.imageio import OUTPUT_FORMATS, is_image, read_picture, write_picture
+from engine.inference.tone import check_tone, luma, replicate
 
 log = logging.getLogger(__name__)
 
@@ -52,12 +58,16 @@ def restore_images(
     skip_existing: bool = False,
     progress: Callable[[float, float], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
+    tone: str = "auto",
 ) -> RestoreResult:
     """Restore an image or a folder of images through ``chain``; each output is written atomically.
 
     ``skip_existing`` makes a re-run continue where it stopped (outputs are only ever complete).
-    ``should_stop`` is polled between images (a paused queue job).
+    ``should_stop`` is polled between images (a paused queue job). ``tone``: ``auto`` restores a
+    gray image (stored gray, or RGB with equal channels) in black and white, ``color`` never,
+    ``gray`` always.
     """
+    check_tone(tone)
     pairs = plan_images(Path(input_path), Path(output), fmt)
     out_dir = pairs[0][1].parent
     try:
@@ -67,6 +77,7 @@ def restore_images(
     if not os.access(out_dir, os.W_OK):
         raise ArchivistError(f"{out_dir}: output folder is not writable")
     result = RestoreResult()
+    neutral = 0
     for i, (src, dst) in enumerate(pairs):
         if should_stop is not None and should_stop():
             result.stopped = True
@@ -75,10 +86,19 @@ def restore_images(
             result.skipped += 1
         else:
             pic = read_picture(src)
-            restored = chain.run(pic.rgb)
+            if pic.is_gray(tone):
+                # Three exactly equal channels in, one gray channel out: no colour cast survives.
+                gray_in = pic.rgb if pic.stored_gray else replicate(luma(pic.rgb))
+                restored = luma(chain.run(gray_in))
+                neutral += tone == "auto" and not pic.stored_gray
+            else:
+                restored = chain.run(pic.rgb)
             write_picture(dst, restored, pic.bit_depth, pic.alpha)
             result.outputs.append(dst)
             log.info("restored %s -> %s", src, dst)
         if progress is not None:
             progress(i + 1, len(pairs))
+    if neutral:
+        log.warning("%d RGB image(s) with equal colour channels restored in black and white (written as gray); "
+                    "--color keeps them in colour", neutral)
     return result
