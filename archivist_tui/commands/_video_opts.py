@@ -41,6 +41,9 @@ def add_video_options(parser: argparse.ArgumentParser) -> None:
                    help="audio streams: copy as they are, convert all to aac/opus/flac, or drop (default by "
                    "output: .mkv copies all it holds, converting the rest to flac; .mp4/.mov copy aac, mp3, ac3, "
                    "eac3, alac and convert the rest to aac)")
+    g.add_argument("--pad-even", action="store_true",
+                   help="for x264/x265 (4:2:0) and ProRes 4:2:2 at an odd frame size: add one edge row/column and "
+                   "keep the usual chroma, instead of writing 4:4:4 at the exact size (which many players refuse)")
     g.add_argument("--plan", action="store_true",
                    help="print the stream plan (each input stream copied, converted or dropped, and why) and "
                    "stop: nothing is restored or written")
@@ -81,6 +84,8 @@ def video_options_from_args(args: argparse.Namespace):
         batch=args.batch,
         check_space=not args.no_space_check,
         audio=args.audio,
+        tone=getattr(args, "tone", "auto"),
+        pad_even=args.pad_even,
     )
 
 

@@ -38,6 +38,14 @@ def register(sub) -> None:
                    help="context pixels shared by neighbouring tiles; the cross-fade sits in the middle (default 40)")
     p.add_argument("--format", choices=("png", "tiff"), default=None,
                    help="output image format for folders (default png; 16-bit input stays 16-bit)")
+    tone = p.add_mutually_exclusive_group()
+    tone.add_argument("--color", dest="tone", action="store_const", const="color", default="auto",
+                      help="restore in colour even when the input looks black and white (by default a gray image, "
+                      "or a video whose sampled frames have neutral chroma, is restored and written in black and "
+                      "white)")
+    tone.add_argument("--gray", dest="tone", action="store_const", const="gray",
+                      help="restore in black and white whatever the input holds (a black-and-white film that a "
+                      "colour transfer tinted)")
     p.add_argument("--json", action="store_true",
                    help="print one JSON object instead of text: the outputs; for a video the output, its frames "
                    "and the stream plan")
@@ -64,7 +72,7 @@ def run(args: argparse.Namespace) -> int:
     chain = Chain.load(stages, device=args.device, precision=args.precision, tile=args.tile,
                        tile_overlap=args.tile_overlap)
     with Progress("restore", "images") as progress:
-        result = restore_images(args.input, args.output, chain, fmt=args.format, progress=progress)
+        result = restore_images(args.input, args.output, chain, fmt=args.format, progress=progress, tone=args.tone)
     if args.json:
         import json
 
@@ -79,6 +87,8 @@ def queue_restore(args: argparse.Namespace) -> int:
     """``--queue``: the same restore as a job spec (plain data) for the daemon; prints the job id."""
     spec = {"input": args.input, "output": args.output, "models": list(args.model), "tile": args.tile,
             "tile_overlap": args.tile_overlap, "precision": args.precision, "format": args.format}
+    if args.tone != "auto":
+        spec["tone"] = args.tone
     if is_video_job(args):
         from engine.errors import ArchivistError
         from engine.video.encode import parse_encoder_opts
@@ -100,6 +110,8 @@ def queue_restore(args: argparse.Namespace) -> int:
             "deinterlace": args.deinterlace, "ivtc": args.ivtc, "fps": args.fps, "batch": args.batch,
             "check_space": not args.no_space_check,
         }
+        if args.pad_even:
+            spec["video"]["pad_even"] = True
         if args.audio is not None:
             spec["video"]["audio"] = args.audio
     return submit_from_args(args, "restore", spec)

@@ -96,10 +96,10 @@ def is_video(path: str | os.PathLike) -> bool:
 
 
 # -- restore --------------------------------------------------------------------------------------
-RESTORE_KEYS = ("input", "output", "models", "tile", "tile_overlap", "precision", "format", "video")
+RESTORE_KEYS = ("input", "output", "models", "tile", "tile_overlap", "precision", "format", "tone", "video")
 # VideoOptions fields a queued video job may set (resume and work_dir belong to the queue).
 VIDEO_KEYS = ("codec", "crf", "preset", "encoder_opts", "segment_frames", "start", "duration", "deinterlace",
-              "ivtc", "fps", "batch", "queue_size", "decode_threads", "overlap", "check_space", "audio")
+              "ivtc", "fps", "batch", "queue_size", "decode_threads", "overlap", "check_space", "audio", "pad_even")
 
 
 def _restore_validate(spec: dict) -> dict:
@@ -136,6 +136,9 @@ def _restore_validate(spec: dict) -> dict:
     fmt = spec.get("format")
     if fmt is not None and fmt not in ("png", "tiff"):
         raise ArchivistError(f"restore job: format {fmt!r} invalid: allowed are png, tiff")
+    tone = spec.get("tone", "auto")
+    if tone not in ("auto", "color", "gray"):
+        raise ArchivistError(f"restore job: tone {tone!r} invalid: allowed are auto, color, gray")
     video = spec.get("video") or {}
     if not isinstance(video, dict):
         raise ArchivistError("restore job: spec key 'video' must be an object of video options")
@@ -145,7 +148,7 @@ def _restore_validate(spec: dict) -> dict:
     if video or is_video(src):
         _video_options(video)  # checked now, not when the job runs
     return {"input": str(src), "output": out_abs, "models": absolute, "tile": tile,
-            "tile_overlap": overlap, "precision": precision, "format": fmt, "video": video}
+            "tile_overlap": overlap, "precision": precision, "format": fmt, "tone": tone, "video": video}
 
 
 def _video_options(video: dict, **queue_owned):
@@ -171,7 +174,8 @@ def _restore_run(spec: dict, ctx: JobContext) -> bool:
     if _is_video_job(spec):
         from engine.video.restore import restore_video
 
-        options = _video_options(spec.get("video") or {}, resume=True, work_dir=ctx.work_dir / "video")
+        options = _video_options(spec.get("video") or {}, resume=True, work_dir=ctx.work_dir / "video",
+                                 tone=spec.get("tone", "auto"))
         (ctx.work_dir / "video").mkdir(mode=0o700, exist_ok=True)
 
         def on_plan(plan) -> None:  # before the first frame: what happens to every stream
@@ -186,7 +190,7 @@ def _restore_run(spec: dict, ctx: JobContext) -> bool:
     from engine.inference.restore import restore_images
 
     result = restore_images(spec["input"], spec["output"], chain, fmt=spec["format"], skip_existing=True,
-                            progress=ctx.progress, should_stop=ctx.should_stop)
+                            progress=ctx.progress, should_stop=ctx.should_stop, tone=spec.get("tone", "auto"))
     return not result.stopped
 
 

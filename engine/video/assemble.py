@@ -101,6 +101,7 @@ def assemble(segments: list[Segment], video: VideoTrack, output: Path, source: s
         for _, _, packet in heapq.merge(*streams, key=lambda item: (item[0], item[1])):
             out.mux(packet)
         out.close()
+        _store_aspect(tmp, output, rules.format, (video.tags or {}).get("sample_aspect_ratio"))
     except BaseException as exc:
         _close_all([out, *inputs])
         tmp.unlink(missing_ok=True)
@@ -136,6 +137,18 @@ def _add_video(out, template, video: VideoTrack):
     if (video.metadata or {}).get("title") and out.format.name in ("mp4", "mov"):
         vout.metadata["handler_name"] = video.metadata["title"]
     return vout
+
+
+def _store_aspect(path: Path, output: Path, fmt: str, sar) -> None:
+    """Matroska keeps a sample aspect ratio only as the track's display size, which FFmpeg's muxer
+    writes from a field PyAV cannot set: :mod:`engine.video.matroska` writes it into the header."""
+    if fmt != "matroska" or not sar or Fraction(sar) == 1:
+        return
+    from engine.video.matroska import set_display_aspect
+
+    if not set_display_aspect(path, Fraction(sar)):
+        log.warning("%s: the sample aspect ratio %s could not be written into the Matroska header: players show "
+                    "square pixels unless the codec stores it (x264/x265 do)", output, sar)
 
 
 def _close_all(containers) -> None:

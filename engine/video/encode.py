@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from engine.errors import ArchivistError
-from engine.video.frames import CS_RGB, RANGE_FULL, from_float, rgb_to_frame
+from engine.video.frames import CS_RGB, CS_UNSPECIFIED, RANGE_FULL, from_float, rgb_to_frame
 
 log = logging.getLogger(__name__)
 
@@ -28,7 +28,7 @@ CONTAINER_CODECS = {
     ".mkv": ("ffv1", "x264", "x265", "prores"),
     ".mp4": ("x264", "x265"),
     ".mov": ("x264", "x265", "prores"),
-    ".nut": ("ffv1", "x264", "x265", "prores"),
+    ".nut": ("ffv1", "x264", "x265"),  # NUT has no ProRes tag
     # H.264 in AVI reads back a frame late (readers guess a reorder delay AVI cannot state): FFV1 only.
     ".avi": ("ffv1",),
 }
@@ -75,7 +75,12 @@ def parse_encoder_opts(items: list[str] | None) -> dict[str, str]:
 
 @dataclass
 class EncoderPlan:
-    """What is actually opened: FFmpeg encoder name, pixel format, options, colour tags."""
+    """What is actually opened: FFmpeg encoder name, pixel format, options, colour tags.
+
+    ``gray``: frames are written in black and white (see :mod:`engine.video.tone`). ``pad``:
+    (rows, columns) of edge repeated at the bottom and right, for an encoder that needs even sizes
+    (``--pad-even``).
+    """
 
     encoder: str
     pix_fmt: str
@@ -83,52 +88,113 @@ class EncoderPlan:
     high_bit_depth: bool  # the RGB arrays handed over are uint16
     matrix: int  # AVColorSpace written (0 = RGB)
     color_range: int
+    gray: bool = False
+    pad: tuple[int, int] = (0, 0)
 
     def prepare(self, rgb: np.ndarray):
         """float32 RGB → a VideoFrame in the encoder's pixel format (the costly part, run in its own thread)."""
-        frame = rgb_to_frame(from_float(rgb, self.high_bit_depth), self.pix_fmt, self.matrix, self.color_range)
-        if self.matrix != CS_RGB:
+        if self.gray:
+            from engine.inference.tone import luma
+            from engine.video.tone import gray_to_frame
+
+            frame = gray_to_frame(self._padded(luma(rgb)), self.pix_fmt, self.color_range)
+        else:
+            frame = rgb_to_frame(from_float(self._padded(rgb), self.high_bit_depth), self.pix_fmt, self.matrix,
+                                 self.color_range)
+        if self.matrix not in (CS_RGB, CS_UNSPECIFIED):
             frame.colorspace = self.matrix
+        if self.matrix != CS_RGB:
             frame.color_range = self.color_range
         return frame
 
+    def _padded(self, a: np.ndarray) -> np.ndarray:
+        rows, cols = self.pad
+        if not (rows or cols):
+            return a
+        return np.pad(a, ((0, rows), (0, cols)) + ((0, 0),) * (a.ndim - 2), mode="edge")
+
+
+# Encoders that subsample chroma, with the dimensions they need even: (width, height).
+_EVEN_SIZES = {"x264": (True, True), "x265": (True, True), "prores": (True, False)}
+PRORES_444_PROFILES = ("4", "5", "4444", "4444xq")
+
 
 def plan_encoder(settings: EncoderSettings, high_bit_depth: bool, matrix: int, color_range: int,
-                 negative_dts: bool = True) -> EncoderPlan:
+                 negative_dts: bool = True, width: int = 2, height: int = 2, gray: bool = False,
+                 pad_even: bool = False) -> EncoderPlan:
     """Choose the encoder, the pixel format that keeps the source's bit depth, and the options.
 
     ``negative_dts`` says whether the output container can start decode timestamps below zero
     (Matroska, MP4 and MOV can; NUT and AVI shift the whole file instead): where it cannot,
     x264/x265 run without B-frames, whose decode timestamps start below the first frame's.
+
+    ``width``×``height`` is the restored frame's size. Where the encoder subsamples chroma and a
+    dimension it halves is odd, the frame is written at its exact size in 4:4:4 (x264/x265
+    ``yuv444p``, ProRes 4444) with one warning, or, with ``pad_even``, one row/column of edge is
+    added and the usual format kept; an explicit ProRes 4:2:2 profile at an odd width is refused.
+    ``gray``: black-and-white frames, gray where the format holds it (FFV1), else neutral chroma.
     """
     codec = settings.codec
     opts: dict[str, str] = {}
+    odd_w, odd_h = width % 2 == 1, height % 2 == 1
+    needs_w, needs_h = _EVEN_SIZES.get(codec, (False, False))
+    odd = (odd_w and needs_w) or (odd_h and needs_h)
+    pad = (int(odd_h and needs_h), int(odd_w and needs_w)) if (odd and pad_even) else (0, 0)
+    full_chroma = odd and not pad_even
     if codec == "ffv1":
-        # FFV1 is lossless RGB here: bgr0 for 8-bit, gbrp16le for deeper sources (plain gbrp fails to open).
-        plan = EncoderPlan("ffv1", "gbrp16le" if high_bit_depth else "bgr0", {"level": "3", "slicecrc": "1"},
-                           high_bit_depth, CS_RGB, RANGE_FULL)
+        # FFV1 is lossless RGB here: bgr0 for 8-bit, gbrp16le for deeper sources (plain gbrp fails to
+        # open); black and white is stored as gray itself, full range.
+        if gray:
+            plan = EncoderPlan("ffv1", "gray16le" if high_bit_depth else "gray", {"level": "3", "slicecrc": "1"},
+                               high_bit_depth, CS_UNSPECIFIED, RANGE_FULL, gray=True)
+        else:
+            plan = EncoderPlan("ffv1", "gbrp16le" if high_bit_depth else "bgr0", {"level": "3", "slicecrc": "1"},
+                               high_bit_depth, CS_RGB, RANGE_FULL)
     elif codec == "x264":
         if high_bit_depth:
             log.warning("x264 output is 8-bit; use --codec x265 or ffv1 to keep the source's bit depth")
         opts = {"crf": f"{settings.crf if settings.crf is not None else 18:g}", "preset": settings.preset or "medium"}
         if not negative_dts:
             opts["bf"] = "0"
-        plan = EncoderPlan("libx264", "yuv420p", opts, False, matrix, color_range)
+        plan = EncoderPlan("libx264", "yuv444p" if full_chroma else "yuv420p", opts, False, matrix, color_range)
     elif codec == "x265":
         opts = {"crf": f"{settings.crf if settings.crf is not None else 20:g}", "preset": settings.preset or "medium",
                 "x265-params": "log-level=error" + ("" if negative_dts else ":bframes=0")}
-        plan = EncoderPlan("libx265", "yuv420p10le" if high_bit_depth else "yuv420p", opts, high_bit_depth,
+        depth = "p10le" if high_bit_depth else "p"
+        plan = EncoderPlan("libx265", ("yuv444" if full_chroma else "yuv420") + depth, opts, high_bit_depth,
                            matrix, color_range)
     elif codec == "prores":
-        profile = settings.options.get("profile", "3")
-        pix = "yuv444p10le" if profile in ("4", "5", "4444", "4444xq") else "yuv422p10le"
+        chosen = settings.options.get("profile")
+        profile = chosen or "3"
+        if full_chroma and profile not in PRORES_444_PROFILES:
+            if chosen is not None:
+                raise ArchivistError(f"ProRes profile {chosen} is 4:2:2, which needs an even width, and the frames are "
+                                     f"{width} wide: use --pad-even, or --encoder-opt profile=4 (4444)")
+            profile = "4"
+        pix = "yuv444p10le" if profile in PRORES_444_PROFILES else "yuv422p10le"
         plan = EncoderPlan("prores_ks", pix, {"profile": profile}, True, matrix, color_range)
     else:
         raise ArchivistError(f"{codec} writes image sequences, not video files")
     extra = dict(settings.options)
     if codec == "x265" and "x265-params" in extra:
         extra["x265-params"] = "log-level=error:" + extra["x265-params"]
+    if codec == "prores":
+        extra["profile"] = plan.options["profile"]
     plan.options.update(extra)
+    plan.gray = gray
+    plan.pad = pad
+    if pad != (0, 0):
+        log.info("%dx%d padded to %dx%d for %s (--pad-even)", width, height, width + pad[1], height + pad[0],
+                 plan.encoder)
+    elif full_chroma:
+        sides = [n for n, bad in (("width", odd_w and needs_w), ("height", odd_h and needs_h)) if bad]
+        if codec == "prores":
+            log.warning("%dx%d has an odd width, which ProRes 4:2:2 cannot hold: writing ProRes 4444 at the exact "
+                        "size (larger files); --pad-even adds one edge column instead and keeps 4:2:2", width, height)
+        else:
+            log.warning("%dx%d has an odd %s: %s writes it at the exact size in 4:4:4 (%s), which many players "
+                        "(browsers, phones, TVs) do not play; --pad-even adds one edge row/column instead and "
+                        "keeps 4:2:0", width, height, " and ".join(sides), plan.encoder, plan.pix_fmt)
     return plan
 
 
@@ -252,12 +318,13 @@ def _write_error(path: Path, exc: Exception) -> ArchivistError:
 
 
 class ImageSequenceWriter:
-    """Writes frames as numbered PNG/TIFF files (8- or 16-bit) into a folder."""
+    """Writes frames as numbered PNG/TIFF files (8- or 16-bit, gray ones for ``gray``) into a folder."""
 
-    def __init__(self, folder: Path, pattern: str, high_bit_depth: bool):
+    def __init__(self, folder: Path, pattern: str, high_bit_depth: bool, gray: bool = False):
         self.folder = folder
         self.pattern = pattern
         self.bit_depth = 16 if high_bit_depth else 8
+        self.gray = gray
 
     def path_for(self, index: int) -> Path:
         return self.folder / (self.pattern % (index + 1))
@@ -265,4 +332,8 @@ class ImageSequenceWriter:
     def write(self, rgb: np.ndarray, index: int) -> None:
         from engine.inference.imageio import write_picture
 
+        if self.gray:
+            from engine.inference.tone import luma
+
+            rgb = luma(rgb)
         write_picture(self.path_for(index), rgb, self.bit_depth)

@@ -120,11 +120,13 @@ class VideoSource:
     Damaged timestamps are mended by :class:`engine.video.timing.FrameTimeline` (a frame whose
     timestamp does not advance is dropped, a missing one is filled), with one warning that
     counts them at the end (``self.timeline`` keeps the counts).
+
+    ``gray``: each frame is its gray (:func:`engine.video.tone.frame_to_gray`) in three equal channels.
     """
 
     def __init__(self, info: VideoInfo, start: float = 0.0, duration: float | None = None,
                  resume_after_pts: int | None = None, first_index: int = 0, video_filter: str | None = None,
-                 threads: int = 0):
+                 threads: int = 0, gray: bool = False):
         self.info = info
         self.start = start
         self.duration = duration
@@ -132,6 +134,7 @@ class VideoSource:
         self.first_index = first_index
         self.video_filter = video_filter
         self.threads = threads
+        self.gray = gray
         self.high_bit_depth = info.high_bit_depth
         self.time_base = info.time_base
         self.decoded_until: float | None = None
@@ -182,7 +185,7 @@ class VideoSource:
                         break
                     if self.resume_after_pts is not None and pts <= self.resume_after_pts:
                         continue
-                    rgb = to_float(frame_to_rgb(frame, self.high_bit_depth))
+                    rgb = self._pixels(frame)
                     self.time_base = ftb
                     yield SourceFrame(index, int(pts), ftb, rgb, int(frame.duration or 0))
                     index += 1
@@ -192,6 +195,15 @@ class VideoSource:
             container.close()
             if self.timeline is not None and self.timeline.mended:
                 log.warning("%s: damaged video timestamps: %s", path, self.timeline.describe())
+
+
+    def _pixels(self, frame) -> np.ndarray:
+        if not self.gray:
+            return to_float(frame_to_rgb(frame, self.high_bit_depth))
+        from engine.inference.tone import replicate
+        from engine.video.tone import frame_to_gray
+
+        return replicate(frame_to_gray(frame, source_range(int(frame.color_range or 0), frame.format.name)))
 
 
 def _filtered(frames, stream, spec: str):
@@ -232,7 +244,7 @@ def _filtered(frames, stream, spec: str):
 class ImageSequenceSource:
     """Frames from a folder of images (sorted by name) or a ``%06d.png`` pattern, at ``fps``."""
 
-    def __init__(self, files: list[Path], fps: Fraction, first_index: int = 0):
+    def __init__(self, files: list[Path], fps: Fraction, first_index: int = 0, gray: bool = False):
         from engine.inference.imageio import read_picture
 
         if not files:
@@ -240,6 +252,7 @@ class ImageSequenceSource:
         self.files = files
         self.fps = fps
         self.first_index = first_index
+        self.gray = gray
         self.time_base = 1 / fps
         first = read_picture(files[0])
         self.high_bit_depth = first.bit_depth > 8
@@ -253,7 +266,12 @@ class ImageSequenceSource:
             if pic.rgb.shape[:2] != (self.height, self.width):
                 raise ArchivistError(f"{self.files[index]}: size {pic.rgb.shape[1]}x{pic.rgb.shape[0]} differs "
                                      f"from the first image's {self.width}x{self.height}")
-            yield SourceFrame(index, index, self.time_base, pic.rgb)
+            rgb = pic.rgb
+            if self.gray and not pic.stored_gray:
+                from engine.inference.tone import luma, replicate
+
+                rgb = replicate(luma(rgb))
+            yield SourceFrame(index, index, self.time_base, rgb)
 
 
 def list_image_sequence(path: str | Path) -> list[Path]:

@@ -75,7 +75,26 @@ def preview_frame(input_path: str | Path, chain, output: str | Path, frame: int 
     if layout not in LAYOUTS:
         raise ArchivistError(f"layout {layout!r} invalid: allowed are {', '.join(LAYOUTS)}")
     rgb, depth = grab_frame(input_path, frame, time)
-    after = chain.run_batch(rgb[None])[0]
-    write_picture(output, compose(rgb, after, layout), 16 if depth > 8 else 8)
+    if _is_gray(Path(input_path)):
+        # As the restore itself would do it: three equal channels in, gray out (engine.video.tone).
+        from engine.inference.tone import luma, replicate
+
+        gray = replicate(luma(rgb))
+        picture = luma(compose(gray, replicate(luma(chain.run_batch(gray[None])[0])), layout))
+    else:
+        picture = compose(rgb, chain.run_batch(rgb[None])[0], layout)
+    write_picture(output, picture, 16 if depth > 8 else 8)
     log.info("preview written to %s", output)
     return output
+
+
+def _is_gray(path: Path) -> bool:
+    """Whether ``restore`` would restore this input in black and white (its ``auto`` tone)."""
+    from engine.inference.imageio import is_image, read_picture
+
+    if path.is_file() and is_image(path):
+        return read_picture(path).is_gray()
+    from engine.video.probe import probe
+    from engine.video.tone import decide_video_tone
+
+    return decide_video_tone(probe(path), "auto").gray

@@ -22,6 +22,7 @@ from fractions import Fraction
 from pathlib import Path
 
 from engine.errors import ArchivistError
+from engine.inference.tone import check_tone
 from engine.video.encode import (
     CONTAINER_CODECS,
     DEFAULT_CODEC,
@@ -50,6 +51,7 @@ from engine.video.streams import (
     plan_streams,
     rules_for,
 )
+from engine.video.tone import ToneDecision, decide_sequence_tone, decide_video_tone
 
 log = logging.getLogger(__name__)
 
@@ -84,9 +86,12 @@ class VideoOptions:
     overlap: bool = True
     check_space: bool = True
     audio: str | None = None  # --audio: copy, aac, opus, flac, drop; None: the output container's default
+    tone: str = "auto"  # auto: black and white when the source is (engine.video.tone); color; gray
+    pad_even: bool = False  # odd sizes for 4:2:0/4:2:2 encoders: one edge row/column added, not 4:4:4
 
     def __post_init__(self):
         check_audio_choice(self.audio)
+        check_tone(self.tone)
         if self.segment_frames < 1:
             raise ArchivistError(f"--segment-frames {self.segment_frames} invalid: must be 1 or more")
         if self.start < 0:
@@ -347,11 +352,19 @@ class RestorePlan:
     height: int
     input_id: dict
     sequence_out: tuple[Path, str] | None = None  # (folder, pattern) of an image-sequence output
+    tone: ToneDecision = field(default_factory=lambda: ToneDecision(False, "colour source"))
+
+    @property
+    def gray(self) -> bool:
+        return self.tone.gray
 
     def to_dict(self) -> dict:
-        """The JSON form: input, output, codec, frame count and the stream plan."""
+        """The JSON form: input, output, codec, tone, frame size and count, and the stream plan."""
+        size = (self.layout.width, self.layout.height) if self.layout else (self.width, self.height)
         return {"input": str(self.input_path), "output": str(self.output_path), "codec": self.codec,
-                "frames": self.total, "rate": str(self.rate), "streams": self.streams.to_list()}
+                "pix_fmt": self.encoder.pix_fmt if self.encoder else None, "size": f"{size[0]}x{size[1]}",
+                **self.tone.to_dict(), "frames": self.total, "rate": str(self.rate),
+                "streams": self.streams.to_list()}
 
 
 @dataclass
@@ -371,6 +384,7 @@ class _Source:
     matrix: int
     color_range: int
     input_id: dict
+    tone: ToneDecision
 
 
 def _source(input_path: Path, options: VideoOptions) -> _Source:
@@ -381,7 +395,8 @@ def _source(input_path: Path, options: VideoOptions) -> _Source:
         files = list_image_sequence(input_path)
         first = ImageSequenceSource(files, options.fps)
         return _Source(None, files, first.width, first.height, first.high_bit_depth, len(files), options.fps,
-                       None, 1, 13, 1, 1, {"files": [str(files[0].resolve()), len(files)], "fps": str(options.fps)})
+                       None, 1, 13, 1, 1, {"files": [str(files[0].resolve()), len(files)], "fps": str(options.fps)},
+                       _logged(decide_sequence_tone(files, options.tone), input_path))
     info = probe(input_path)
     if info.interlaced and not (options.deinterlace or options.ivtc):
         log.warning("%s is interlaced (field order %s): consider --deinterlace or --ivtc", input_path,
@@ -396,7 +411,17 @@ def _source(input_path: Path, options: VideoOptions) -> _Source:
     return _Source(info, [], info.width, info.height, info.high_bit_depth, total,
                    info.rate * Fraction(4, 5) if options.ivtc else info.rate, info.sample_aspect_ratio,
                    info.color_primaries, info.color_trc, source_matrix(info.colorspace, info.width, info.height),
-                   source_range(info.color_range, info.pix_fmt), _input_identity(input_path))
+                   source_range(info.color_range, info.pix_fmt), _input_identity(input_path),
+                   _logged(decide_video_tone(info, options.tone), input_path))
+
+
+def _logged(tone: ToneDecision, input_path: Path) -> ToneDecision:
+    if tone.detected:
+        # Said once, before any work: the output will have no colour at all.
+        log.warning("%s: %s: restoring in black and white (--color keeps colour)", input_path, tone.reason)
+    else:
+        log.info("%s: restoring in %s (%s)", input_path, "black and white" if tone.gray else "colour", tone.reason)
+    return tone
 
 
 def _target(output: str | Path, codec: str | None) -> tuple[Path, str, tuple[Path, str] | None]:
@@ -447,19 +472,27 @@ def plan_restore(input_path: str | Path, output: str | Path, options: VideoOptio
 
     # --- the encoder and every stream
     encoder = layout = None
+    restored = "restored frames in black and white" if src.tone.gray else "restored frames"
     if sequence is not None:
-        video_to, video_why = codec, f"restored frames, written as {codec} images"
+        video_to, video_why = codec, f"{restored}, written as {'gray ' if src.tone.gray else ''}{codec} images"
     else:
         rules = rules_for(output_path)
+        width, height = src.width * scale, src.height * scale
         encoder = plan_encoder(settings, src.high_bit_depth, src.matrix, src.color_range,
-                               negative_dts=rules.negative_dts)
-        if src.sar and src.sar != 1 and output_path.suffix.lower() == ".mkv" and codec in ("ffv1", "prores"):
-            log.warning("sample aspect ratio %s is not stored in %s files written here: the display size "
-                        "must be set again (x264/x265, or .mp4/.mov, keep it)", src.sar, codec)
-        layout = StreamLayout(src.width * scale, src.height * scale,
+                               negative_dts=rules.negative_dts, width=width, height=height, gray=src.tone.gray,
+                               pad_even=options.pad_even)
+        if src.sar and src.sar != 1 and codec == "ffv1" and output_path.suffix.lower() in (".nut", ".avi"):
+            # Both muxers store the ratio only from a stream field PyAV cannot set, and FFV1 has no
+            # place for it that readers use; Matroska's header is mended after writing (engine.video.matroska).
+            log.warning("%s: the sample aspect ratio %s is lost by FFV1 in %s files: choose .mkv to keep it",
+                        output_path, src.sar, output_path.suffix.lower())
+        layout = StreamLayout(width + encoder.pad[1], height + encoder.pad[0],
                               src.info.time_base if src.info else 1 / src.rate, src.rate, src.sar, src.primaries,
                               src.trc)
-        video_to, video_why = _VIDEO_CODEC_NAMES[codec], f"restored frames, encoded with {_describe(encoder)}"
+        video_why = f"{restored}, encoded with {_describe(encoder)}"
+        if encoder.pad != (0, 0):
+            video_why += f", padded to {layout.width}x{layout.height}"
+        video_to = _VIDEO_CODEC_NAMES[codec]
     if src.info is not None:
         streams = plan_streams(input_path, src.info.video_index, output_path, video_to, video_why, options.audio,
                                sequence=sequence is not None)
@@ -470,7 +503,8 @@ def plan_restore(input_path: str | Path, output: str | Path, options: VideoOptio
         check_plan(streams, input_path if src.info is not None else None, output_path,
                    lambda out: _add_encoder_stream(out, encoder, layout))
     return RestorePlan(input_path, output_path, src.info, src.files, codec, settings, encoder, layout, streams,
-                       src.total, src.rate, src.high_bit_depth, src.width, src.height, src.input_id, sequence)
+                       src.total, src.rate, src.high_bit_depth, src.width, src.height, src.input_id, sequence,
+                       src.tone)
 
 
 _VIDEO_CODEC_NAMES = {"ffv1": "ffv1", "x264": "h264", "x265": "hevc", "prores": "prores", "png": "png",
@@ -515,12 +549,12 @@ def restore_video(input_path: str | Path, output: str | Path, chain, options: Vi
     done_frames = run.frames_before
     info = plan.info
     if plan.info is None:
-        frames = ImageSequenceSource(plan.files, options.fps, first_index=done_frames)
+        frames = ImageSequenceSource(plan.files, options.fps, first_index=done_frames, gray=plan.gray)
     else:
         after = run.segments[-1]["last_pts"] if run.segments else None
         frames = VideoSource(info, start=options.start, duration=options.duration, resume_after_pts=after,
                              first_index=done_frames, video_filter=options.video_filter,
-                             threads=options.decode_threads)
+                             threads=options.decode_threads, gray=plan.gray)
     stats = _run_frames(run, frames, chain, options)
 
     produced = sum(s["frames"] for s in run.segments)
@@ -544,10 +578,16 @@ def _prepare_run(plan: RestorePlan, chain, options: VideoOptions, progress, shou
     """The job folder (space checked first), and the segments an earlier run finished (with --resume)."""
     sequence_out = plan.sequence_out is not None
     scale = int(getattr(chain, "scale", 1) or 1)
-    key = job_key(plan.input_id, plan.output_path, chain.identity(), {
+    settings = {
         "encoder": plan.settings.to_dict(), "start": options.start, "duration": options.duration,
         "filter": options.video_filter, "segment_frames": options.segment_frames, "sequence": sequence_out,
-    })
+    }
+    # Only where they change the output, so a colour job started before these existed still resumes.
+    if plan.gray:
+        settings["tone"] = "gray"
+    if plan.encoder is not None and plan.encoder.pad != (0, 0):
+        settings["pad"] = list(plan.encoder.pad)
+    key = job_key(plan.input_id, plan.output_path, chain.identity(), settings)
     if options.work_dir is not None:
         _check_writable_folder(Path(options.work_dir), "work")
         job_dir = Path(options.work_dir) / key
@@ -577,7 +617,7 @@ def _prepare_run(plan: RestorePlan, chain, options: VideoOptions, progress, shou
         out_folder, pattern = plan.sequence_out
         tmp_folder = out_folder.with_name(f".{out_folder.name}.partial")
         tmp_folder.mkdir(exist_ok=True)
-        run.sequence_writer = ImageSequenceWriter(tmp_folder, pattern, plan.high_bit_depth)
+        run.sequence_writer = ImageSequenceWriter(tmp_folder, pattern, plan.high_bit_depth, plan.gray)
     else:
         run.plan = plan.encoder
         run.layout = plan.layout

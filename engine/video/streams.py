@@ -403,13 +403,20 @@ def check_plan(plan: StreamPlan, source: str | Path | None, output: Path, add_vi
     from engine.video.probe import open_input
 
     rules = rules_for(output)
+    # The encoder alone first: an encoder that refuses its size or options is named as such, not
+    # blamed on the audio.
+    alone = av.open(io.BytesIO(), "w", format=rules.format)
+    try:
+        add_video(alone)
+        alone.start_encoding()
+    except (ValueError, av.error.FFmpegError) as exc:
+        raise ArchivistError(f"{output}: the video encoder cannot be opened: {_reason(exc)}") from None
+    finally:
+        _close_quietly(alone)
     out = av.open(io.BytesIO(), "w", format=rules.format)
     src = open_input(source) if source is not None else None
     try:
-        try:
-            add_video(out)
-        except (ValueError, av.error.FFmpegError) as exc:
-            raise ArchivistError(f"{output}: the video encoder cannot be opened: {_reason(exc)}") from None
+        add_video(out)
         try:
             if src is not None:
                 add_planned_streams(out, src, plan)

@@ -28,8 +28,12 @@ def write_test_clip(path: str | Path, frames: int = 24, width: int = 64, height:
                     color_primaries: int | None = None, color_trc: int | None = None,
                     sample_aspect_ratio: Fraction | None = None, audio: bool = False,
                     subtitles: bool = False, chapters: bool = False, options: dict | None = None,
-                    interlaced: bool = False, attachment: bool = False, rotation: int = 0) -> Path:
+                    interlaced: bool = False, attachment: bool = False, rotation: int = 0,
+                    gray: bool = False) -> Path:
     """Encode a pattern clip. ``pts`` (in ``time_base``) makes it variable-frame-rate.
+
+    ``gray``: the pattern in black and white (three equal channels, converted to ``pix_fmt`` by
+    FFmpeg as a gray film transferred to ``yuv420p`` would be).
 
     ``colorspace`` is the AVColorSpace used to make YUV and tagged on the stream (None: convert with
     BT.601 and tag nothing). ``audio`` adds a 440 Hz sine (AAC, 48 kHz) as long as the video,
@@ -88,6 +92,8 @@ def write_test_clip(path: str | Path, frames: int = 24, width: int = 64, height:
     sws = _SWS_MATRIX.get(colorspace or 5, 5)
     for i, p in enumerate(pts):
         rgb = pattern_frame(i, width, height, high)
+        if gray:
+            rgb = np.repeat(np.round(rgb.astype(np.float32).mean(axis=2, keepdims=True)).astype(rgb.dtype), 3, axis=2)
         frame = av.VideoFrame.from_ndarray(rgb, format="rgb48le" if high else "rgb24")
         if not av.VideoFormat(pix_fmt).is_rgb:
             frame = frame.reformat(format=pix_fmt, src_colorspace=sws, dst_colorspace=sws, src_color_range=2,

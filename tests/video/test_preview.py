@@ -6,7 +6,7 @@ import numpy as np
 
 from archivist_tui.cli import main
 from engine.inference.imageio import read_picture
-from engine.video.preview import compose, grab_frame
+from engine.video.preview import compose, grab_frame, preview_frame
 from engine.video.synthetic import pattern_frame
 
 
@@ -37,3 +37,12 @@ def test_preview_cli(clip, tiny_compact, tmp_path, capsys):
     assert main(["preview", str(src), "-m", str(tiny_compact[0]), "--frame", "99", "-o", str(out),
                  "--device", "cpu"]) == 1
     assert "no frame 99" in capsys.readouterr().err
+
+
+def test_preview_of_a_black_and_white_film_is_gray(clip, chain, tmp_path):
+    import cv2
+
+    src = clip("film.mp4", gray=True, frames=3)
+    out = tmp_path / "p.png"
+    preview_frame(src, chain, out, frame=1)
+    assert cv2.imread(str(out), cv2.IMREAD_UNCHANGED).ndim == 2

@@ -136,6 +136,49 @@ def test_colour_metadata_and_aspect_ratio_kept(clip, identity_chain, tmp_path):
     _, _, _, facts = read_video(tmp_path / "tags.mkv")
     # FFV1 holds RGB: the matrix tag says so, primaries and transfer are carried over.
     assert (facts["colorspace"], facts["color_primaries"], facts["color_trc"], facts["color_range"]) == (0, 1, 1, 2)
+    assert facts["sar"] == Fraction(16, 15)
+
+
+@pytest.mark.parametrize("codec", ["ffv1", "prores", "x264"])
+def test_sample_aspect_ratio_kept_in_matroska(clip, identity_chain, tmp_path, codec):
+    """FFV1 and ProRes carry no ratio Matroska readers use: the track's display size says 8:9."""
+    import struct
+    import zlib
+
+    from engine.video.frames import VideoSource, from_float
+    from engine.video.matroska import ID_CRC32, ID_TRACKS, _children
+    from engine.video.probe import probe
+
+    src = clip("anamorphic.mkv", frames=5, sample_aspect_ratio=Fraction(8, 9))  # x264: the ratio is in its bitstream
+    assert probe(src).sample_aspect_ratio == Fraction(8, 9)
+    out = tmp_path / "out.mkv"
+    restore_video(src, out, identity_chain, VideoOptions(codec=codec, preset="ultrafast" if codec == "x264" else None))
+    info = probe(out)
+    assert info.sample_aspect_ratio == Fraction(8, 9)
+    pts, tb, frames, facts = read_video(out)
+    assert seconds(pts, tb) == seconds(*read_video(src)[:2]) and len(frames) == 5
+    if codec == "ffv1":  # the header was mended in place: the lossless pictures are untouched
+        expected = [from_float(f.rgb, False) for f in VideoSource(probe(src))]
+        assert all(np.array_equal(a, b) for a, b in zip(frames, expected, strict=True))
+    data = out.read_bytes()
+    segment = [e for e in _children(data, 0, len(data))][1]
+    tracks = next(e for e in _children(data, segment.data, len(data)) if e.id == ID_TRACKS)
+    crc = next(_children(data, tracks.data, tracks.end))
+    assert crc.id == ID_CRC32
+    assert struct.unpack_from("<I", data, crc.data)[0] == zlib.crc32(data[crc.end:tracks.end])
+
+
+def test_matroska_header_left_alone_when_it_is_not_as_expected(clip, tmp_path):
+    from engine.video.matroska import set_display_aspect
+
+    path = clip("plain.mkv", codec="ffv1", pix_fmt="bgr0", frames=2)
+    data = bytearray(path.read_bytes())
+    seek_entry = data.index(bytes.fromhex("1654ae6b"))  # the seek head names Tracks first
+    at = data.index(bytes.fromhex("1654ae6b"), seek_entry + 4) + 8  # inside Tracks' checksum: no longer matches
+    data[at] ^= 0xFF
+    path.write_bytes(bytes(data))
+    assert set_display_aspect(path, Fraction(8, 9)) is False
+    assert path.read_bytes() == bytes(data)
 
 
 def test_display_rotation_kept(clip, identity_chain, tmp_path):
