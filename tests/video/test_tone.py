@@ -117,3 +117,19 @@ def test_cli_color_and_gray_flags(clip, tiny_compact, tmp_path, capsys):
     assert json.loads(capsys.readouterr().out)["tone"] == "color"
     assert main(["restore", str(src), "-m", model, "-o", str(out), "--color", "--gray"]) == 2
     assert "not allowed with argument" in capsys.readouterr().err
+
+
+def test_queued_restore_keeps_tone_and_pad_even(clip, tiny_compact, tmp_path, capsys):
+    from engine.queue.kinds import _video_options
+    from engine.queue.store import Store
+
+    src = clip("bw.mkv", codec="ffv1", pix_fmt="gray", frames=3, width=63, height=47)
+    out = tmp_path / "out.mp4"
+    assert main(["restore", str(src), "-o", str(out), "-m", str(tiny_compact[0]), "--queue", "--color",
+                 "--pad-even"]) == 0
+    job = Store().get(int(capsys.readouterr().out))
+    assert job.spec["tone"] == "color" and job.spec["video"]["pad_even"] is True
+    options = _video_options(job.spec["video"], tone=job.spec["tone"])
+    assert (options.tone, options.pad_even) == ("color", True)
+    assert main(["restore", str(src), "-o", str(out), "-m", str(tiny_compact[0]), "--queue", "--gray"]) == 0
+    assert Store().get(int(capsys.readouterr().out)).spec["tone"] == "gray"
