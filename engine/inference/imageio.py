@@ -187,7 +187,12 @@ def quiet_cv2():
     """Import OpenCV with its own log silenced: what it would print, Archivist says itself, once."""
     import cv2
 
-    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
+    # OpenCV 5 has cv2.utils.logging; 4.x (which the project also allows) only cv2.setLogLevel.
+    logging_api = getattr(getattr(cv2, "utils", None), "logging", None)
+    if logging_api is not None and hasattr(logging_api, "setLogLevel"):
+        logging_api.setLogLevel(logging_api.LOG_LEVEL_SILENT)
+    elif hasattr(cv2, "setLogLevel"):
+        cv2.setLogLevel(0)  # LOG_LEVEL_SILENT
     return cv2
 
 
