@@ -147,8 +147,11 @@ def _restore_validate(spec: dict) -> dict:
         raise ArchivistError(f"restore job: unknown video option {unknown[0]!r}; allowed are {', '.join(VIDEO_KEYS)}")
     if video or is_video(src):
         _video_options(video)  # checked now, not when the job runs
-    return {"input": str(src), "output": out_abs, "models": absolute, "tile": tile,
-            "tile_overlap": overlap, "precision": precision, "format": fmt, "tone": tone, "video": video}
+    checked = {"input": str(src), "output": out_abs, "models": absolute, "tile": tile,
+               "tile_overlap": overlap, "precision": precision, "format": fmt, "video": video}
+    if tone != "auto":  # only when given: the spec of an ordinary job stays as it was
+        checked["tone"] = tone
+    return checked
 
 
 def _video_options(video: dict, **queue_owned):

@@ -100,10 +100,13 @@ def sample_frames(path: str | Path, stream_index: int, duration: float | None, c
     try:
         stream = container.streams[stream_index]
         if not duration or duration <= 0:
-            for frame in container.decode(stream):
-                frames.append(frame)
-                if len(frames) >= count:
-                    break
+            try:
+                for frame in container.decode(stream):
+                    frames.append(frame)
+                    if len(frames) >= count:
+                        break
+            except av.error.FFmpegError:
+                pass  # damaged further on: judge by the frames that decoded
             return frames
         tb = stream.time_base
         start = stream.start_time or 0
