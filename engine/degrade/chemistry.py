@@ -39,36 +39,68 @@ def apply_stains(img: np.ndarray, p: StainsParams, ctx: FrameContext) -> np.ndar
     """Large soft stains and fine coloured speckle stains that absorb light, strongest in mid-tones.
 
     Stains have no detail finer than a speckle, so their density and its mid-tone weighting are
-    computed at speckle resolution and resized up once.
+    computed on a coarse grid and resized up once: speckles on a grid of their own size, large
+    stains on one of about 128 cells across the frame's shorter side. Large stains are placed and
+    sized on the whole frame; speckles are spread evenly, so a window of a frame draws its own.
     """
     h, w = img.shape[:2]
     prng = ctx.persistent()
     if not (p.large or p.speckle):
         return img
-    cell = p.speckle_size if p.speckle else max(1.0, min(h, w) / 128.0)
-    sh, sw = max(2, round(h / cell)), max(2, round(w / cell))
-    density = np.zeros((sh, sw, 3), np.float32)
+    density = None
     if p.large:
-        for _ in range(p.large_count):
-            canvas = np.zeros((sh, sw), np.float32)
-            r = p.large_size * min(sh, sw) * (0.5 + prng.random())
-            center = (int(prng.random() * sw), int(prng.random() * sh))
-            axes = (max(1, int(r)), max(1, int(r * (0.4 + 0.6 * prng.random()))))
-            cv2.ellipse(canvas, center, axes, prng.random() * 180, 0, 360, 1.0, -1)
-            edge = smooth_field(prng, sh, sw, max(r / 3, 2.0))
-            canvas = cv2.GaussianBlur(canvas, (0, 0), max(r / 4, 1.0)) * (0.7 + 0.3 * np.tanh(edge))
-            tint = _STAIN_TINTS[int(prng.integers(0, len(_STAIN_TINTS)))]
-            density += cv2.transform(canvas[..., None], (tint * p.large_strength)[:, None])
+        frame_h, frame_w = ctx.frame_size(img)
+        cell = max(1.0, min(frame_h, frame_w) / 128.0)
+        density = _large_stains(prng, p, frame_h, frame_w, cell)
+        density = _absorb(img, density, cell, ctx)
     if p.speckle:
+        cell = p.speckle_size
+        sh, sw = max(2, round(h / cell)), max(2, round(w / cell))
         # Speckles are the peaks of a coloured noise field (uniform noise tops out at 1.72).
         field = cv2.GaussianBlur(noise(prng, (sh, sw, 3)), (3, 3), 0.6) * np.float32(1.6)
-        density += np.clip(field - 1.2, 0.0, None) * np.float32(p.speckle_strength * 2.0)
-    # Stains absorb most visibly in mid-tones; a multiplicative density already spares the blacks.
-    small_luma = luma(cv2.resize(img, (sw, sh), interpolation=cv2.INTER_AREA))
-    density *= rgb(0.15 + 0.85 * midtones(small_luma))
-    _, density = cv2.threshold(density, 0.95, 0.95, cv2.THRESH_TRUNC)
-    density = cv2.resize(density, (w, h), interpolation=cv2.INTER_LINEAR)
+        speckle = np.clip(field - 1.2, 0.0, None) * np.float32(p.speckle_strength * 2.0)
+        speckle = _absorb(img, speckle, cell, None)
+        if density is None:
+            density = speckle
+        else:
+            _, density = cv2.threshold(density + speckle, 0.95, 0.95, cv2.THRESH_TRUNC)
     return img - img * density
+
+
+def _large_stains(prng: np.random.Generator, p: StainsParams, frame_h: int, frame_w: int,
+                  cell: float) -> np.ndarray:
+    """The density of the large stains on a grid of ``cell``-pixel cells over the whole frame."""
+    sh, sw = max(2, round(frame_h / cell)), max(2, round(frame_w / cell))
+    density = np.zeros((sh, sw, 3), np.float32)
+    for _ in range(p.large_count):
+        canvas = np.zeros((sh, sw), np.float32)
+        r = p.large_size * min(sh, sw) * (0.5 + prng.random())
+        center = (int(prng.random() * sw), int(prng.random() * sh))
+        axes = (max(1, int(r)), max(1, int(r * (0.4 + 0.6 * prng.random()))))
+        cv2.ellipse(canvas, center, axes, prng.random() * 180, 0, 360, 1.0, -1)
+        edge = smooth_field(prng, sh, sw, max(r / 3, 2.0))
+        canvas = cv2.GaussianBlur(canvas, (0, 0), max(r / 4, 1.0)) * (0.7 + 0.3 * np.tanh(edge))
+        tint = _STAIN_TINTS[int(prng.integers(0, len(_STAIN_TINTS)))]
+        density += cv2.transform(canvas[..., None], (tint * p.large_strength)[:, None])
+    return density
+
+
+def _absorb(img: np.ndarray, density: np.ndarray, cell: float, ctx: FrameContext | None) -> np.ndarray:
+    """A coarse stain density weighted by the picture's mid-tones (where stains absorb most
+    visibly; a multiplicative density already spares the blacks), capped and brought to the
+    image's size. ``ctx`` set: ``density`` covers the whole frame and only this image's window of
+    it is returned."""
+    h, w = img.shape[:2]
+    sh, sw = max(2, round(h / cell)), max(2, round(w / cell))
+    small_luma = luma(cv2.resize(img, (sw, sh), interpolation=cv2.INTER_AREA))
+    weight = rgb(0.15 + 0.85 * midtones(small_luma))
+    if ctx is None or ctx.frame is None:
+        density = density * weight
+        _, density = cv2.threshold(density, 0.95, 0.95, cv2.THRESH_TRUNC)
+        return cv2.resize(density, (w, h), interpolation=cv2.INTER_LINEAR)
+    density = ctx.frame_field(density, h, w) * cv2.resize(weight, (w, h), interpolation=cv2.INTER_LINEAR)
+    _, density = cv2.threshold(density, 0.95, 0.95, cv2.THRESH_TRUNC)
+    return density
 
 
 @dataclass(frozen=True)

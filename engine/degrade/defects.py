@@ -162,21 +162,28 @@ class ScratchesParams:
 
 
 def apply_scratches(img: np.ndarray, p: ScratchesParams, ctx: FrameContext) -> np.ndarray:
-    """Long Bézier scratches along the film (persistent and drifting in a clip) and short hairs."""
+    """Long Bézier scratches along the film (persistent and drifting in a clip) and short hairs.
+
+    ``count`` long scratches cross the whole frame (on a window of it, only those that pass
+    through it show); hairs are spread evenly, ``hair_count`` per 512×512 area.
+    """
     h, w = img.shape[:2]
+    frame_h, frame_w = ctx.frame_size(img)
+    top, left = ctx.origin
     layers = _DirtLayers(h, w)
     strength = abs(p.intensity)
     prng = ctx.persistent()
     for _ in range(p.count):
-        x0 = prng.random() * w
-        length = p.length * h * (0.6 + 0.4 * prng.random())
-        y0 = prng.random() * max(h - length, 1.0)
+        x0 = prng.random() * frame_w
+        length = p.length * frame_h * (0.6 + 0.4 * prng.random())
+        y0 = prng.random() * max(frame_h - length, 1.0)
         bright = prng.random() < 0.5
         value = 255 * strength * (0.5 + 0.5 * prng.random())
         width = p.width * (0.6 + 0.8 * prng.random())
         drift_sign = 1 if prng.random() < 0.5 else -1
         direction = np.array([(prng.random() - 0.5) * 0.1, 1.0])
         pts = _curve(prng, np.array([x0, y0]), direction / np.linalg.norm(direction), length, 0.03, 48)
+        pts -= (left, top)  # frame to image coordinates
         if ctx.clip:
             pts[:, 0] += p.drift * ctx.index * drift_sign + (ctx.rng.random() - 0.5) * 0.6
             value *= 0.8 + 0.4 * ctx.rng.random()

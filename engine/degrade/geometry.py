@@ -25,23 +25,32 @@ class CreaseParams:
     tear: bool = chance(0.0, "add one tear: a single strong line with a large jump")
 
 
+def crease_reach(p: CreaseParams) -> float:
+    """How far a crease pulls picture along a line: its displacement (four times on a tear)."""
+    return p.displacement * (4.0 if p.tear else 1.0) + 1.0
+
+
 def apply_crease(img: np.ndarray, p: CreaseParams, ctx: FrameContext) -> np.ndarray:
     """Periodic horizontal lines with a continuity map, displacing, darkening and tinting the image.
 
     Each line is the outer product of its row profile (a Gaussian a few pixels high) and its
-    continuity along x; only the bands of rows that lines touch are computed.
+    continuity along x; only the bands of rows that lines touch are computed. Lines are laid out
+    over the whole frame (their number follows the frame's height); on a window of the frame only
+    the bands that cross it are rendered.
     """
     h, w = img.shape[:2]
+    frame_h, frame_w = ctx.frame_size(img)
+    top, left = ctx.origin
     rng = ctx.persistent()
-    k = max(1, int(h / p.spacing) + 1)
+    k = max(1, int(frame_h / p.spacing) + 1)
     centers = (rng.random() + np.arange(k)) * p.spacing + (rng.random(k) - 0.5) * p.spacing * 0.3
     widths = p.width * (0.6 + 0.8 * rng.random(k))
     strengths = (0.5 + 0.5 * rng.random(k)).astype(np.float32)
     shifts = ((rng.random(k) - 0.5) * 2).astype(np.float32)  # signed displacement per line
     # Continuity: a smooth random profile per line, thresholded so `continuity` of it is on.
-    cells = max(4, w // 24)
+    cells = max(4, frame_w // 24)
     coarse = rng.random((k, cells)).astype(np.float32)
-    cont = cv2.resize(coarse, (w, k), interpolation=cv2.INTER_LINEAR)
+    cont = cv2.resize(coarse, (frame_w, k), interpolation=cv2.INTER_LINEAR)
     cont = np.clip((cont - (1.0 - p.continuity)) * 6.0, 0.0, 1.0)
     if p.tear:
         j = int(rng.integers(0, k))
@@ -49,13 +58,13 @@ def apply_crease(img: np.ndarray, p: CreaseParams, ctx: FrameContext) -> np.ndar
         widths[j] = max(widths[j], 2.0)
         shifts[j] = 4.0 * np.sign(shifts[j] or 1.0)
         cont[j] = 1.0
-    cont = cont.astype(np.float32)
+    cont = np.ascontiguousarray(cont[:, left:left + w], dtype=np.float32)
     # Each line touches only the rows within a few widths of it: work band by band (overlapping
-    # lines merged), leaving the rows between bands untouched.
+    # lines merged, in frame rows), leaving the rows between bands untouched.
     spans = []
     for j in range(k):
         r0 = max(int(centers[j] - 3.5 * widths[j]), 0)
-        r1 = min(int(centers[j] + 3.5 * widths[j]) + 2, h)
+        r1 = min(int(centers[j] + 3.5 * widths[j]) + 2, frame_h)
         if r1 > r0:
             spans.append((r0, r1, j))
     spans.sort()
@@ -70,11 +79,15 @@ def apply_crease(img: np.ndarray, p: CreaseParams, ctx: FrameContext) -> np.ndar
     map_x = np.ascontiguousarray(np.broadcast_to(np.arange(w, dtype=np.float32)[None, :], (h, w)))
     tint = np.array([-0.3, 0.1, 0.6]) * (p.color_shift * p.darken)
     for a, b, members in bands:
+        a, b = max(a - top, 0), min(b - top, h)  # the band's rows in this image
+        if b <= a:
+            continue
         rows = np.arange(a, b, dtype=np.float32)
+        frame_rows = rows + np.float32(top)
         line_map = np.zeros((b - a, w), np.float32)
         disp = np.zeros((b - a, w), np.float32)
         for j in members:
-            d = (rows - np.float32(centers[j])) / np.float32(widths[j])
+            d = (frame_rows - np.float32(centers[j])) / np.float32(widths[j])
             bump = np.exp(-0.5 * d * d)
             line_map += np.outer(bump * strengths[j], cont[j])
             disp += np.outer(bump * (shifts[j] * p.displacement), cont[j])

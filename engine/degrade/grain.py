@@ -30,7 +30,7 @@ class GrainParams:
 def apply_grain(img: np.ndarray, p: GrainParams, ctx: FrameContext) -> np.ndarray:
     """Add signal-dependent, per-layer film grain: vanishing toward black and white, blue strongest."""
     h, w = img.shape[:2]
-    size = p.size * (h / p.reference_height if p.reference_height > 0 else 1.0)
+    size = p.size * (ctx.frame_size(img)[0] / p.reference_height if p.reference_height > 0 else 1.0)
     channels = 1 if p.monochrome else 3
     total, total_gain = None, 1.0
     for gen in range(p.generations):

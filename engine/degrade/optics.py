@@ -59,7 +59,7 @@ class VignetteParams:
 
 
 def apply_vignette(img: np.ndarray, p: VignetteParams, ctx: FrameContext) -> np.ndarray:
-    """Uneven illumination: light falling toward the corners, from a possibly off-centre lamp."""
+    """Uneven illumination: light falling toward the corners of the frame, from a possibly off-centre lamp."""
     h, w = img.shape[:2]
     prng = ctx.persistent()
     cx = (prng.random() - 0.5) * 2 * p.offset
@@ -72,8 +72,7 @@ def apply_vignette(img: np.ndarray, p: VignetteParams, ctx: FrameContext) -> np.
     gy = np.linspace(-1, 1, 64, dtype=np.float32)[:, None] - cy
     r = np.sqrt(gx * gx + gy * gy) / np.sqrt(2.0)
     gain = 1.0 - strength * np.clip(r, 0, 1.5) ** p.falloff
-    gain = cv2.resize(gain.astype(np.float32), (w, h), interpolation=cv2.INTER_LINEAR)
-    return img * rgb(gain)
+    return img * rgb(ctx.frame_field(gain.astype(np.float32), h, w))
 
 
 @dataclass(frozen=True)
@@ -85,12 +84,15 @@ class FlickerParams:
 
 
 def apply_flicker(img: np.ndarray, p: FlickerParams, ctx: FrameContext) -> np.ndarray:
-    """Per-frame exposure change (fresh every frame of a clip), optionally uneven from top to bottom."""
+    """Per-frame exposure change (fresh every frame of a clip), optionally uneven from the top of the
+    frame to its bottom."""
     h = img.shape[0]
+    frame_h = ctx.frame_size(img)[0]
+    top = ctx.origin[0]
     r = ctx.rng.random(2) * 2 - 1
     gain = 1.0 + p.amplitude * r[0]
     ctx.values.update(gain=float(gain), gradient=float(p.gradient * r[1]))
-    rows = gain + p.gradient * r[1] * np.linspace(-1, 1, h, dtype=np.float32)
+    rows = gain + p.gradient * r[1] * np.linspace(-1, 1, frame_h, dtype=np.float32)[top:top + h]
     return img * rows.astype(np.float32)[:, None, None]
 
 

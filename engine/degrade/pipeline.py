@@ -137,28 +137,115 @@ def degrade(image: np.ndarray, profile: Profile | Mix | str, seed: int) -> tuple
     record = _base_record(seed, chosen, mix, img.shape)
     extreme_record, factors = _extreme(chosen, seed)
     record["extreme"] = extreme_record
-    effects_record: dict[str, Any] = {}
+    steps = _plan_still(chosen, seed, factors)
+    img, record["effects"] = _apply_steps(img, steps, None, (0, 0))
+    return from_float(img, dtype), record
+
+
+def degrade_window(frame: np.ndarray, profile: Profile | Mix | str, seed: int, top: int, left: int,
+                   height: int, width: int) -> tuple[np.ndarray, dict[str, Any]]:
+    """Damage the ``height`` × ``width`` window at (``top``, ``left``) of ``frame`` as if the whole
+    frame had been damaged with (profile, seed) and the window then cut out.
+
+    Only the window (and a margin as wide as the drawn displacements reach: misregistration,
+    crease pulls, weave, blur) is computed, so the cost follows the window, not the frame.
+    Effects that depend on the frame's size (vignetting, flicker's gradient, large stains,
+    creases, long scratches, grain sized for a reference height) are drawn for the whole frame
+    and rendered in the window; with only those effects on, the result equals the window of
+    ``degrade(frame, profile, seed)``. Effects spread evenly over the frame (grain, dust, hairs,
+    chemistry noise, the codec) are drawn for the window itself: the same statistics, other
+    values. ``frame`` may be a view (flipped, rotated); only the window's region is read.
+    """
+    seed = check_seed(seed)
+    if not isinstance(frame, np.ndarray) or frame.ndim != 3 or frame.shape[2] != 3:
+        raise ArchivistError(f"degrade: frame of shape {getattr(frame, 'shape', None)} is not allowed; "
+                             "allowed: HxWx3 RGB")
+    frame_h, frame_w = int(frame.shape[0]), int(frame.shape[1])
+    if not (0 <= top and 0 <= left and 8 <= height and 8 <= width and top + height <= frame_h
+            and left + width <= frame_w):
+        raise ArchivistError(f"degrade: window {width}x{height} at ({left}, {top}) does not fit the "
+                             f"{frame_w}x{frame_h} frame (allowed: at least 8x8, inside the frame)")
+    keep_freed_memory()
+    chosen, mix = choose_profile(profile, seed)
+    extreme_record, factors = _extreme(chosen, seed)
+    steps = _plan_still(chosen, seed, factors)
+    margin = window_margin(steps)
+    r0, c0 = max(top - margin, 0), max(left - margin, 0)
+    r1, c1 = min(top + height + margin, frame_h), min(left + width + margin, frame_w)
+    img, dtype = to_float(np.ascontiguousarray(frame[r0:r1, c0:c1]))
+    record = _base_record(seed, chosen, mix, (height, width))
+    record["window"] = {"frame": [frame_w, frame_h], "left": int(left), "top": int(top), "margin": margin}
+    record["extreme"] = extreme_record
+    crop = (top - r0, left - c0, height, width)
+    img, record["effects"] = _apply_steps(img, steps, (frame_h, frame_w), (r0, c0), crop)
+    return from_float(img, dtype), record
+
+
+# One planned effect of a still: (effect, parameters as applied or None, its stream, its record).
+_Step = tuple[Effect, Any, np.random.Generator | None, dict[str, Any]]
+
+
+def _plan_still(chosen: Profile, seed: int, factors: dict[str, float]) -> list[_Step]:
+    """Which effects happen on a still and with which values; each keeps its own stream, which the
+    effect goes on drawing from when it is applied."""
+    steps: list[_Step] = []
     for name, effect in EFFECTS.items():
         settings = chosen.effects[name]
         if not settings.enabled:
-            effects_record[name] = {"enabled": False}
+            steps.append((effect, None, None, {"enabled": False}))
             continue
         rng = stream(seed, name)
         if not rng.random() < settings.probability:
-            effects_record[name] = {"enabled": True, "applied": False}
+            steps.append((effect, None, None, {"enabled": True, "applied": False}))
             continue
         params = _draw(effect, settings, rng)
         if effect.applies is not None and not effect.applies(params, False):
-            effects_record[name] = {"enabled": True, "applied": False, "reason": "clip only",
-                                    "params": _json_params(params)}
+            steps.append((effect, None, None, {"enabled": True, "applied": False, "reason": "clip only",
+                                               "params": _json_params(params)}))
             continue
-        ctx = FrameContext(rng=rng, persistent=lambda r=rng: r)
-        img = effect.apply(img, _scale_extreme(effect, params, factors), ctx)
-        effects_record[name] = {"enabled": True, "applied": True, "params": _json_params(params)}
+        steps.append((effect, _scale_extreme(effect, params, factors), rng,
+                      {"enabled": True, "applied": True, "params": _json_params(params)}))
+    return steps
+
+
+# Soft masks (dirt, smudges) spread a pixel or two beyond what they cover.
+_MASK_REACH = 2
+_MAX_MARGIN = 48
+
+
+def window_margin(steps: list[_Step]) -> int:
+    """Pixels around a window that the planned effects pull picture from (0 when none moves it)."""
+    reach = sum(float(effect.reach(params)) for effect, params, _, _ in steps
+                if params is not None and effect.reach is not None)
+    return 0 if reach <= 0 else min(int(np.ceil(reach)) + _MASK_REACH, _MAX_MARGIN)
+
+
+def _apply_steps(img: np.ndarray, steps: list[_Step], frame: tuple[int, int] | None, origin: tuple[int, int],
+                 crop: tuple[int, int, int, int] | None = None) -> tuple[np.ndarray, dict[str, Any]]:
+    """Apply planned steps in order. With ``crop`` (top, left, height, width within ``img``) the
+    image is cut down to it right after the last effect that moves picture, so the effects after
+    it work on the window alone."""
+    last_moving = max((i for i, (effect, params, _, _) in enumerate(steps)
+                       if params is not None and effect.reach is not None and effect.reach(params) > 0),
+                      default=-1)
+    effects_record: dict[str, Any] = {}
+    for i, (effect, params, rng, eff_record) in enumerate(steps):
+        if crop is not None and i > last_moving:
+            top, left, height, width = crop
+            img = np.ascontiguousarray(img[top:top + height, left:left + width])
+            origin = (origin[0] + top, origin[1] + left)
+            crop = None
+        effects_record[effect.name] = eff_record
+        if params is None:
+            continue
+        ctx = FrameContext(rng=rng, persistent=lambda r=rng: r, frame=frame, origin=origin)
+        img = effect.apply(img, params, ctx)
         if ctx.values:
-            effects_record[name]["values"] = ctx.values
-    record["effects"] = effects_record
-    return from_float(img, dtype), record
+            effects_record[effect.name] = {**eff_record, "values": ctx.values}
+    if crop is not None:
+        top, left, height, width = crop
+        img = np.ascontiguousarray(img[top:top + height, left:left + width])
+    return img, effects_record
 
 
 class ClipDegrader:

@@ -26,6 +26,8 @@ class Effect:
     ``extreme`` maps a parameter name to ``"strength"`` or ``"cast"``: the factor of the profile's
     extreme block that multiplies it when an extreme sample is drawn. ``applies(params, clip)``,
     when given, says whether drawn parameters act on a still (``clip`` False) or a clip frame.
+    ``reach(params)``, when given, is how far (pixels) the effect moves picture on a still: a window
+    of a frame is damaged with that much of its surroundings (:func:`engine.degrade.pipeline.degrade_window`).
     """
 
     name: str
@@ -35,6 +37,7 @@ class Effect:
     summary: str
     extreme: dict[str, str] = field(default_factory=dict)
     applies: Callable[[Any, bool], bool] | None = None
+    reach: Callable[[Any], float] | None = None
 
     @property
     def specs(self) -> dict[str, ParamSpec]:
@@ -58,24 +61,29 @@ _ALL = (
     Effect("grain", "grain", grain.GrainParams, grain.apply_grain,
            "per-layer, signal-dependent film grain flakes, blue strongest", {"strength": "strength"}),
     Effect("emulsion_shift", "geometry", geometry.EmulsionShiftParams, geometry.apply_emulsion_shift,
-           "red and blue layers misregistered in opposite directions, or a luma ghost"),
+           "red and blue layers misregistered in opposite directions, or a luma ghost",
+           reach=lambda p: p.shift + 1.0),
     Effect("crease", "geometry", geometry.CreaseParams, geometry.apply_crease,
-           "projector stretch: periodic horizontal lines, displaced, darkened and tinted"),
+           "projector stretch: periodic horizontal lines, displaced, darkened and tinted",
+           reach=geometry.crease_reach),
     Effect("debris", "defects", defects.DebrisParams, defects.apply_debris,
            "specks, blobs, crumbs and hairs with warped outlines"),
     Effect("micro_defects", "defects", defects.MicroDefectsParams, defects.apply_micro_defects,
            "dense tiny dust and smudges"),
     Effect("scratches", "defects", defects.ScratchesParams, defects.apply_scratches,
-           "long Bézier scratches along the film and short hairs, bright or dark"),
+           "long Bézier scratches along the film and short hairs, bright or dark",
+           reach=lambda p: 2.0 if p.count > 0 else 0.0),  # a long scratch's soft edge, across windows
     Effect("vignette", "optics", optics.VignetteParams, optics.apply_vignette,
            "uneven illumination, darker toward the corners"),
     Effect("flicker", "optics", optics.FlickerParams, optics.apply_flicker,
            "per-frame exposure flicker"),
     Effect("gate_weave", "geometry", geometry.GateWeaveParams, geometry.apply_gate_weave,
            "frame jitter in the projector or scanner gate",
-           applies=lambda p, clip: clip or p.mode == "always"),
+           applies=lambda p, clip: clip or p.mode == "always",
+           reach=lambda p: p.amplitude * max(1.0, p.vertical_ratio) + 1.0),
     Effect("blur", "optics", optics.BlurParams, optics.apply_blur,
-           "lens or telecine softness, Gaussian or anisotropic"),
+           "lens or telecine softness, Gaussian or anisotropic",
+           reach=lambda p: 3.0 * p.sigma + 1.0 if p.sigma >= 0.05 else 0.0),
     Effect("luminance_grain", "grain", grain.LuminanceGrainParams, grain.apply_luminance_grain,
            "coarse luminance noise of scanners and high-ISO telecine", {"strength": "strength"}),
     Effect("banding", "optics", optics.BandingParams, optics.apply_banding,

@@ -47,7 +47,11 @@ data:
   workers: auto          # data-loading processes; auto: cores - 1 (0 loads in the training process)
   flip: true             # random horizontal/vertical flips
   rot90: true            # random 90° rotations
-  mix: default           # degradation mix or single profile (name or YAML path) for on-the-fly pairs
+  mix: default           # degradation mix or single profile for on-the-fly pairs: a name, or a YAML
+                         #  file (relative to this config's folder)
+  damage_scale: frame    # frame: a patch is a window of its frame damaged whole (vignetting, stains,
+                         #  creases laid out over the frame); patch: damaged as if it were the frame
+  gray_film: true        # a clean frame with R = G = B is black-and-white film: its damaged input is gray too
 
 losses:
   pixel: {type: l1, weight: 1.0, usm_gt: false}    # l1 | charbonnier; usm_gt sharpens the GT (can halo)
@@ -149,6 +153,8 @@ class DataConfig:
     flip: bool = True
     rot90: bool = True
     mix: str | None = "default"
+    damage_scale: str = "frame"
+    gray_film: bool = True
 
 
 @dataclass
@@ -363,6 +369,8 @@ def validate(cfg: TrainConfig, source: str = "config") -> TrainConfig:
     if d.workers != "auto":
         _num(S, "data.workers", d.workers, 0, 64, integer=True)
     _bool(S, "data.flip", d.flip)
+    _choice(S, "data.damage_scale", d.damage_scale, ("frame", "patch"))
+    _bool(S, "data.gray_film", d.gray_film)
     _bool(S, "data.rot90", d.rot90)
 
     lo = cfg.losses
@@ -434,6 +442,27 @@ def load_config(path: str | os.PathLike) -> TrainConfig:
     except (yaml.YAMLError, UnicodeDecodeError) as exc:
         raise ArchivistError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from None
     return config_from_dict(doc if doc is not None else {}, str(path), path.resolve().parent)
+
+
+# Keys added after runs were already stored: a stored config without one was trained the way the
+# code of its day did, which is this value (not today's default).
+LEGACY_VALUES = {("data", "damage_scale"): "patch", ("data", "gray_film"): False}
+
+
+def with_legacy_values(stored: dict[str, Any]) -> dict[str, Any]:
+    """A run's stored config document with the keys it predates filled in as its code behaved.
+
+    The keys of on-the-fly damage mean nothing to a run on a paired dataset: there they take
+    today's defaults, so such a run resumes under either code.
+    """
+    out = {k: (dict(v) if isinstance(v, dict) else v) for k, v in stored.items()}
+    data = out.get("data")
+    paired = isinstance(data, dict) and data.get("paired") is not None
+    for (section, key), value in LEGACY_VALUES.items():
+        part = out.setdefault(section, {})
+        if isinstance(part, dict):
+            part.setdefault(key, getattr(DataConfig(), key) if paired else value)
+    return out
 
 
 def _flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:

@@ -4,6 +4,14 @@ A batch is a pure function of (run seed, rank, iteration): which frame, where th
 flips and the degradation seed are all drawn from ``SeedSequence([seed, 0, rank, iteration, i])``.
 The *data position* of a run is therefore just its iteration, and resume is exact whatever the
 number of loader processes. Validation pairs use ``[seed, 1, k]``, disjoint from training.
+
+On-the-fly damage comes at one of two scales (``data.damage_scale``). ``frame``: a patch is the
+window of its whole (flipped, rotated) frame damaged as a frame, so vignetting, flicker's
+gradient, large stains, creases and long scratches are laid out over the frame and the patch shows
+its part of them (:func:`engine.degrade.pipeline.degrade_window`; only the window and a small
+margin are computed). ``patch``: the patch is damaged as if it were the whole frame (how
+archivist-starter v1 was trained). With ``data.gray_film`` a clean frame whose channels are equal
+is black-and-white film: its damaged input is made gray too (Rec.601 luma in every channel).
 """
 
 from __future__ import annotations
@@ -24,6 +32,8 @@ log = logging.getLogger(__name__)
 IMAGE_SUFFIXES = (".png", ".tif", ".tiff", ".jpg", ".jpeg", ".bmp", ".webp")
 VIDEO_SUFFIXES = (".mp4", ".mkv", ".mov", ".avi", ".webm", ".m4v", ".mxf", ".ts", ".mpg", ".mpeg")
 TRAIN_STREAM, VAL_STREAM = 0, 1
+DAMAGE_SCALES = ("frame", "patch")
+_LUMA = np.array([[0.299, 0.587, 0.114]], dtype=np.float32)
 
 
 def list_images(folder: Path, what: str) -> list[Path]:
@@ -96,21 +106,39 @@ def sample_seed(*words: int) -> int:
     return int(np.random.SeedSequence([int(w) for w in words]).generate_state(1)[0])
 
 
-def augment(arrays: list[np.ndarray], rng: np.random.Generator, flip: bool, rot90: bool) -> list[np.ndarray]:
-    """The same random flips and 90° rotation applied to every array of a pair."""
+def draw_orientation(rng: np.random.Generator, flip: bool, rot90: bool) -> tuple[bool, bool, int]:
+    """Random (horizontal flip, vertical flip, quarter turns)."""
     hflip = flip and rng.random() < 0.5
     vflip = flip and rng.random() < 0.5
     k = int(rng.integers(4)) if rot90 else 0
-    out = []
-    for a in arrays:
-        if hflip:
-            a = a[:, ::-1]
-        if vflip:
-            a = a[::-1]
-        if k:
-            a = np.rot90(a, k)
-        out.append(np.ascontiguousarray(a))
-    return out
+    return hflip, vflip, k
+
+
+def orient(a: np.ndarray, orientation: tuple[bool, bool, int]) -> np.ndarray:
+    """``a`` flipped and turned (a view, no copy)."""
+    hflip, vflip, k = orientation
+    if hflip:
+        a = a[:, ::-1]
+    if vflip:
+        a = a[::-1]
+    return np.rot90(a, k) if k else a
+
+
+def augment(arrays: list[np.ndarray], rng: np.random.Generator, flip: bool, rot90: bool) -> list[np.ndarray]:
+    """The same random flips and 90° rotation applied to every array of a pair."""
+    orientation = draw_orientation(rng, flip, rot90)
+    return [np.ascontiguousarray(orient(a, orientation)) for a in arrays]
+
+
+def is_gray(img: np.ndarray) -> bool:
+    """Whether every pixel has equal channels (a black-and-white frame)."""
+    return bool(np.array_equal(img[:, :, 0], img[:, :, 1]) and np.array_equal(img[:, :, 1], img[:, :, 2]))
+
+
+def to_gray(img: np.ndarray) -> np.ndarray:
+    """Rec.601 luma in all three channels: what a black-and-white film shows of its damage."""
+    y = cv2.transform(np.ascontiguousarray(img, dtype=np.float32), _LUMA)
+    return cv2.cvtColor(y, cv2.COLOR_GRAY2RGB)
 
 
 @dataclass
@@ -136,6 +164,13 @@ class Degrader:
         lq, _ = degrade(gt, self.profile, seed)
         return np.asarray(lq, dtype=np.float32)
 
+    def window(self, frame: np.ndarray, seed: int, top: int, left: int, height: int, width: int) -> np.ndarray:
+        """The damaged ``height`` × ``width`` window at (top, left) of ``frame`` damaged whole."""
+        from engine.degrade.pipeline import degrade_window
+
+        lq, _ = degrade_window(frame, self.profile, seed, top, left, height, width)
+        return np.asarray(lq, dtype=np.float32)
+
     def identity(self) -> dict[str, Any]:
         """Profile names, weights and hashes, recorded in checkpoints and promoted models."""
         p = self.profile
@@ -153,6 +188,17 @@ def downscale(img: np.ndarray, scale: int) -> np.ndarray:
     return cv2.resize(img, (w // scale, h // scale), interpolation=cv2.INTER_AREA)
 
 
+@dataclass(frozen=True)
+class PatchDraw:
+    """The draws of one on-the-fly training sample at frame scale."""
+
+    path: Path
+    orientation: tuple[bool, bool, int]  # horizontal flip, vertical flip, quarter turns
+    top: int  # the patch's corner in the turned frame
+    left: int
+    damage_seed: int
+
+
 class PairBatches:
     """Map-style dataset whose item ``it`` is the whole training batch of iteration ``it``.
 
@@ -161,12 +207,17 @@ class PairBatches:
 
     def __init__(self, *, seed: int, rank: int, batch_size: int, patch_size: int, scale: int,
                  flip: bool, rot90: bool, clean: list[Path] | None = None,
-                 pairs: list[tuple[Path, Path]] | None = None, degrader: Degrader | None = None):
+                 pairs: list[tuple[Path, Path]] | None = None, degrader: Degrader | None = None,
+                 damage_scale: str = "frame", gray_film: bool = True):
+        if damage_scale not in DAMAGE_SCALES:
+            raise ArchivistError(f"damage scale {damage_scale!r}: allowed {', '.join(DAMAGE_SCALES)}")
         self.seed, self.rank = seed, rank
         self.batch_size, self.patch, self.scale = batch_size, patch_size, scale
         self.flip, self.rot90 = flip, rot90
         self.clean, self.pairs, self.degrader = clean, pairs, degrader
+        self.damage_scale, self.gray_film = damage_scale, gray_film
         self._cache: dict[Path, np.ndarray] = {}
+        self._gray: dict[Path, bool] = {}
 
     def __len__(self) -> int:  # iterations are addressed directly; the length is nominal
         return 2**62
@@ -177,6 +228,8 @@ class PairBatches:
             img = read_rgb(path)
             if len(self._cache) < 256:  # keep small datasets in memory; big ones are read each time
                 self._cache[path] = img
+            if self.gray_film and path not in self._gray:
+                self._gray[path] = is_gray(img)
         return img
 
     def sample(self, iteration: int, index: int) -> tuple[np.ndarray, np.ndarray]:
@@ -195,12 +248,39 @@ class PairBatches:
             gt, lq = augment([gt, lq], rng, self.flip, self.rot90)
             return lq, gt
         assert self.clean is not None and self.degrader is not None
-        path = self.clean[int(rng.integers(len(self.clean)))]
-        img = self._image(path)
-        y, x = self._corner(rng, img.shape, p, path)
-        (gt,) = augment([img[y:y + p, x:x + p]], rng, self.flip, self.rot90)
-        lq = self.degrader(gt, int(rng.integers(2**31)))
+        if self.damage_scale == "frame":
+            draw, img = self._patch_draw(iteration, index)
+            path = draw.path
+            frame = orient(img, draw.orientation)
+            gt = np.ascontiguousarray(frame[draw.top:draw.top + p, draw.left:draw.left + p])
+            lq = self.degrader.window(frame, draw.damage_seed, draw.top, draw.left, p, p)
+        else:
+            path = self.clean[int(rng.integers(len(self.clean)))]
+            img = self._image(path)
+            y, x = self._corner(rng, img.shape, p, path)
+            (gt,) = augment([img[y:y + p, x:x + p]], rng, self.flip, self.rot90)
+            lq = self.degrader(gt, int(rng.integers(2**31)))
+        if self.gray_film and self._gray.get(path, False):
+            lq = to_gray(lq)
         return downscale(lq, s), gt
+
+    def patch_draw(self, iteration: int, index: int) -> PatchDraw:
+        """Where on-the-fly sample ``index`` of ``iteration`` comes from (``damage_scale`` frame):
+        its frame, how the frame is turned, the patch's corner in the turned frame, the damage seed."""
+        return self._patch_draw(iteration, index)[0]
+
+    def _patch_draw(self, iteration: int, index: int) -> tuple[PatchDraw, np.ndarray]:
+        assert self.clean is not None
+        rng = np.random.default_rng(sample_seed(self.seed, TRAIN_STREAM, self.rank, iteration, index))
+        path = self.clean[int(rng.integers(len(self.clean)))]
+        # The frame is turned before it is damaged, so damage keeps its orientation on the film
+        # (creases across, scratches along) whatever the picture's.
+        orientation = draw_orientation(rng, self.flip, self.rot90)
+        img = self._image(path)
+        h, w = img.shape[:2]
+        shape = (w, h) if orientation[2] % 2 else (h, w)
+        top, left = self._corner(rng, shape, self.patch, path)
+        return PatchDraw(path, orientation, top, left, int(rng.integers(2**31))), img
 
     @staticmethod
     def _corner(rng: np.random.Generator, shape: tuple[int, ...], size: int, path: Path) -> tuple[int, int]:
@@ -237,9 +317,10 @@ def make_loader(dataset: PairBatches, start: int, end: int, workers: int):
 
 
 def validation_pairs(*, seed: int, val_size: int, scale: int, clean: list[Path] | None = None,
-                     pairs: list[tuple[Path, Path]] | None = None,
-                     degrader: Degrader | None = None) -> list[tuple[np.ndarray, np.ndarray]]:
-    """The fixed held-out (LQ, GT) set: centre crops, degraded with seeds disjoint from training."""
+                     pairs: list[tuple[Path, Path]] | None = None, degrader: Degrader | None = None,
+                     damage_scale: str = "frame", gray_film: bool = True) -> list[tuple[np.ndarray, np.ndarray]]:
+    """The fixed held-out (LQ, GT) set: centre crops, degraded with seeds disjoint from training
+    (at ``damage_scale``, as the training patches are)."""
     out = []
     if pairs is not None:
         for gt_path, lq_path in pairs:
@@ -254,6 +335,11 @@ def validation_pairs(*, seed: int, val_size: int, scale: int, clean: list[Path] 
         side = min(val_size, img.shape[0], img.shape[1]) // scale * scale
         y, x = (img.shape[0] - side) // 2, (img.shape[1] - side) // 2
         gt = np.ascontiguousarray(img[y:y + side, x:x + side])
-        lq = degrader(gt, sample_seed(seed, VAL_STREAM, k))
+        if damage_scale == "patch":
+            lq = degrader(gt, sample_seed(seed, VAL_STREAM, k))
+        else:
+            lq = degrader.window(img, sample_seed(seed, VAL_STREAM, k), y, x, side, side)
+        if gray_film and is_gray(img):
+            lq = to_gray(lq)
         out.append((downscale(lq, scale), gt))
     return out

@@ -29,7 +29,13 @@ import yaml
 from engine.errors import ArchivistError
 from engine.train import data as tdata
 from engine.train import runs
-from engine.train.config import TrainConfig, config_from_dict, load_config, resume_differences
+from engine.train.config import (
+    TrainConfig,
+    config_from_dict,
+    load_config,
+    resume_differences,
+    with_legacy_values,
+)
 from engine.train.losses import PerceptualLoss, find_vgg_weights, gan_loss, pixel_loss, usm_sharpen
 from engine.train.metrics import MetricsLog, psnr, ssim
 
@@ -134,7 +140,7 @@ def _as_config(config: str | os.PathLike | TrainConfig | dict | None, name: str 
         if name is None:
             raise ArchivistError("a config (or, to resume, the run's name) is needed")
         rdir = runs.run_dir(name)
-        stored = config_from_dict(yaml.safe_load((rdir / "config.yaml").read_text()) or {},
+        stored = config_from_dict(with_legacy_values(yaml.safe_load((rdir / "config.yaml").read_text()) or {}),
                                   str(rdir / "config.yaml"), runs.read_state(rdir).get("base_dir", "."))
         return stored
     if isinstance(config, TrainConfig):
@@ -142,6 +148,15 @@ def _as_config(config: str | os.PathLike | TrainConfig | dict | None, name: str 
     if isinstance(config, dict):
         return config_from_dict(config)
     return load_config(config)
+
+
+def _mix_reference(cfg: TrainConfig) -> str:
+    """``data.mix`` as the degrader loads it: a name as given; a YAML file, like every data path,
+    relative to the config's folder."""
+    mix = cfg.data.mix
+    if mix.endswith((".yaml", ".yml")) or "/" in mix:
+        return str(cfg.resolve_path(mix))
+    return mix
 
 
 def _unwrap(m: torch.nn.Module) -> torch.nn.Module:
@@ -227,7 +242,7 @@ class Trainer:
             return None
         if not has_ckpt:
             raise ArchivistError(f"run {cfg.name!r} has no checkpoint to resume from ({rdir})")
-        stored = yaml.safe_load((rdir / "config.yaml").read_text()) or {}
+        stored = with_legacy_values(yaml.safe_load((rdir / "config.yaml").read_text()) or {})
         new = cfg.to_dict()
         stored_base = runs.read_state(rdir).get("base_dir")
         diff = resume_differences(stored, new)
@@ -274,8 +289,9 @@ class Trainer:
             cache = runs.runs_dir() / cfg.name / "frames"
             clean = [f for entry in d.clean
                      for f in tdata.clean_frames(cfg.resolve_path(entry), cache, d.video_every, d.video_limit)]
-            self.degrader = tdata.Degrader.load(d.mix)
-            self.data_identity = {"clean": [str(cfg.resolve_path(c)) for c in d.clean], "frames": len(clean)}
+            self.degrader = tdata.Degrader.load(_mix_reference(cfg))
+            self.data_identity = {"clean": [str(cfg.resolve_path(c)) for c in d.clean], "frames": len(clean),
+                                  "damage_scale": d.damage_scale, "gray_film": d.gray_film}
         self.degradation_identity = self.degrader.identity() if self.degrader else None
 
         val_clean = val_pairs = None
@@ -301,11 +317,13 @@ class Trainer:
                 clean, val_clean = clean[:-n], clean[-n:]
         self.dataset = tdata.PairBatches(seed=cfg.seed, rank=self.rank, batch_size=d.batch_size,
                                          patch_size=d.patch_size, scale=s, flip=d.flip, rot90=d.rot90,
-                                         clean=clean, pairs=pairs, degrader=self.degrader)
+                                         clean=clean, pairs=pairs, degrader=self.degrader,
+                                         damage_scale=d.damage_scale, gray_film=d.gray_film)
         # Fail now, not in a loader process, on patches that do not fit.
         self.dataset.sample(0, 0)
         self.val_set = tdata.validation_pairs(seed=cfg.seed, val_size=d.val_size, scale=s, clean=val_clean,
-                                              pairs=val_pairs, degrader=self.degrader) if self.main else []
+                                              pairs=val_pairs, degrader=self.degrader, damage_scale=d.damage_scale,
+                                              gray_film=d.gray_film) if self.main else []
         self.workers = tdata.resolve_workers(d.workers)
 
     # -- networks ----------------------------------------------------------------------------
