@@ -23,7 +23,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from engine.degrade.pipeline import MAX_SEED, degrade, degrade_clip, stream
+from engine.degrade.pipeline import MAX_SEED, ClipDegrader, degrade, degrade_window, stream
 from engine.degrade.schema import Mix, Profile, as_mix
 from engine.errors import ArchivistError
 
@@ -110,9 +110,10 @@ def read_image(path: Path) -> np.ndarray:
     return img
 
 
-def _crop(img: np.ndarray, task: PairTask) -> tuple[np.ndarray, list[int] | None]:
+def _crop(img: np.ndarray, task: PairTask) -> list[int] | None:
+    """The crop box ``[x, y, side]`` of a task (None: the whole image)."""
     if not task.crop:
-        return img, None
+        return None
     h, w = img.shape[:2]
     if h < task.crop or w < task.crop:
         raise ArchivistError(f"{task.source}: {w}x{h} is smaller than --crop {task.crop}; "
@@ -120,14 +121,28 @@ def _crop(img: np.ndarray, task: PairTask) -> tuple[np.ndarray, list[int] | None
     rng = stream(task.seed, "crop")
     x = int(rng.integers(0, w - task.crop + 1))
     y = int(rng.integers(0, h - task.crop + 1))
-    return np.ascontiguousarray(img[y:y + task.crop, x:x + task.crop]), [x, y, task.crop]
+    return [x, y, task.crop]
 
 
-def _degrade_any(img: np.ndarray, profile: Profile | Mix, seed: int) -> tuple[np.ndarray, dict[str, Any]]:
-    if img.dtype == np.uint16:
-        lq, record = degrade(img.astype(np.float32) * np.float32(1.0 / 65535.0), profile, seed)
-        return (lq * 65535.0 + 0.5).astype(np.uint16), record
-    return degrade(img, profile, seed)
+def _as_float(img: np.ndarray) -> np.ndarray:
+    """A 16-bit image as float32 in [0, 1]; 8-bit images go to the degrader as they are."""
+    return img.astype(np.float32) * np.float32(1.0 / 65535.0) if img.dtype == np.uint16 else img
+
+
+def _as_source_depth(lq: np.ndarray, source: np.ndarray) -> np.ndarray:
+    return (lq * 65535.0 + 0.5).astype(np.uint16) if source.dtype == np.uint16 else lq
+
+
+def _degrade_any(img: np.ndarray, profile: Profile | Mix, seed: int,
+                 box: list[int] | None = None) -> tuple[np.ndarray, dict[str, Any]]:
+    """Damage an 8- or 16-bit image, or with ``box`` the crop of it, cut from the damaged image
+    (frame-scale damage laid out over the whole image, only the crop computed)."""
+    if box is None:
+        lq, record = degrade(_as_float(img), profile, seed)
+    else:
+        x, y, side = box
+        lq, record = degrade_window(_as_float(img), profile, seed, y, x, side, side)
+    return _as_source_depth(lq, img), record
 
 
 def _write_png(path: Path, rgb: np.ndarray) -> None:
@@ -147,10 +162,15 @@ def _link_or_copy(src: Path, dst: Path) -> None:
 
 def make_pair(task: PairTask, profile: Profile | Mix, outdir: Path) -> dict[str, Any]:
     """Make one pair (or clip), write its files atomically, return its manifest entry."""
-    img, crop_box = _crop(read_image(Path(task.source)), task)
+    source = read_image(Path(task.source))
+    crop_box = _crop(source, task)
+    img = source
+    if crop_box is not None:
+        x, y, side = crop_box
+        img = np.ascontiguousarray(source[y:y + side, x:x + side])
     entry: dict[str, Any] = {"source": task.source_name, "index": task.index, "crop": crop_box}
     if not task.clip_length:
-        lq, record = _degrade_any(img, profile, task.seed)
+        lq, record = _degrade_any(source, profile, task.seed, crop_box)
         # GT first: a pair is complete when its LQ exists, and the manifest line comes after both.
         _write_png(outdir / "gt" / f"{task.name}.png", img)
         _write_png(outdir / "lq" / f"{task.name}.png", lq)
@@ -160,14 +180,16 @@ def make_pair(task: PairTask, profile: Profile | Mix, outdir: Path) -> dict[str,
     for folder in tmp.values():
         shutil.rmtree(folder, ignore_errors=True)
         folder.mkdir(parents=True)
-    if img.dtype == np.uint16:
-        frames_in: Iterator[np.ndarray] = (img.astype(np.float32) / 65535.0 for _ in range(task.clip_length))
-    else:
-        frames_in = (img for _ in range(task.clip_length))
+    clip = ClipDegrader(profile, task.seed)
+    whole = source.astype(np.float32) / 65535.0 if source.dtype == np.uint16 else source
     first: dict[str, Any] = {}
-    for t, (lq, record) in enumerate(degrade_clip(frames_in, profile, task.seed)):
-        if lq.dtype == np.float32:
-            lq = (lq * 65535.0 + 0.5).astype(np.uint16)
+    for t in range(task.clip_length):
+        if crop_box is None:
+            lq, record = clip.frame(whole, t)
+        else:
+            x, y, side = crop_box
+            lq, record = clip.window(whole, t, y, x, side, side)
+        lq = _as_source_depth(lq, source)
         frame = f"frame_{t:04d}.png"
         if t == 0:
             _write_png(tmp["gt"] / frame, img)

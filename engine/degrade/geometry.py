@@ -50,31 +50,35 @@ def apply_crease(img: np.ndarray, p: CreaseParams, ctx: FrameContext) -> np.ndar
     # Continuity: a smooth random profile per line, thresholded so `continuity` of it is on.
     cells = max(4, frame_w // 24)
     coarse = rng.random((k, cells)).astype(np.float32)
-    cont = cv2.resize(coarse, (frame_w, k), interpolation=cv2.INTER_LINEAR)
-    cont = np.clip((cont - (1.0 - p.continuity)) * 6.0, 0.0, 1.0)
     if p.tear:
-        j = int(rng.integers(0, k))
-        strengths[j] = 1.0
-        widths[j] = max(widths[j], 2.0)
-        shifts[j] = 4.0 * np.sign(shifts[j] or 1.0)
-        cont[j] = 1.0
-    cont = np.ascontiguousarray(cont[:, left:left + w], dtype=np.float32)
+        tear = int(rng.integers(0, k))
+        strengths[tear] = 1.0
+        widths[tear] = max(widths[tear], 2.0)
+        shifts[tear] = 4.0 * np.sign(shifts[tear] or 1.0)
     # Each line touches only the rows within a few widths of it: work band by band (overlapping
     # lines merged, in frame rows), leaving the rows between bands untouched.
-    spans = []
-    for j in range(k):
-        r0 = max(int(centers[j] - 3.5 * widths[j]), 0)
-        r1 = min(int(centers[j] + 3.5 * widths[j]) + 2, frame_h)
-        if r1 > r0:
-            spans.append((r0, r1, j))
-    spans.sort()
+    starts = np.maximum(np.trunc(centers - 3.5 * widths), 0).astype(np.int64)
+    ends = np.minimum(np.trunc(centers + 3.5 * widths) + 2, frame_h).astype(np.int64)
+    spans = sorted(zip(starts.tolist(), ends.tolist(), range(k)))
     bands: list[list] = []
     for r0, r1, j in spans:
+        if r1 <= r0:
+            continue
         if bands and r0 <= bands[-1][1]:
             bands[-1][1] = max(bands[-1][1], r1)
             bands[-1][2].append(j)
         else:
             bands.append([r0, r1, [j]])
+    bands = [b for b in bands if b[0] < top + h and b[1] > top]  # those crossing this image
+    if not bands:
+        return img
+    # Continuity, for the lines drawn here and this image's columns only.
+    members = sorted(j for b in bands for j in b[2])
+    row = {j: i for i, j in enumerate(members)}
+    cont = cv2.resize(coarse[members], (frame_w, len(members)), interpolation=cv2.INTER_LINEAR)[:, left:left + w]
+    cont = np.clip((cont - (1.0 - p.continuity)) * 6.0, 0.0, 1.0).astype(np.float32)
+    if p.tear and tear in row:
+        cont[row[tear]] = 1.0
     out = img.copy()
     map_x = np.ascontiguousarray(np.broadcast_to(np.arange(w, dtype=np.float32)[None, :], (h, w)))
     tint = np.array([-0.3, 0.1, 0.6]) * (p.color_shift * p.darken)
@@ -89,8 +93,8 @@ def apply_crease(img: np.ndarray, p: CreaseParams, ctx: FrameContext) -> np.ndar
         for j in members:
             d = (frame_rows - np.float32(centers[j])) / np.float32(widths[j])
             bump = np.exp(-0.5 * d * d)
-            line_map += np.outer(bump * strengths[j], cont[j])
-            disp += np.outer(bump * (shifts[j] * p.displacement), cont[j])
+            line_map += np.outer(bump * strengths[j], cont[row[j]])
+            disp += np.outer(bump * (shifts[j] * p.displacement), cont[row[j]])
         # Rows near a line are pulled along it: a Gaussian bump of vertical displacement.
         map_y = disp + rows[:, None]
         band = cv2.remap(img, map_x[: b - a], map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)

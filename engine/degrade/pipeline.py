@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, replace
 from typing import Any
 
@@ -137,8 +137,8 @@ def degrade(image: np.ndarray, profile: Profile | Mix | str, seed: int) -> tuple
     record = _base_record(seed, chosen, mix, img.shape)
     extreme_record, factors = _extreme(chosen, seed)
     record["extreme"] = extreme_record
-    steps = _plan_still(chosen, seed, factors)
-    img, record["effects"] = _apply_steps(img, steps, None, (0, 0))
+    steps, rngs = _plan_still(chosen, seed, factors)
+    img, record["effects"] = _apply_steps(img, steps, _still_context(rngs, None))
     return from_float(img, dtype), record
 
 
@@ -157,6 +157,18 @@ def degrade_window(frame: np.ndarray, profile: Profile | Mix | str, seed: int, t
     values. ``frame`` may be a view (flipped, rotated); only the window's region is read.
     """
     seed = check_seed(seed)
+    keep_freed_memory()
+    chosen, mix = choose_profile(profile, seed)
+    extreme_record, factors = _extreme(chosen, seed)
+    steps, rngs = _plan_still(chosen, seed, factors)
+    record = _base_record(seed, chosen, mix, (height, width))
+    record["extreme"] = extreme_record
+    return _window(frame, top, left, height, width, steps, lambda size: _still_context(rngs, size), record)
+
+
+def _window(frame: np.ndarray, top: int, left: int, height: int, width: int, steps: list[_Step],
+            context: Callable[[tuple[int, int]], _Context], record: dict[str, Any]) -> tuple[np.ndarray, dict[str, Any]]:
+    """Cut a window and the margin the steps reach out of ``frame``, damage it, return the window."""
     if not isinstance(frame, np.ndarray) or frame.ndim != 3 or frame.shape[2] != 3:
         raise ArchivistError(f"degrade: frame of shape {getattr(frame, 'shape', None)} is not allowed; "
                              "allowed: HxWx3 RGB")
@@ -165,47 +177,55 @@ def degrade_window(frame: np.ndarray, profile: Profile | Mix | str, seed: int, t
             and left + width <= frame_w):
         raise ArchivistError(f"degrade: window {width}x{height} at ({left}, {top}) does not fit the "
                              f"{frame_w}x{frame_h} frame (allowed: at least 8x8, inside the frame)")
-    keep_freed_memory()
-    chosen, mix = choose_profile(profile, seed)
-    extreme_record, factors = _extreme(chosen, seed)
-    steps = _plan_still(chosen, seed, factors)
     margin = window_margin(steps)
     r0, c0 = max(top - margin, 0), max(left - margin, 0)
     r1, c1 = min(top + height + margin, frame_h), min(left + width + margin, frame_w)
     img, dtype = to_float(np.ascontiguousarray(frame[r0:r1, c0:c1]))
-    record = _base_record(seed, chosen, mix, (height, width))
     record["window"] = {"frame": [frame_w, frame_h], "left": int(left), "top": int(top), "margin": margin}
-    record["extreme"] = extreme_record
-    crop = (top - r0, left - c0, height, width)
-    img, record["effects"] = _apply_steps(img, steps, (frame_h, frame_w), (r0, c0), crop)
+    img, record["effects"] = _apply_steps(img, steps, context((frame_h, frame_w)), (r0, c0),
+                                          (top - r0, left - c0, height, width))
     return from_float(img, dtype), record
 
 
-# One planned effect of a still: (effect, parameters as applied or None, its stream, its record).
-_Step = tuple[Effect, Any, np.random.Generator | None, dict[str, Any]]
+# One planned effect: (effect, parameters as applied or None when it does not happen, its record).
+_Step = tuple[Effect, Any, dict[str, Any]]
+# The context of step ``i`` for an image at ``origin`` of the frame.
+_Context = Callable[[int, tuple[int, int]], FrameContext]
 
 
-def _plan_still(chosen: Profile, seed: int, factors: dict[str, float]) -> list[_Step]:
-    """Which effects happen on a still and with which values; each keeps its own stream, which the
+def _plan_still(chosen: Profile, seed: int,
+                factors: dict[str, float]) -> tuple[list[_Step], list[np.random.Generator | None]]:
+    """Which effects happen on a still and with which values, and each effect's stream, which the
     effect goes on drawing from when it is applied."""
     steps: list[_Step] = []
+    rngs: list[np.random.Generator | None] = []
     for name, effect in EFFECTS.items():
         settings = chosen.effects[name]
-        if not settings.enabled:
-            steps.append((effect, None, None, {"enabled": False}))
+        rng = stream(seed, name) if settings.enabled else None
+        rngs.append(rng)
+        if rng is None:
+            steps.append((effect, None, {"enabled": False}))
             continue
-        rng = stream(seed, name)
         if not rng.random() < settings.probability:
-            steps.append((effect, None, None, {"enabled": True, "applied": False}))
+            steps.append((effect, None, {"enabled": True, "applied": False}))
             continue
         params = _draw(effect, settings, rng)
         if effect.applies is not None and not effect.applies(params, False):
-            steps.append((effect, None, None, {"enabled": True, "applied": False, "reason": "clip only",
-                                               "params": _json_params(params)}))
+            steps.append((effect, None, {"enabled": True, "applied": False, "reason": "clip only",
+                                         "params": _json_params(params)}))
             continue
-        steps.append((effect, _scale_extreme(effect, params, factors), rng,
+        steps.append((effect, _scale_extreme(effect, params, factors),
                       {"enabled": True, "applied": True, "params": _json_params(params)}))
-    return steps
+    return steps, rngs
+
+
+def _still_context(rngs: list[np.random.Generator | None], frame: tuple[int, int] | None) -> _Context:
+    def context(i: int, origin: tuple[int, int]) -> FrameContext:
+        rng = rngs[i]
+        assert rng is not None
+        return FrameContext(rng=rng, persistent=lambda: rng, frame=frame, origin=origin)
+
+    return context
 
 
 # Soft masks (dirt, smudges) spread a pixel or two beyond what they cover.
@@ -215,21 +235,21 @@ _MAX_MARGIN = 48
 
 def window_margin(steps: list[_Step]) -> int:
     """Pixels around a window that the planned effects pull picture from (0 when none moves it)."""
-    reach = sum(float(effect.reach(params)) for effect, params, _, _ in steps
+    reach = sum(float(effect.reach(params)) for effect, params, _ in steps
                 if params is not None and effect.reach is not None)
     return 0 if reach <= 0 else min(int(np.ceil(reach)) + _MASK_REACH, _MAX_MARGIN)
 
 
-def _apply_steps(img: np.ndarray, steps: list[_Step], frame: tuple[int, int] | None, origin: tuple[int, int],
+def _apply_steps(img: np.ndarray, steps: list[_Step], context: _Context, origin: tuple[int, int] = (0, 0),
                  crop: tuple[int, int, int, int] | None = None) -> tuple[np.ndarray, dict[str, Any]]:
     """Apply planned steps in order. With ``crop`` (top, left, height, width within ``img``) the
     image is cut down to it right after the last effect that moves picture, so the effects after
     it work on the window alone."""
-    last_moving = max((i for i, (effect, params, _, _) in enumerate(steps)
+    last_moving = max((i for i, (effect, params, _) in enumerate(steps)
                        if params is not None and effect.reach is not None and effect.reach(params) > 0),
                       default=-1)
     effects_record: dict[str, Any] = {}
-    for i, (effect, params, rng, eff_record) in enumerate(steps):
+    for i, (effect, params, eff_record) in enumerate(steps):
         if crop is not None and i > last_moving:
             top, left, height, width = crop
             img = np.ascontiguousarray(img[top:top + height, left:left + width])
@@ -238,7 +258,7 @@ def _apply_steps(img: np.ndarray, steps: list[_Step], frame: tuple[int, int] | N
         effects_record[effect.name] = eff_record
         if params is None:
             continue
-        ctx = FrameContext(rng=rng, persistent=lambda r=rng: r, frame=frame, origin=origin)
+        ctx = context(i, origin)
         img = effect.apply(img, params, ctx)
         if ctx.values:
             effects_record[effect.name] = {**eff_record, "values": ctx.values}
@@ -273,31 +293,43 @@ class ClipDegrader:
             params = _draw(effect, settings, rng)
             self.plan.append((effect, params, {"enabled": True, "applied": True, "params": _json_params(params)}))
 
+    def _steps(self) -> list[_Step]:
+        return [(effect, None if params is None else _scale_extreme(effect, params, self.factors), rec)
+                for effect, params, rec in self.plan]
+
+    def _context(self, index: int, frame: tuple[int, int] | None) -> _Context:
+        seed = self.seed
+
+        def context(i: int, origin: tuple[int, int]) -> FrameContext:
+            name = self.plan[i][0].name
+            key = stream_key(name)
+            return FrameContext(
+                rng=stream(seed, name, 2, index),
+                persistent=lambda: np.random.Generator(
+                    np.random.PCG64(np.random.SeedSequence(entropy=seed, spawn_key=(key, 1)))),
+                index=index, clip=True, frame=frame, origin=origin)
+
+        return context
+
     def frame(self, frame: np.ndarray, index: int) -> tuple[np.ndarray, dict[str, Any]]:
         """Damage frame ``index`` of the clip; same dtype back, plus the record of drawn values."""
-        seed = self.seed
         img, dtype = to_float(frame)
-        record = _base_record(seed, self.profile, self.mix, img.shape)
+        record = _base_record(self.seed, self.profile, self.mix, img.shape)
         record["frame"] = index
         record["extreme"] = self.extreme_record
-        effects_record = {}
-        for effect, params, eff_record in self.plan:
-            effects_record[effect.name] = eff_record
-            if params is None:
-                continue
-            key = stream_key(effect.name)
-            ctx = FrameContext(
-                rng=stream(seed, effect.name, 2, index),
-                persistent=lambda k=key: np.random.Generator(
-                    np.random.PCG64(np.random.SeedSequence(entropy=seed, spawn_key=(k, 1)))),
-                index=index,
-                clip=True,
-            )
-            img = effect.apply(img, _scale_extreme(effect, params, self.factors), ctx)
-            if ctx.values:
-                effects_record[effect.name] = {**eff_record, "values": ctx.values}
-        record["effects"] = effects_record
+        img, record["effects"] = _apply_steps(img, self._steps(), self._context(index, None))
         return from_float(img, dtype), record
+
+    def window(self, frame: np.ndarray, index: int, top: int, left: int, height: int,
+               width: int) -> tuple[np.ndarray, dict[str, Any]]:
+        """Frame ``index`` of the clip damaged whole and its ``height`` × ``width`` window at
+        (``top``, ``left``) cut out, computing only the window and its margin (as
+        :func:`degrade_window` does for a still)."""
+        record = _base_record(self.seed, self.profile, self.mix, (height, width))
+        record["frame"] = index
+        record["extreme"] = self.extreme_record
+        return _window(frame, top, left, height, width, self._steps(), lambda size: self._context(index, size),
+                       record)
 
 
 def degrade_clip(frames: Iterable[np.ndarray], profile: Profile | Mix | str,

@@ -87,3 +87,38 @@ def test_a_window_outside_the_frame_is_refused():
     img = cartoon(64, 48)
     with pytest.raises(ArchivistError, match="window 32x32 at \\(40, 0\\) does not fit the 64x48 frame"):
         degrade_window(img, "subtle", 1, 0, 40, 32, 32)
+
+
+def test_a_clip_window_equals_that_window_of_the_damaged_clip_frame():
+    from engine.degrade.pipeline import ClipDegrader
+
+    frame = _frame(False)
+    profile = _profile({k: v for k, v in FRAME_SCALE.items() if k != "stains"})
+    clip = ClipDegrader(profile, 21)
+    for index in range(3):  # scratches drift, weave moves, flicker changes: frame by frame
+        whole, _ = clip.frame(frame, index)
+        window, record = clip.window(frame, index, 37, 251, 96, 128)
+        np.testing.assert_allclose(window, whole[37:133, 251:379], atol=2e-5)
+        assert record["frame"] == index and record["window"]["top"] == 37
+
+
+def test_a_cropped_dataset_pair_is_the_crop_of_the_damaged_image(tmp_path):
+    """archivist degrade --crop: the LQ is cut from the damaged source (vignetting, stains, creases
+    of the whole image), not the crop damaged as if it were the image."""
+    import cv2
+
+    from engine.degrade.dataset import write_dataset
+
+    (tmp_path / "clean").mkdir()
+    source = cartoon(400, 300, seed=2)
+    cv2.imwrite(str(tmp_path / "clean" / "f.png"), source[:, :, ::-1])
+    profile = _profile({k: v for k, v in FRAME_SCALE.items() if k != "stains"})
+    write_dataset(tmp_path / "clean", tmp_path / "ds", profile, count=2, seed=4, crop=96)
+    for line in (tmp_path / "ds" / "manifest.jsonl").read_text().splitlines():
+        import json
+
+        entry = json.loads(line)
+        x, y, side = entry["crop"]
+        whole, _ = degrade(source, profile, entry["seed"])
+        lq = cv2.imread(str(tmp_path / "ds" / entry["lq"]))[:, :, ::-1]
+        assert np.abs(lq.astype(int) - whole[y:y + side, x:x + side]).max() <= 1
