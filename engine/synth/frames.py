@@ -6,8 +6,9 @@
 t)`` with ``t`` drawn from the same seed, as archivist-starter v1 was trained on. ``photo`` writes
 photographic frames (``photo_frame(seed + i, size, size)``, dead leaves). ``mixed`` draws each
 frame's kind from its seed: colour cels, colour photographs, and black-and-white ones of both
-(R = G = B), in the shares of :data:`MIXED`. The file name says the kind (``cel_``, ``photo_``,
-``bwcel_``, ``bwphoto_``). A folder is reproduced exactly from (kind, seed, count, size).
+(R = G = B), in the shares of :data:`MIXED`, named by index and kind (``mixed_00012_bwphoto.png``;
+kinds ``cel``, ``photo``, ``bwcel``, ``bwphoto``). A folder is reproduced exactly from (kind,
+seed, count, size).
 
 Seeds from :data:`engine.synth.EVALUATION_SEEDS` are kept for the evaluation (``engine.evaluate``)
 and refused here: data that evaluates never trains. Frames already present are kept, so an
@@ -58,7 +59,11 @@ def make_frame(kind: str, seed: int, size: int) -> np.ndarray:
     return photo_frame(seed, size, size, gray=kind == "bwphoto")
 
 
-def frame_name(index: int, kind: str = "cel") -> str:
+def frame_name(index: int, kind: str = "cel", folder_kind: str | None = None) -> str:
+    """``cel_00012.png``; in a mixed folder ``mixed_00012_bwphoto.png`` (sorted by index, so the
+    frames a trainer holds out for validation, the last by name, are a mix too)."""
+    if (folder_kind or kind) == "mixed":
+        return f"mixed_{index:05d}_{kind}.png"
     return f"{kind}_{index:05d}.png"
 
 
@@ -86,7 +91,7 @@ def write_frames(out: str | Path, count: int, size: int = 384, seed: int = 8000,
     paths = []
     for i in range(count):
         this = frame_kind(kind, seed + i)
-        path = folder / frame_name(i, this)
+        path = folder / frame_name(i, this, kind)
         paths.append(path)
         if path.exists():
             continue

@@ -40,7 +40,7 @@ def photo_frame(seed: int, width: int = 256, height: int = 256, gray: bool = Fal
     radiance = _Scene(rng, width, height).render()
     radiance *= _illumination(rng, width, height)[..., None]
     # The plane in focus is never perfectly sharp on film.
-    lens = float(rng.uniform(0.3, 0.8))
+    lens = float(rng.uniform(0.2, 0.6))
     radiance = cv2.GaussianBlur(radiance, (0, 0), lens, borderType=cv2.BORDER_REFLECT)
     if gray:
         radiance = cv2.transform(radiance, _LUMA[None, :])
@@ -69,8 +69,9 @@ class _Scene:
 
         rng = self.rng
         planes = int(rng.integers(1, 4))
-        focus = int(rng.integers(0, planes + 1))
-        blur_per_plane = float(rng.uniform(0.5, 3.0)) * self.side / 256.0
+        # Most pictures are focused on the scene, some on what is in front of it.
+        focus = 0 if rng.random() < 0.5 else int(rng.integers(0, planes + 1))
+        blur_per_plane = float(rng.uniform(0.3, 2.0)) * self.side / 384.0
         canvas = None
         # Plane 0 is the scene behind everything: a backdrop leaf and dead leaves that cover the
         # frame. Nearer planes hold fewer, larger leaves: objects in front.

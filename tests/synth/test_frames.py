@@ -63,7 +63,8 @@ def test_photo_and_mixed_folders_name_each_frame_by_its_kind(tmp_path):
     assert [p.name for p in photos] == ["photo_00000.png", "photo_00001.png"]
     np.testing.assert_array_equal(cv2.imread(str(photos[1]))[:, :, ::-1], photo_frame(501, 64, 64))
     mixed = write_frames(tmp_path / "m", count=40, size=48, seed=7000, kind="mixed")
-    kinds = [p.name.split("_")[0] for p in mixed]
+    assert [p.name[:12] for p in mixed[:2]] == ["mixed_00000_", "mixed_00001_"]
+    kinds = [p.stem.split("_")[2] for p in mixed]
     assert set(kinds) == {"cel", "photo", "bwcel", "bwphoto"}
     for path, kind in zip(mixed, kinds):
         rgb = cv2.imread(str(path))
