@@ -36,7 +36,7 @@ def register(subparsers) -> None:
     parser.add_argument("--count", type=_positive, default=1, metavar="N", help="pairs per image (default 1)")
     parser.add_argument("--seed", type=int_arg("--seed"), default=0, metavar="S", help="master seed (default 0)")
     parser.add_argument("--crop", type=_positive, default=None, metavar="N",
-                        help="random N×N crop of each pair (default: whole image)")
+                        help="random N×N crop of each pair, cut from the damaged image (default: whole image)")
     parser.add_argument("--workers", type=_positive, default=1, metavar="N", help="worker processes (default 1)")
     parser.add_argument("--clip-length", type=_positive, default=None, metavar="N",
                         help="make N-frame clips (frame folders) instead of single pairs")

@@ -10,7 +10,8 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import asdict, replace
+from dataclasses import fields, replace
+from functools import lru_cache
 from typing import Any
 
 import cv2
@@ -27,6 +28,7 @@ log = logging.getLogger(__name__)
 MAX_SEED = 2**63 - 1
 
 
+@lru_cache(maxsize=256)
 def stream_key(name: str) -> int:
     """A stable 32-bit key for a stream name (sha256, so the same in every process)."""
     return int.from_bytes(hashlib.sha256(name.encode("utf-8")).digest()[:4], "little")
@@ -119,7 +121,12 @@ def _base_record(seed: int, chosen: Profile, mix: Mix, shape: tuple[int, ...]) -
 
 
 def _json_params(params: Any) -> dict[str, Any]:
-    return {k: (float(v) if isinstance(v, (float, np.floating)) else v) for k, v in asdict(params).items()}
+    # Parameters are flat dataclasses of scalars: read the fields directly (asdict deep-copies).
+    out = {}
+    for f in fields(params):
+        v = getattr(params, f.name)
+        out[f.name] = float(v) if isinstance(v, (float, np.floating)) else v
+    return out
 
 
 def degrade(image: np.ndarray, profile: Profile | Mix | str, seed: int) -> tuple[np.ndarray, dict[str, Any]]:
