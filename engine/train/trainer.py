@@ -30,6 +30,7 @@ from engine.errors import ArchivistError
 from engine.train import data as tdata
 from engine.train import runs
 from engine.train.config import (
+    LEGACY_VALUES,
     TrainConfig,
     config_from_dict,
     load_config,
@@ -242,16 +243,23 @@ class Trainer:
             return None
         if not has_ckpt:
             raise ArchivistError(f"run {cfg.name!r} has no checkpoint to resume from ({rdir})")
-        stored = with_legacy_values(yaml.safe_load((rdir / "config.yaml").read_text()) or {})
+        raw = yaml.safe_load((rdir / "config.yaml").read_text()) or {}
+        stored = with_legacy_values(raw)
         new = cfg.to_dict()
         stored_base = runs.read_state(rdir).get("base_dir")
         diff = resume_differences(stored, new)
         if stored_base and stored_base != cfg.base_dir:
             diff.append("(config folder: relative data paths now point elsewhere)")
         if diff:
+            legacy = [yaml.safe_dump({key: stored[section][key]}).strip() for section, key in LEGACY_VALUES
+                      if f"{section}.{key}" in diff and key not in (raw.get(section) or {})]
+            hint = (f" (the run predates {', '.join(k.split(':')[0] for k in legacy)}: add "
+                    f"{', '.join(legacy)} to its data section, or resume it by name without a config)"
+                    if legacy else "")
             raise ArchivistError(f"--resume refused: the config differs from run {cfg.name!r} in {', '.join(diff)}; "
                                  "only train.total_iters, train.log_every, train.val_every, "
-                                 "train.checkpoint_every, train.keep_checkpoints, device and data.workers may change")
+                                 "train.checkpoint_every, train.keep_checkpoints, device and data.workers may change"
+                                 + hint)
         return stored
 
     def _create_run_dir(self) -> None:

@@ -133,8 +133,9 @@ def test_a_run_stored_before_damage_scale_resumes_as_it_was_trained(onthefly):
     del doc["data"]["damage_scale"], doc["data"]["gray_film"]
     stored.write_text(yaml.safe_dump(doc))
     plain = onthefly("plain.yaml")
-    with pytest.raises(ArchivistError, match="data.damage_scale, data.gray_film"):
+    with pytest.raises(ArchivistError, match="data.damage_scale, data.gray_film") as refused:
         run_training(plain, resume=True)
+    assert "add damage_scale: patch, gray_film: false to its data section" in str(refused.value)
     assert run_training(None, name="tiny", resume=True).status == "done"
     assert read_state(run_dir("tiny"))["data"]["damage_scale"] == "patch"
 
