@@ -35,8 +35,8 @@ def _cpu() -> str:
 def main() -> int:
     config, seconds = Path(sys.argv[1]), float(sys.argv[2])
     name = load_config(config).name
-    resume = bool(list_checkpoints(run_dir(name)))
-    start_iter = read_state(run_dir(name)).get("iteration", 0) if resume else 0
+    resume = bool(list_checkpoints(run_dir(name, must_exist=False)))
+    start_iter = read_state(run_dir(name, must_exist=False)).get("iteration", 0) if resume else 0
     started, t0 = time.time(), time.monotonic()
     deadline = t0 + seconds
     result = run_training(config, resume=resume,
