@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 os.environ.setdefault("OMP_NUM_THREADS", "2")
+
+ROOT = Path(__file__).resolve().parents[1]
+TEST_KINDS_MODULE = "tests.queue.kinds_for_tests"
 
 
 @pytest.fixture(autouse=True)
@@ -16,6 +20,27 @@ def archivist_home(tmp_path_factory, monkeypatch):
     home = tmp_path_factory.mktemp("archivist-home")
     monkeypatch.setenv("ARCHIVIST_HOME", str(home))
     return home
+
+
+@pytest.fixture
+def kinds_for_tests(monkeypatch):
+    """The test-only job kinds (``selftest``, ``gated``) for this process, the daemon and its workers.
+
+    They travel by environment (``ARCHIVIST_TEST_KINDS``), so every process started from the test
+    registers them; the source root goes on ``PYTHONPATH`` so those processes can import the module.
+    """
+    monkeypatch.setenv("ARCHIVIST_TEST_KINDS", TEST_KINDS_MODULE)
+    parts = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p and p != str(ROOT)]
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(ROOT), *parts]))
+    return TEST_KINDS_MODULE
+
+
+@pytest.fixture
+def gate(tmp_path):
+    """A gate folder for the test kinds: ``gate.wait_held(K)`` then ``gate.open(K)``."""
+    from tests.queue.kinds_for_tests import Gate
+
+    return Gate(tmp_path / "gate")
 
 
 @pytest.fixture

@@ -31,7 +31,7 @@ from pathlib import Path
 from engine.errors import ArchivistError
 from engine.paths import archivist_home
 from engine.queue.config import QueueConfig, load_config
-from engine.queue.kinds import get_kind
+from engine.queue.kinds import get_kind, kinds
 from engine.queue.store import FINAL_STATUSES, Job, Store, private_dirs
 
 log = logging.getLogger("archivist.daemon")
@@ -168,6 +168,7 @@ def start_daemon(timeout: float = 30.0) -> int:
         raise ArchivistError(f"the daemon is already running (pid {running}, {pid_file_path()})")
     load_config(detect_gpus=False)  # a broken config.yaml is reported here, not only in the log
     Store().close()  # and so is a damaged queue.db
+    kinds()  # and a module in ARCHIVIST_TEST_KINDS that cannot be imported
     log_path = daemon_log_path()
     fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
     start_offset = os.lseek(fd, 0, os.SEEK_END)
@@ -505,6 +506,7 @@ def run_daemon() -> int:
     lock.acquire()
     try:
         config = load_config()
+        kinds()  # the extra kinds of ARCHIVIST_TEST_KINDS are imported once, before any job needs them
         Daemon(config).run()
     finally:
         lock.release()

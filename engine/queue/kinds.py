@@ -13,11 +13,9 @@ The spec is data, never a command line: nothing here runs a shell.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import shutil
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -53,11 +51,34 @@ class JobKind:
 
 
 def kinds() -> dict[str, JobKind]:
-    """The registered kinds (``selftest`` only when ``ARCHIVIST_TEST_KINDS=1``)."""
+    """The registered kinds: the built-in ones, plus those of the modules named in ``ARCHIVIST_TEST_KINDS``.
+
+    ``ARCHIVIST_TEST_KINDS`` is a comma-separated list of importable module names, each with a
+    ``KINDS`` sequence of :class:`JobKind`. The tests use it to give the daemon and its workers
+    (separate processes, which inherit the variable) job kinds whose speed the test controls.
+    A test kind cannot replace a built-in one.
+    """
     registry = {k.name: k for k in (RESTORE, DEGRADE, TRAIN)}
-    if os.environ.get(TEST_KINDS_ENV) == "1":
-        registry[SELFTEST.name] = SELFTEST
+    for module_name in filter(None, (m.strip() for m in os.environ.get(TEST_KINDS_ENV, "").split(","))):
+        for kind in _kinds_of_module(module_name):
+            if kind.name in registry:
+                raise ArchivistError(f"{TEST_KINDS_ENV}: module {module_name!r} defines kind {kind.name!r}, "
+                                     "which is already registered")
+            registry[kind.name] = kind
     return registry
+
+
+def _kinds_of_module(module_name: str) -> tuple[JobKind, ...]:
+    import importlib
+
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise ArchivistError(f"{TEST_KINDS_ENV}: cannot import module {module_name!r}: {exc}") from None
+    found = getattr(module, "KINDS", None)
+    if found is None or not all(isinstance(k, JobKind) for k in found):
+        raise ArchivistError(f"{TEST_KINDS_ENV}: module {module_name!r} has no KINDS sequence of JobKind")
+    return tuple(found)
 
 
 def get_kind(name: str) -> JobKind:
@@ -343,72 +364,3 @@ def _train_output(spec: dict) -> str | None:
 
 
 TRAIN = JobKind("train", _train_validate, _train_run, _train_cleanup, _train_output)
-
-
-# -- selftest (tests only) ------------------------------------------------------------------------
-def _selftest_validate(spec: dict) -> dict:
-    _check_keys(spec, ("output", "steps", "step_time", "fail_times", "crash_times", "counter"), "selftest")
-    _require(spec, "output", "selftest")
-    steps = spec.get("steps", 5)
-    if not isinstance(steps, int) or steps < 1:
-        raise ArchivistError("selftest job: steps must be an integer >= 1")
-    return {"output": spec["output"], "steps": steps, "step_time": float(spec.get("step_time", 0.05)),
-            "fail_times": int(spec.get("fail_times", 0)), "crash_times": int(spec.get("crash_times", 0)),
-            "counter": spec.get("counter")}
-
-
-def _selftest_run(spec: dict, ctx: JobContext) -> bool:
-    """Counts to ``steps`` with a resumable state file, then writes its output atomically.
-
-    The output is created exclusively (``os.link``); each completion appends ``done ID`` to
-    ``counter`` (``twice ID`` if the output already existed) so tests see that no job finished twice;
-    ``fail_times`` makes the first attempts raise, ``crash_times`` makes them abort the worker.
-    """
-    out = Path(spec["output"])
-    if out.exists():  # finished before a crash hid it from the store: do not run again
-        ctx.progress(spec["steps"], spec["steps"])
-        return True
-    fails = ctx.work_dir / "fails"
-    failed = int(fails.read_text()) if fails.exists() else 0
-    if failed < spec["fail_times"]:
-        fails.write_text(str(failed + 1))
-        raise RuntimeError(f"selftest failure {failed + 1} of {spec['fail_times']}")
-    crashes = ctx.work_dir / "crashes"
-    crashed = int(crashes.read_text()) if crashes.exists() else 0
-    if crashed < spec.get("crash_times", 0):
-        crashes.write_text(str(crashed + 1))
-        os.abort()  # a worker that dies by itself (SIGABRT), as a broken native library would
-    state = ctx.work_dir / "state.json"
-    step = json.loads(state.read_text())["step"] if state.exists() else 0
-    while step < spec["steps"]:
-        if ctx.should_stop():
-            return False
-        time.sleep(spec["step_time"])
-        step += 1
-        tmp = state.with_suffix(".tmp")
-        tmp.write_text(json.dumps({"step": step}))
-        os.replace(tmp, state)
-        ctx.progress(step, spec["steps"])
-    tmp = out.with_name(out.name + ".partial")
-    tmp.write_text(f"job {ctx.job_id} steps {step}\n")
-    try:
-        os.link(tmp, out)  # exclusive: a second completion of the same job cannot overwrite quietly
-        record = f"done {ctx.job_id}"
-    except FileExistsError:
-        record = f"twice {ctx.job_id}"
-    tmp.unlink()
-    if spec.get("counter"):
-        with open(spec["counter"], "a") as f:
-            f.write(record + "\n")
-            f.flush()
-            os.fsync(f.fileno())
-    return True
-
-
-def _selftest_cleanup(spec: dict, work_dir: Path) -> None:
-    _remove(Path(spec["output"]))
-    _remove(work_dir / "state.json")
-
-
-SELFTEST = JobKind("selftest", _selftest_validate, _selftest_run, _selftest_cleanup,
-                   lambda spec: spec.get("output"))

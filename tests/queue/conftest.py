@@ -1,4 +1,4 @@
-"""Queue fixtures: a fast daemon configuration (0.1 s polls), the test-only job kind, clean teardown."""
+"""Queue fixtures: a fast daemon configuration (0.1 s polls), the test-only job kinds, clean teardown."""
 
 from __future__ import annotations
 
@@ -10,9 +10,8 @@ import pytest
 
 
 @pytest.fixture(autouse=True)
-def queue_home(archivist_home, monkeypatch):
-    """A private ARCHIVIST_HOME with a quick daemon config and the ``selftest`` kind enabled."""
-    monkeypatch.setenv("ARCHIVIST_TEST_KINDS", "1")
+def queue_home(archivist_home, kinds_for_tests, monkeypatch):
+    """A private ARCHIVIST_HOME with a quick daemon config and the test kinds (``selftest``, ``gated``)."""
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
     write_config(archivist_home)
     yield archivist_home
@@ -72,3 +71,28 @@ def _wait_for(predicate, timeout: float = 20.0, interval: float = 0.05, what: st
             return value
         time.sleep(interval)
     raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+
+@pytest.fixture
+def daemon_ticks(tmp_path, wait_for):
+    """``daemon_ticks(n)``: return once the running daemon has made ``n`` more passes of its loop.
+
+    The positive sign that a moment has passed, instead of a sleep: a chain of ``n`` one-step jobs,
+    each ``after`` the one before, so each is claimed on a later pass than the last one ended.
+    """
+    from engine.queue import QueueClient, Store
+
+    calls = []
+
+    def ticks(n: int = 2) -> None:
+        calls.append(n)
+        previous = None
+        with QueueClient() as q:
+            for i in range(n):
+                out = tmp_path / f"tick-{len(calls)}-{i}.txt"
+                previous = q.submit("selftest", {"output": str(out), "steps": 1, "step_time": 0}, after=previous,
+                                    priority=-1000)
+        last = previous
+        wait_for(lambda: Store().get(last).status == "done", timeout=60, what=f"{n} daemon passes")
+
+    return ticks

@@ -80,37 +80,43 @@ def test_bad_config_stops_start_with_a_clear_error(queue_home, configure, capsys
     assert daemon_pid() is None
 
 
-def test_jobs_pause_resume_cancel_priority(queue_home, tmp_path, configure, wait_for, capsys):
+def _starts(jid) -> list[int]:
+    """The step each run of a selftest job started from, read from its log."""
+    import re
+
+    return [int(n) for n in re.findall(r"run starts at step (\d+)", open(_job(jid).log_path).read())]
+
+
+def test_jobs_pause_resume_cancel_priority(queue_home, tmp_path, configure, gate, wait_for, capsys):
     configure(cpu_slots=1)
     with QueueClient() as q:
-        long = q.submit("selftest", _selftest(tmp_path, "long", steps=60, step_time=0.05))
+        # Held by the test at step 5 (then paused there) and at step 20 (then cancelled there).
+        long = q.submit("selftest", _selftest(tmp_path, "long", steps=60, hold_at=[5, 20], gate=str(gate)))
         low = q.submit("selftest", _selftest(tmp_path, "low", steps=2), priority=-5)
         high = q.submit("selftest", _selftest(tmp_path, "high", steps=2), priority=5)
         doomed = q.submit("selftest", _selftest(tmp_path, "doomed", steps=2), priority=-10)
         assert q.cancel(doomed) == "cancelled"
     start_daemon()
-    wait_for(lambda: (_job(long).done or 0) >= 5, what="progress on the long job")
+    worker = gate.wait_held(5)
     j = _job(long)
-    assert j.status == "running" and j.slot == "cpu:0" and j.worker_pid and j.total == 60
-    worker = j.worker_pid
+    assert j.status == "running" and j.slot == "cpu:0" and j.worker_pid == worker and j.total == 60
 
     assert main(["queue", "pause", str(long)]) == 0
     assert "pause requested" in capsys.readouterr().out
     wait_for(lambda: _status(long) == "paused", what="paused")
     wait_for(lambda: not psutil.pid_exists(worker) or psutil.Process(worker).status() == psutil.STATUS_ZOMBIE,
              what="the paused worker to exit (its device released)")
-    paused_at = _job(long).done
-    assert 5 <= paused_at < 60
     assert not (tmp_path / "long.txt").exists()
 
     # The slot is free again: the queued jobs run, the higher priority first.
     wait_for(lambda: _status(low) == "done", what="low done")
     assert _job(high).started_at < _job(low).started_at
 
+    gate.open(5)
     assert main(["queue", "resume", str(long)]) == 0
     assert f"job #{long} queued" in capsys.readouterr().out
-    wait_for(lambda: (_job(long).done or 0) > paused_at, what="long resumed")
-    assert _job(long).done < paused_at + 20  # resumed from its state, not from zero
+    gate.wait_held(20)
+    assert _starts(long) == [0, 5]  # resumed from its state, not from zero
 
     assert main(["queue", "cancel", str(long)]) == 0
     assert "cancel requested" in capsys.readouterr().out
@@ -127,8 +133,9 @@ def test_jobs_pause_resume_cancel_priority(queue_home, tmp_path, configure, wait
     assert "paused at a safe boundary" in shown and "cancelled; partial output removed" in shown
     assert main(["queue", "log", str(low)]) == 0
     assert f"job {low} done" in capsys.readouterr().out
+    gate.open(20)
     assert main(["queue", "retry", str(long)]) == 0
-    wait_for(lambda: _status(long) == "done", timeout=30, what="retried job done")
+    wait_for(lambda: _status(long) == "done", timeout=60, what="retried job done")
     assert (tmp_path / "long.txt").read_text().startswith(f"job {long} steps 60")
     counter = (tmp_path / "counter").read_text().split("\n")
     assert sorted(c for c in counter if c) == sorted(f"done {i}" for i in (long, low, high))
@@ -196,18 +203,19 @@ def test_hook_runs_without_a_shell(queue_home, tmp_path, configure, wait_for):
     assert not any(p.name.startswith("pwned") for p in queue_home.rglob("*"))
 
 
-def test_worker_killed_is_taken_back_not_counted(queue_home, tmp_path, wait_for):
+def test_worker_killed_is_taken_back_not_counted(queue_home, tmp_path, gate, wait_for):
     with QueueClient() as q:
-        jid = q.submit("selftest", _selftest(tmp_path, "victim", steps=30, step_time=0.05))
+        jid = q.submit("selftest", _selftest(tmp_path, "victim", steps=8, hold_at=[4], gate=str(gate)))
     start_daemon()
-    wait_for(lambda: (_job(jid).done or 0) >= 4 and _job(jid).worker_pid, what="progress")
-    os.kill(_job(jid).worker_pid, signal.SIGKILL)
+    os.kill(gate.wait_held(4), signal.SIGKILL)
+    gate.open(4)
     wait_for(lambda: _status(jid) == "done", what="done after takeover")
     j = _job(jid)
     assert j.attempts == 0 and j.error is None
     with Store() as s:
         assert any("taken back" in e.message for e in s.events(jid))
     assert (tmp_path / "counter").read_text() == f"done {jid}\n"
+    assert _starts(jid) == [0, 4]  # the second worker went on from the first one's state
     import stat
 
     assert stat.S_IMODE(os.stat(queue_home / "jobs").st_mode) == 0o700
@@ -217,15 +225,17 @@ def test_worker_killed_is_taken_back_not_counted(queue_home, tmp_path, wait_for)
     assert stat.S_IMODE(os.stat(queue_home / "daemon.pid").st_mode) == 0o600
 
 
-def test_daemon_stop_requeues_running_jobs_and_next_start_resumes(queue_home, tmp_path, wait_for):
+def test_daemon_stop_requeues_running_jobs_and_next_start_resumes(queue_home, tmp_path, gate, wait_for):
     with QueueClient() as q:
-        jid = q.submit("selftest", _selftest(tmp_path, "stopme", steps=40, step_time=0.05))
+        jid = q.submit("selftest", _selftest(tmp_path, "stopme", steps=8, hold_at=[4], gate=str(gate)))
     start_daemon()
-    wait_for(lambda: (_job(jid).done or 0) >= 4, what="progress")
+    gate.wait_held(4)
     stop_daemon()
     j = _job(jid)
-    assert j.status == "queued" and j.attempts == 0 and 4 <= j.done < 40
+    assert j.status == "queued" and j.attempts == 0
+    with Store() as s:
+        assert s.events(jid)[-1].message == "stopped by the daemon; queued to resume"
+    gate.open(4)
     start_daemon()
     wait_for(lambda: _status(jid) == "done", what="resumed to done")
-
-
+    assert _starts(jid) == [0, 4]

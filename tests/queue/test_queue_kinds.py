@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import time
+import json
 
 import cv2
 import numpy as np
@@ -21,6 +21,7 @@ def _frames(folder, n=4, size=(32, 48)):
         assert cv2.imwrite(str(folder / f"f{i:03d}.png"), rng.integers(0, 255, (*size, 3), dtype=np.uint8))
 
 
+@pytest.mark.slow
 def test_restore_folder_through_the_queue(queue_home, tmp_path, tiny_compact, wait_for, capsys, monkeypatch):
     model, _ = tiny_compact
     src = tmp_path / "reel"
@@ -68,9 +69,31 @@ def test_restore_spec_validation(queue_home, tmp_path):
 
 
 def test_registry(monkeypatch):
-    assert {"restore", "degrade", "train", "selftest"} <= set(kinds())
+    assert {"restore", "degrade", "train", "selftest", "gated"} <= set(kinds())
     monkeypatch.delenv("ARCHIVIST_TEST_KINDS")
-    assert "selftest" not in kinds()
+    assert set(kinds()) == {"restore", "degrade", "train"}
+
+
+def test_test_kinds_hook_names_what_is_wrong(monkeypatch, tmp_path):
+    """``ARCHIVIST_TEST_KINDS`` names modules; a bad one is one clear error, and a start of the daemon
+    fails with it instead of every job failing later."""
+    from engine.errors import ArchivistError
+
+    (tmp_path / "kinds_clash.py").write_text(
+        "from engine.queue.kinds import RESTORE\nKINDS = (RESTORE,)\n")
+    (tmp_path / "kinds_none.py").write_text("X = 1\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    for value, message in (("no_such_module_here", "cannot import module 'no_such_module_here'"),
+                           ("kinds_none", "module 'kinds_none' has no KINDS sequence of JobKind"),
+                           ("kinds_clash", "module 'kinds_clash' defines kind 'restore', which is already registered")):
+        monkeypatch.setenv("ARCHIVIST_TEST_KINDS", value)
+        with pytest.raises(ArchivistError, match=f"ARCHIVIST_TEST_KINDS: {message}"):
+            kinds()
+    monkeypatch.setenv("ARCHIVIST_TEST_KINDS", "no_such_module_here")
+    with pytest.raises(ArchivistError, match="cannot import module 'no_such_module_here'"):
+        start_daemon()
+    monkeypatch.setenv("ARCHIVIST_TEST_KINDS", " tests.queue.kinds_for_tests , ")
+    assert "gated" in kinds()
 
 
 def _write_clip(path, frames=24, width=64, height=48):
@@ -95,38 +118,43 @@ def _count_frames(path) -> int:
         return sum(1 for _ in f.decode(video=0))
 
 
-def test_video_restore_job_survives_a_killed_worker(queue_home, tmp_path, tiny_compact, wait_for, capsys):
+@pytest.mark.slow
+def test_video_restore_job_survives_a_killed_worker(queue_home, tmp_path, tiny_compact, gate, wait_for, capsys):
+    """A real video restore, held by the test once two segments are closed, its worker killed -9 there:
+    the job is taken back (not a failed attempt) and resumes after the finished segments."""
     import os
+    import re
     import signal
 
     model, _ = tiny_compact
     clip = tmp_path / "reel.mkv"
-    _write_clip(clip, frames=240)
+    _write_clip(clip, frames=60)
     out = tmp_path / "restored.mkv"
     assert main(["restore", str(clip), "-o", str(out), "-m", str(model), "--queue", "--device", "cpu",
                  "--segment-frames", "10", "--codec", "ffv1"]) == 0
-    jid = int(capsys.readouterr().out)
-    assert Store().get(jid).spec["video"]["segment_frames"] == 10
+    queued = int(capsys.readouterr().out)
+    spec = Store().get(queued).spec
+    assert spec["video"]["segment_frames"] == 10
+    assert main(["queue", "remove", str(queued)]) == 0  # the same spec runs again below, held by the test
+    # Frame 21 is reported after segment 2 (frames 1-20) closed and was recorded.
+    with QueueClient() as q:
+        jid = q.submit("gated", {"kind": "restore", "spec": spec, "hold_at": 21, "gate": str(gate)}, device="cpu")
     start_daemon()
-
-    def mid_run():
-        j = Store().get(jid)
-        assert j.status in ("queued", "running"), "the clip must take longer than the first progress report"
-        return 20 <= (j.done or 0) < 200 and j.worker_pid
-
-    pid = wait_for(mid_run, timeout=60, interval=0.01, what="some segments done")
+    pid = gate.wait_held(21)
+    assert Store().get(jid).status == "running" and Store().get(jid).worker_pid == pid
     os.kill(pid, signal.SIGKILL)
-    wait_for(lambda: Store().get(jid).status in ("done", "failed"), timeout=90, what="video job ended")
+    gate.open(21)
+    wait_for(lambda: Store().get(jid).status in ("done", "failed"), timeout=120, what="video job ended")
     job = Store().get(jid)
     assert job.status == "done", job.error
     assert job.attempts == 0
-    assert _count_frames(out) == 240
+    with Store() as s:
+        assert any("taken back" in e.message for e in s.events(jid))
+    assert _count_frames(out) == 60
     log = open(job.log_path).read()
     assert log.count("attempt 1 of") == 2  # ran twice: the kill, then the resumed run
-    import re
-
-    resumed = re.search(r"video done after 24 of 24 segments \(resumed after (\d+)\)", log)
-    assert resumed and int(resumed.group(1)) >= 1  # the second run did not start from zero
+    resumed = re.search(r"video done after 6 of 6 segments \(resumed after (\d+)\)", log)
+    assert resumed and int(resumed.group(1)) == 20, log[-2000:]  # the second run kept the two closed segments
 
 
 def test_degrade_job_writes_a_dataset(queue_home, tmp_path, wait_for, capsys):
@@ -147,38 +175,39 @@ def test_degrade_job_writes_a_dataset(queue_home, tmp_path, wait_for, capsys):
     assert not out.exists()
 
 
-def test_degrade_job_pauses_between_pairs_and_resumes(queue_home, tmp_path, wait_for):
+def test_degrade_job_pauses_between_pairs_and_resumes(queue_home, tmp_path, gate, wait_for):
+    """The dataset writer, held by the test after its fifth pair, is paused there: it stops between
+    pairs with a consistent manifest, and the resumed job writes only the rest."""
     src = tmp_path / "clean"
-    # Frames large enough that the 200 pairs take seconds: the pause must land before the end
-    # (small frames finished the whole dataset before the worker's next look at the store).
-    _frames(src, n=4, size=(192, 256))
+    _frames(src, n=4)
     out = tmp_path / "pairs"
+    spec = {"input": str(src), "output": str(out), "profile": "normal", "count": 5}
     with QueueClient() as q:
-        jid = q.submit("degrade", {"input": str(src), "output": str(out), "profile": "normal", "count": 50})
+        jid = q.submit("gated", {"kind": "degrade", "spec": spec, "hold_at": 5, "gate": str(gate)})
     start_daemon()
-
-    def mid_run():
-        j = Store().get(jid)
-        assert j.status in ("queued", "running"), "the dataset must take longer than the first progress report"
-        return (j.done or 0) >= 5
-
-    wait_for(mid_run, timeout=60, interval=0.01, what="some pairs written")
+    gate.wait_held(5)
     with QueueClient() as q:
         q.pause(jid)
-    wait_for(lambda: Store().get(jid).status in ("paused", "done"), timeout=30, what="paused between pairs")
-    assert Store().get(jid).status == "paused", "the whole dataset was written before the pause landed"
-    paused_at = Store().get(jid).done
-    assert 5 <= paused_at < 200
-    manifest_lines = len((out / "manifest.jsonl").read_text().splitlines())
-    assert manifest_lines >= paused_at
+    wait_for(lambda: Store().get(jid).status in ("paused", "done"), timeout=60, what="paused between pairs")
+    assert Store().get(jid).status == "paused"
+    with Store() as s:
+        assert any(e.message == "paused at a safe boundary" for e in s.events(jid))
+    assert len((out / "manifest.jsonl").read_text().splitlines()) == 5
+    assert len(list((out / "lq").iterdir())) == 5 and len(list((out / "gt").iterdir())) == 5
+    gate.open(5)
     with QueueClient() as q:
         q.resume(jid)
-    wait_for(lambda: Store().get(jid).status == "done", timeout=60, what="resumed to done")
-    assert len((out / "manifest.jsonl").read_text().splitlines()) == 200
-    assert len(list((out / "lq").iterdir())) == 200
+    wait_for(lambda: Store().get(jid).status in ("done", "failed"), timeout=60, what="resumed to an end")
+    job = Store().get(jid)
+    assert job.status == "done", job.error
+    assert (job.done, job.total) == (20, 20)
+    lines = [json.loads(x) for x in (out / "manifest.jsonl").read_text().splitlines()]
+    assert len(lines) == 20 and len({json.dumps(x, sort_keys=True) for x in lines}) == 20  # none written twice
+    assert len(list((out / "lq").iterdir())) == 20
 
 
-def test_a_train_job_follows_runs_pause_and_stop(queue_home, tmp_path, wait_for, capsys):
+@pytest.mark.slow
+def test_a_train_job_follows_runs_pause_and_stop(queue_home, tmp_path, wait_for, daemon_ticks, capsys):
     """Through the real daemon: `archivist runs pause` (the TUI's Training screen) pauses the
     queued run's job instead of it being restarted; `runs stop` ends the job, checkpoints kept."""
     import yaml
@@ -198,7 +227,7 @@ def test_a_train_job_follows_runs_pause_and_stop(queue_home, tmp_path, wait_for,
 
     assert main(["runs", "pause", "tiny"]) == 0
     wait_for(lambda: Store().get(jid).status == "paused", timeout=60, what="the job paused with its run")
-    time.sleep(1.0)  # the daemon must not start it again
+    daemon_ticks(2)  # the daemon must not start it again
     assert Store().get(jid).status == "paused"
     assert list((run / "checkpoints").glob("iter_*.pt"))
 

@@ -51,6 +51,29 @@ class Tmux:
     def alive(self, name: str = "tui") -> bool:
         return self.tmux("has-session", "-t", name, check=False).returncode == 0
 
+    def wait_gone(self, timeout: float = 30, name: str = "tui") -> None:
+        deadline = time.monotonic() + timeout
+        while self.alive(name) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not self.alive(name), f"the session did not end within {timeout:g} s; the screen:\n{self.screen(name)}"
+
+    def cursor(self, name: str = "tui") -> tuple[int, int]:
+        """Where the terminal's cursor is: Textual puts it in the focused input, so it shows the focus."""
+        x, y = self.tmux("display", "-p", "-t", name, "#{cursor_x} #{cursor_y}").stdout.split()
+        return int(x), int(y)
+
+    def type_into_field(self, text: str, name: str = "tui") -> None:
+        """Type ``text`` into the focused input, press Enter, and wait until the focus has moved on:
+        keys sent before the form moved the focus would land in the field just left."""
+        self.keys("-l", text, name=name)
+        self.wait_for(text, name=name)
+        row = self.cursor(name)[1]
+        self.keys("Enter", name=name)
+        deadline = time.monotonic() + 30
+        while self.cursor(name)[1] == row:
+            assert time.monotonic() < deadline, f"the focus never left the field of {text!r}:\n{self.screen(name)}"
+            time.sleep(0.05)
+
     def pane_pid(self, name: str = "tui") -> int:
         return int(self.tmux("list-panes", "-t", name, "-F", "#{pane_pid}").stdout.split()[0])
 
@@ -81,6 +104,7 @@ def _gone(pid: int, timeout: float) -> bool:
     return False
 
 
+@pytest.mark.slow
 def test_every_screen_in_tmux_then_quit(tmux, library_model):
     tmux.start(f"{sys.executable} -m archivist_tui.cli")
     tmux.wait_for("1 Queue")
@@ -97,10 +121,7 @@ def test_every_screen_in_tmux_then_quit(tmux, library_model):
     tmux.keys("1")
     tmux.wait_for("Add")
     tmux.keys("q")
-    deadline = time.monotonic() + 15
-    while tmux.alive() and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert not tmux.alive(), "q did not quit"
+    tmux.wait_gone()  # q quits
 
 
 def test_terminal_loss_exits_quietly(tmux):
@@ -111,29 +132,26 @@ def test_terminal_loss_exits_quietly(tmux):
     assert _gone(pid, 30), "the TUI kept running after its terminal went away"
 
 
-def test_add_a_restore_job_and_watch_it_finish(tmux, library_model, archivist_home, tmp_path, monkeypatch):
+@pytest.mark.slow
+def test_add_a_restore_job_and_watch_it_finish(tmux, library_model, archivist_home, tmp_path, kinds_for_tests, gate):
     import cv2
     import numpy as np
 
     from engine.queue.client import QueueClient
-
-    monkeypatch.setenv("ARCHIVIST_TEST_KINDS", "1")  # the queue's slow test job, for the last step
 
     src = tmp_path / "frames"
     src.mkdir()
     for i in range(3):
         cv2.imwrite(str(src / f"f{i}.png"), np.full((32, 32, 3), 40 * i, np.uint8))
     out = tmp_path / "restored"
+    # The test kinds travel to the daemon the TUI starts, for the held job of the last step.
     tmux.start(f"{sys.executable} -m archivist_tui.cli tui --images halfcell --root {tmp_path}",
-               ARCHIVIST_TEST_KINDS="1")
+               ARCHIVIST_TEST_KINDS=kinds_for_tests)
     tmux.wait_for("1 Queue")
     tmux.keys("a")
     tmux.wait_for("Add a restore job")
     for text in ("frames", "restored"):
-        tmux.keys("-l", text)
-        time.sleep(0.3)
-        tmux.keys("Enter")
-        time.sleep(0.5)  # the form moves the focus on its own turn; keys typed before that land here
+        tmux.type_into_field(text)
     tmux.wait_for("tiny")
     tmux.keys("C-s")
     tmux.wait_for("frames → tiny", timeout=60)  # the job's row
@@ -142,24 +160,26 @@ def test_add_a_restore_job_and_watch_it_finish(tmux, library_model, archivist_ho
     tmux.wait_for("done", timeout=120)
     assert len(list(out.glob("*.png"))) == 3
 
-    # A job still running when the TUI quits keeps running: the TUI is only a client.
+    # A job still running when the TUI quits keeps running: the TUI is only a client. The job is
+    # held by the test after its first step, so it is still running whatever the machine's speed.
     marker = tmp_path / "slow.out"
     with QueueClient() as client:
-        slow = client.submit("selftest", {"output": str(marker), "steps": 30, "step_time": 0.1})
+        held = client.submit("selftest", {"output": str(marker), "steps": 2, "gate": str(gate), "hold_at": [1]})
+    gate.wait_held(1, timeout=60)
     tmux.wait_for("running", timeout=60)
     tmux.keys("q")
-    deadline = time.monotonic() + 15
-    while tmux.alive() and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert not tmux.alive()
+    tmux.wait_gone()
     with QueueClient() as client:
-        assert client.get(slow).status == "running"
+        assert client.get(held).status == "running"
+    gate.open(1)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         with QueueClient() as client:
-            if client.get(slow).status == "done":
+            if client.get(held).status in ("done", "failed"):
                 break
         time.sleep(0.2)
+    with QueueClient() as client:
+        assert client.get(held).status == "done"
     assert marker.exists()
     subprocess.run([sys.executable, "-m", "archivist_tui.cli", "daemon", "stop"], env=dict(
         os.environ, ARCHIVIST_HOME=str(archivist_home), PYTHONPATH=str(ROOT)), capture_output=True, timeout=60)
