@@ -8,11 +8,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.tui.conftest import make_app, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
+@pytest.mark.slow
 async def test_keys_switch_screens_help_and_quit():
     from archivist_tui.screens.models import ModelsScreen
     from archivist_tui.screens.profiles import ProfilesScreen
@@ -37,6 +40,7 @@ async def test_keys_switch_screens_help_and_quit():
         await wait_for(pilot, lambda: not app.is_running, what="exit")
 
 
+@pytest.mark.slow
 async def test_every_screen_action_is_a_palette_command():
     from textual.command import CommandPalette
 
@@ -51,21 +55,42 @@ async def test_every_screen_action_is_a_palette_command():
         await wait_for(pilot, lambda: isinstance(app.screen, CommandPalette), what="palette")
         for ch in "Go to Training":
             await pilot.press("space" if ch == " " else ch)
-        await pilot.pause(0.3)
+
+        def highlighted() -> str:
+            from textual.command import CommandList
+
+            found = app.screen.query_one(CommandList)
+            index = found.highlighted
+            return "" if index is None else str(found.get_option_at_index(index).prompt)
+
+        # The palette searches in the background: enter picks the command once it is highlighted.
+        await wait_for(pilot, lambda: "Go to Training" in highlighted(), what="the command highlighted")
         await pilot.press("enter")
         await wait_for(pilot, lambda: app.current_mode == "training", what="palette switched screen")
 
 
 SCRIPT = r"""
-import asyncio, json, sys
+import asyncio, json, sys, time
 from archivist_tui.app import ArchivistApp
 
+class Probe(ArchivistApp):
+    shown = []  # the modes whose poll result a screen has shown, in order
+
+    def on_polled(self, message):
+        super().on_polled(message)
+        if not isinstance(message.data, Exception):
+            self.shown.append(message.mode)
+
 async def main():
-    app = ArchivistApp(images="halfcell", poll_seconds=0.1)
+    app = Probe(images="halfcell", poll_seconds=0.1)
     async with app.run_test(size=(100, 30)) as pilot:
-        for key in "12341":
+        for key, mode in zip("12341", ("queue", "profiles", "training", "models", "queue")):
+            before = app.shown.count(mode)
             await pilot.press(key)
-            await pilot.pause(0.5)
+            deadline = time.monotonic() + 60
+            while app.shown.count(mode) <= before:  # the screen has read and shown its data
+                assert time.monotonic() < deadline, f"screen {mode} never showed a poll"
+                await pilot.pause(0.05)
     heavy = sorted(m for m in ("torch", "textual_image", "cv2") if m in sys.modules)
     print(json.dumps(heavy))
 
@@ -73,6 +98,7 @@ asyncio.run(main())
 """
 
 
+@pytest.mark.slow
 def test_the_tui_process_never_imports_torch(library_model):
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     out = subprocess.run([sys.executable, "-c", SCRIPT], capture_output=True, text=True, env=env, timeout=120,

@@ -5,6 +5,7 @@ Each action runs the real ``archivist`` (or the render helper) in a child proces
 
 from __future__ import annotations
 
+import pytest
 from textual.widgets import DataTable
 
 from tests.tui.conftest import cell_texts, make_app, type_and_enter, wait_for
@@ -25,6 +26,7 @@ def _role(app, name: str) -> str:
     return cell_texts(app.screen.query_one(DataTable))[_names(app).index(name)][3]
 
 
+@pytest.mark.slow
 async def test_models_screen_lists_and_manages_the_library(library_model, archivist_home, tmp_path):
     from archivist_tui.widgets.dialogs import Confirm
     from archivist_tui.widgets.image import InlineImage
@@ -50,12 +52,21 @@ async def test_models_screen_lists_and_manages_the_library(library_model, archiv
         await type_and_enter(pilot, "medium")
         await wait_for(pilot, lambda: _role(app, "tiny2") == "medium", what="role")
 
-        # a wrong role is refused with the engine's one-line message, nothing changes
+        # a wrong role is refused with the command's one-line message (allowed roles named), nothing changes
         await _select(pilot, app, "tiny2")
         await pilot.press("o")
         await type_and_enter(pilot, "sharpen")
-        await pilot.pause(3)
+
+        def refusal():
+            return next((n for n in app._notifications if n.severity == "error" and "'sharpen'" in str(n.message)),
+                        None)
+
+        await wait_for(pilot, refusal, what="the command's one-line refusal")
+        assert "\n" not in str(refusal().message).strip() and "antilines" in str(refusal().message)
         assert _role(app, "tiny2") == "medium"
+        from engine.models.library import Library
+
+        assert Library(models).get("tiny2").role == "medium"
 
         # export
         out = tmp_path / "out"
