@@ -10,7 +10,6 @@ import hashlib
 import json
 import re
 import threading
-import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
@@ -32,7 +31,9 @@ class ModelServer:
         self.files: dict[str, bytes] = {}
         self.ignore_range = False
         self.drop_after: int | None = None  # close the socket after this many body bytes, once
-        self.stall_after: int | None = None  # go silent after this many body bytes, once
+        self.stall_after: int | None = None  # go silent after this many body bytes, once, until released
+        self.stalling = threading.Event()  # set while a response is held silent
+        self.release_stall = threading.Event()
         self.range_offset = 0  # answer a Range request from this many bytes off what was asked
         self.requests: list[tuple[str, str | None, int]] = []  # (path, Range header, status)
         self.closed = False
@@ -77,9 +78,11 @@ class ModelServer:
                     return
                 if server.stall_after is not None:
                     cut, server.stall_after = server.stall_after, None
+                    server.stalling.set()  # before the bytes: the client cannot see them earlier
                     self.wfile.write(body[:cut])
                     self.wfile.flush()
-                    time.sleep(1.5)
+                    server.release_stall.wait(120)  # silent until the test lets go, however slow the client
+                    server.stalling.clear()
                     return
                 self.wfile.write(body)
 
@@ -95,6 +98,7 @@ class ModelServer:
         if self.closed:
             return
         self.closed = True
+        self.release_stall.set()
         self.httpd.shutdown()
         self.httpd.server_close()
 
@@ -277,6 +281,8 @@ def test_stalled_server_times_out_and_resumes(catalog, server, tiny_pth):
     server.stall_after = 2000
     with pytest.raises(fetcher.DownloadInterrupted, match="connection dropped after 2000 of .*resume"):
         fetcher.fetch("tiny", timeout=0.3)
+    assert server.stalling.is_set()  # the client gave up by its own timeout, not because the server hung up
+    server.release_stall.set()
     assert part_file().stat().st_size == 2000
     assert fetcher.fetch("tiny", timeout=5).resumed_from == 2000
 
