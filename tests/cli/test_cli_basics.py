@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from archivist_tui.cli import main
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -76,6 +78,7 @@ def test_state_directory_created_owner_only(tmp_path, monkeypatch):
     assert (home.stat().st_mode & 0o777) == 0o700
 
 
+@pytest.mark.slow
 def test_engine_never_imports_faces():
     """Import hygiene: walking the engine imports no textual, rich or archivist_tui."""
     code = (

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import cv2
+import pytest
 import yaml
 
 from engine.degrade.registry import EFFECTS
@@ -112,6 +113,7 @@ def test_degrade_command_usage_errors(cli, tmp_path):
     assert rc == 2 and "allowed: 1 or more" in err
 
 
+@pytest.mark.slow
 def test_degrade_command_clips_with_a_profile_file_and_two_workers(cli, tmp_path):
     src = tmp_path / "in"
     src.mkdir()

@@ -51,6 +51,7 @@ def test_layout_manifest_and_reproducible_lq(sources, tmp_path):
     assert np.array_equal(lq, degrade(gt, "normal", first["seed"])[0])
 
 
+@pytest.mark.slow
 def test_one_and_two_workers_give_the_same_bytes(sources, tmp_path):
     write_dataset(sources, tmp_path / "one", load_profile("default"), count=2, seed=5, crop=40, workers=1)
     write_dataset(sources, tmp_path / "two", load_profile("default"), count=2, seed=5, crop=40, workers=2)

@@ -102,6 +102,7 @@ def test_probability_is_honoured():
     assert 0.2 < np.mean(applied) < 0.4
 
 
+@pytest.mark.slow
 def test_mix_choice_follows_the_seed_and_the_weights():
     mix = load_profile("default")
     assert isinstance(mix, Mix)

@@ -7,6 +7,7 @@ import re
 import av
 import cv2
 import numpy as np
+import pytest
 
 from archivist_tui.cli import main
 
@@ -48,6 +49,7 @@ def test_demo_bad_size_and_missing_model(tmp_path, capsys):
     assert len(err) == 1 and "no model named 'no-such-model'" in err[0]
 
 
+@pytest.mark.slow
 def test_demo_with_the_builtin_starter_restores(tmp_path, capsys):
     """The default model is the built-in starter: no import, no download, and it really helps."""
     rc = main(["demo", "--out", str(tmp_path / "demo"), "--seconds", "1", "--size", "128x96", "--device", "cpu"])

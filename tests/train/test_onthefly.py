@@ -30,6 +30,7 @@ def clean_config(tmp_path):
     return path
 
 
+@pytest.mark.slow
 def test_on_the_fly_degradation_trains_and_records_the_mix(clean_config):
     result = run_training(clean_config)
     assert result.status == "done"

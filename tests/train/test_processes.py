@@ -26,6 +26,7 @@ def _env() -> dict[str, str]:
     return env
 
 
+@pytest.mark.slow
 def test_sigint_checkpoints_exits_cleanly_and_resumes(make_config):
     cfg = make_config(**{"train.total_iters": 100000, "train.log_every": 1, "train.checkpoint_every": 100000,
                          "train.val_every": 100000})
@@ -50,6 +51,7 @@ def test_sigint_checkpoints_exits_cleanly_and_resumes(make_config):
     assert result.iteration == stopped + 2 and result.status == "stop_at"
 
 
+@pytest.mark.slow
 def test_ddp_two_processes_with_gloo(make_config):
     cfg = make_config(**{"train.total_iters": 3, "train.log_every": 1, "train.checkpoint_every": 3,
                          "train.val_every": 3, "data.val_count": 1})

@@ -19,6 +19,7 @@ def _metrics(name: str, kind: str) -> list[dict]:
     return [r for r in map(json.loads, lines) if r["kind"] == kind]
 
 
+@pytest.mark.slow
 def test_pixel_only_run_lowers_validation_l1_and_writes_everything(make_config):
     cfg = make_config(**{"train.total_iters": 40, "train.val_every": 10, "train.checkpoint_every": 10,
                          "train.keep_checkpoints": 2})
@@ -64,6 +65,7 @@ def _assert_same(a, b, where="") -> None:
             _assert_same(x, y, f"{where}[{i}]")
 
 
+@pytest.mark.slow
 def test_resume_is_bit_identical_with_gan_and_schedule(make_config):
     overrides = {"losses.gan.weight": 0.1, "losses.gan.d_num_feat": 8, "losses.gan.adaptive": True,
                  "losses.pixel.type": "charbonnier", "schedule.type": "cosine", "schedule.warmup_iters": 3,

@@ -81,6 +81,7 @@ def test_metrics_tail_reads_only_complete_new_lines(tmp_path):
     assert [r["iteration"] for r in tail.read()] == [1, 2, 3]
 
 
+@pytest.mark.slow
 async def test_pause_request_reaches_the_run(archivist_home):
     rdir = write_run(archivist_home, "r1", range(10, 30, 10))
     app = make_app(start="training")

@@ -63,6 +63,7 @@ def _cli(args, env):
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
+@pytest.mark.slow
 def test_resume_after_sigkill_is_bit_identical(clip, slow_model, tmp_path, archivist_home):
     src = clip("film.mkv", frames=40, width=160, height=96, audio=True)
     env = dict(os.environ, ARCHIVIST_HOME=str(archivist_home), OMP_NUM_THREADS="1", PYTHONPATH=str(ROOT))
