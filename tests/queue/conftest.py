@@ -25,7 +25,7 @@ def configure(queue_home):
 
 
 def write_config(home, **extra) -> None:
-    settings = {"gpus": "[]", "cpu_slots": 2, "poll_interval": 0.1, "stop_grace": 3, "max_attempts": 2}
+    settings = {"gpus": "[]", "cpu_slots": 2, "poll_interval": 0.1, "stop_grace": 20, "max_attempts": 2}
     settings.update(extra)
     lines = ["queue:"] + [f"  {k}: {v}" for k, v in settings.items()]
     (home / "config.yaml").write_text("\n".join(lines) + "\n")
@@ -41,7 +41,7 @@ def _stop_everything() -> None:
     pid = daemon_pid()
     if pid:
         try:
-            stop_daemon(timeout=10)
+            stop_daemon(timeout=30)
         except ArchivistError:
             os.kill(pid, signal.SIGKILL)
     try:
@@ -62,7 +62,7 @@ def wait_for():
     return _wait_for
 
 
-def _wait_for(predicate, timeout: float = 20.0, interval: float = 0.05, what: str = "condition"):
+def _wait_for(predicate, timeout: float = 60.0, interval: float = 0.05, what: str = "condition"):
     """Poll ``predicate`` until it returns something truthy; fail the test after ``timeout``."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

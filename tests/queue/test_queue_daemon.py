@@ -68,7 +68,7 @@ def test_foreground_daemon_runs_jobs_and_stops_on_sigterm(queue_home, tmp_path, 
         assert daemon_pid() == proc.pid
     finally:
         proc.send_signal(signal.SIGTERM)
-        _, err = proc.communicate(timeout=20)
+        _, err = proc.communicate(timeout=60)
     assert proc.returncode == 0
     assert "daemon stopped" in err
 

@@ -69,7 +69,7 @@ def test_kill_9_at_random_moments(queue_home, tmp_path, wait_for):
         if mode == "workers":
             time.sleep(rng.uniform(0.1, 0.5))
             _kill(pid)
-        wait_for(lambda: daemon_pid() is None, timeout=10, what="the killed daemon's lock to go")
+        wait_for(lambda: daemon_pid() is None, timeout=30, what="the killed daemon's lock to go")
         with Store() as s:
             assert not all(j.status == "done" for j in s.jobs()), "every job finished while some were held"
 
@@ -149,7 +149,7 @@ def test_kill_9_during_video_restore_jobs(queue_home, tmp_path, tiny_compact, wa
         _kill(pid)
         for child in children:
             _kill(child.pid)
-        wait_for(lambda: daemon_pid() is None, timeout=10, what="the killed daemon's lock to go")
+        wait_for(lambda: daemon_pid() is None, timeout=30, what="the killed daemon's lock to go")
         if all_done():
             break
     if not all_done():

@@ -49,7 +49,7 @@ def make_app(**kwargs):
     return app
 
 
-async def wait_for(pilot, condition, timeout: float = 30.0, what: str = "condition"):
+async def wait_for(pilot, condition, timeout: float = 60.0, what: str = "condition"):
     """Let the app run until ``condition()`` holds (polls, workers and child processes finish)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -66,7 +66,7 @@ async def wait_for(pilot, condition, timeout: float = 30.0, what: str = "conditi
 async def type_and_enter(pilot, text: str, clear: bool = True):
     from textual.widgets import Input
 
-    await wait_for(pilot, lambda: pilot.app.screen.query(Input), 5, "an input")
+    await wait_for(pilot, lambda: pilot.app.screen.query(Input), 30, "an input")
     field = pilot.app.screen.query_one(Input)
     if clear:
         field.value = ""

@@ -39,7 +39,7 @@ class Tmux:
     def keys(self, *keys: str, name: str = "tui") -> None:
         self.tmux("send-keys", "-t", name, *keys)
 
-    def wait_for(self, text: str, timeout: float = 30, name: str = "tui") -> str:
+    def wait_for(self, text: str, timeout: float = 60, name: str = "tui") -> str:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             screen = self.screen(name)
