@@ -12,6 +12,7 @@ import pytest
 from archivist_tui.cli import main
 
 
+@pytest.mark.slow
 def test_demo_shortened(tmp_path, tiny_compact, capsys):
     model, _ = tiny_compact
     out = tmp_path / "demo"

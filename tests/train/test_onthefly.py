@@ -71,6 +71,7 @@ def test_bad_mix_and_missing_frames_are_clear(clean_config, tmp_path):
         run_training(clean_config)
 
 
+@pytest.mark.slow
 def test_a_video_as_clean_source(tmp_path):
     from engine.video.synthetic import write_test_clip
 

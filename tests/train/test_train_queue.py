@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from archivist_tui.cli import main
 
 
+@pytest.mark.slow
 def test_train_queue_submits_and_the_kind_runs_it(make_config, capsys):
     cfg = make_config()
     assert main(["train", str(cfg), "--queue"]) == 0

@@ -153,6 +153,7 @@ def test_perceptual_with_a_vgg19_weights_file(make_config, workdir):
                                               "losses.perceptual.layers": layers}), name="bad")
 
 
+@pytest.mark.slow
 def test_runs_cli_list_show_promote_remove(make_config, capsys):
     from engine.models.files import load_model
     from engine.models.library import Library
