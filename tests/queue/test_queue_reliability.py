@@ -104,7 +104,7 @@ def test_kill_9_at_random_moments(queue_home, tmp_path, wait_for):
 
 @pytest.mark.slow
 @pytest.mark.skipif(os.environ.get("ARCHIVIST_SLOW_TESTS") != "1",
-                    reason="20-70 s (each worker imports torch and PyAV): set ARCHIVIST_SLOW_TESTS=1")
+                    reason="1-2 min (each worker imports torch and PyAV): set ARCHIVIST_SLOW_TESTS=1")
 def test_kill_9_during_video_restore_jobs(queue_home, tmp_path, tiny_compact, wait_for):
     """The same with real video restores: each output complete with every frame, none lost."""
     import av
