@@ -83,6 +83,7 @@ def test_resume_is_bit_identical_with_gan_and_schedule(make_config):
     assert a["iteration"] == b["iteration"] == 6
 
 
+@pytest.mark.slow
 def test_resume_refuses_other_changes_and_accepts_longer_runs(make_config):
     cfg = make_config(**{"train.total_iters": 4})
     run_training(cfg)
@@ -94,6 +95,7 @@ def test_resume_refuses_other_changes_and_accepts_longer_runs(make_config):
         run_training(cfg, name="never-ran", resume=True)
 
 
+@pytest.mark.slow
 def test_nan_guard_skips_then_aborts(make_config, monkeypatch):
     monkeypatch.setattr(trainer_mod, "_FAULT_NAN_ITERS", {3, 4})
     result = run_training(make_config(**{"train.total_iters": 8, "train.log_every": 1}), name="few")
