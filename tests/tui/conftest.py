@@ -100,12 +100,11 @@ def png(tmp_path):
 
 
 @pytest.fixture
-def queue_daemon(archivist_home, monkeypatch):
-    """A quick daemon configuration with the test-only ``selftest`` kind; the daemon (if a test
-    starts one) and its workers are stopped afterwards."""
+def queue_daemon(archivist_home, kinds_for_tests, monkeypatch):
+    """A quick daemon configuration with the test-only kinds (``selftest``, ``gated``); the daemon
+    (if a test starts one) and its workers are stopped afterwards."""
     from tests.queue.conftest import _stop_everything, write_config
 
-    monkeypatch.setenv("ARCHIVIST_TEST_KINDS", "1")
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
     write_config(archivist_home)
     yield archivist_home

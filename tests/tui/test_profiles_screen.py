@@ -204,8 +204,10 @@ async def test_a_value_not_allowed_shows_the_schema_message_and_the_save_keys_re
         assert path.read_text() == before
         notes = [n.message for n in app._notifications]
         assert any("not saved" in n and "effects.grain.strength" in n and "effects.grain.size" in n for n in notes)
+        refusals = sum("not saved" in str(n.message) for n in app._notifications)
         await pilot.press("S")
-        await pilot.pause(0.2)
+        await wait_for(pilot, lambda: sum("not saved" in str(n.message) for n in app._notifications) > refusals,
+                       what="save-as refused")
         assert app.screen is screen  # no save-as dialog
         assert not (archivist_home / "profiles" / "mine-copy.yaml").exists()
 

@@ -235,7 +235,9 @@ async def test_at_80x24_status_progress_eta_and_the_gpu_figure_stay_in_view(arch
         table = app.screen.query_one(DataTable)
         await wait_for(pilot, lambda: table.row_count == 2, what="jobs")
         await wait_for(pilot, lambda: app.screen.query_one(HeaderLine).daemon == "down", what="header")
-        await pilot.pause(0.2)
+        # The table sizes its columns when idle after rows arrive (Textual's own flag says when it has).
+        await wait_for(pilot, lambda: not table._require_update_dimensions and table.virtual_size.width > 0,
+                       what="the columns sized")
         labels = [str(c.label) for c in table.columns.values()]
         for wanted in ("STATUS", "PROGRESS", "ETA"):
             assert wanted in labels

@@ -105,13 +105,14 @@ async def test_psnr_and_ssim_have_their_own_axes(archivist_home):
         ssim = screen.query_one("#chart-ssim", Chart)
         await wait_for(pilot, lambda: psnr.series and ssim.series, what="validation curves")
         assert set(psnr.series) == {"psnr"} and set(ssim.series) == {"ssim"}
-        await pilot.pause(0.2)
+
         # Each axis spans its own values: PSNR's ticks are in dB (20-22), SSIM's 0.8-0.9.
         def ticks(chart) -> list[float]:
             import re
 
             return [float(m.group(1)) for m in re.finditer(r"^\s*(-?[\d.]+)\s*┤", chart.render().plain, re.M)]
 
+        await wait_for(pilot, lambda: ticks(psnr) and ticks(ssim), what="both charts drawn with their axes")
         assert ticks(psnr) and min(ticks(psnr)) >= 19.5 and max(ticks(psnr)) <= 22.5, ticks(psnr)
         assert ticks(ssim) and 0.75 <= min(ticks(ssim)) and max(ticks(ssim)) <= 0.95, ticks(ssim)
 
