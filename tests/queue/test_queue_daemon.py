@@ -8,6 +8,7 @@ import signal
 import sys
 
 import psutil
+import pytest
 
 from archivist_tui.cli import main
 from engine.queue import QueueClient, Store
@@ -87,6 +88,7 @@ def _starts(jid) -> list[int]:
     return [int(n) for n in re.findall(r"run starts at step (\d+)", open(_job(jid).log_path).read())]
 
 
+@pytest.mark.slow
 def test_jobs_pause_resume_cancel_priority(queue_home, tmp_path, configure, gate, wait_for, capsys):
     configure(cpu_slots=1)
     with QueueClient() as q:
@@ -141,6 +143,7 @@ def test_jobs_pause_resume_cancel_priority(queue_home, tmp_path, configure, gate
     assert sorted(c for c in counter if c) == sorted(f"done {i}" for i in (long, low, high))
 
 
+@pytest.mark.slow
 def test_failures_retry_and_dependencies(queue_home, tmp_path, wait_for, capsys):
     with QueueClient() as q:
         flaky = q.submit("selftest", _selftest(tmp_path, "flaky", steps=1, fail_times=1))

@@ -175,6 +175,7 @@ def test_degrade_job_writes_a_dataset(queue_home, tmp_path, wait_for, capsys):
     assert not out.exists()
 
 
+@pytest.mark.slow
 def test_degrade_job_pauses_between_pairs_and_resumes(queue_home, tmp_path, gate, wait_for):
     """The dataset writer, held by the test after its fifth pair, is paused there: it stops between
     pairs with a consistent manifest, and the resumed job writes only the rest."""

@@ -136,6 +136,7 @@ def test_perceptual_refuses_without_vgg_weights(make_config, monkeypatch, tmp_pa
         run_training(make_config(**{"losses.perceptual.weight": 1.0, "losses.perceptual.vgg19": "nope.pth"}))
 
 
+@pytest.mark.slow
 def test_perceptual_with_a_vgg19_weights_file(make_config, workdir):
     from engine.train.losses import VGG19Features
 

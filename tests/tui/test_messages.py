@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from tests.tui.conftest import make_app, type_and_enter, wait_for
 
 
@@ -30,6 +32,7 @@ def messages(app) -> list[str]:
     return [str(n.message) for n in app._notifications]
 
 
+@pytest.mark.slow
 async def test_models_screen_messages_name_fields_not_flags(library_model, tmp_path):
     from archivist_tui.widgets.dialogs import Prompt
 

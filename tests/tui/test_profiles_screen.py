@@ -119,6 +119,7 @@ async def test_every_effect_form_is_built_from_its_declarations(archivist_home):
         assert not screen.invalid
 
 
+@pytest.mark.slow
 async def test_arrow_keys_nudge_numbers_by_a_step_that_fits_the_range(archivist_home):
     from engine.degrade.registry import EFFECTS
 
@@ -168,6 +169,7 @@ async def test_arrow_keys_nudge_numbers_by_a_step_that_fits_the_range(archivist_
         assert form.query_one("#strength-low", Input).value == "5"  # the edits made before are there
 
 
+@pytest.mark.slow
 async def test_a_value_not_allowed_shows_the_schema_message_and_the_save_keys_refuse(archivist_home):
     from engine.degrade import load_profile
     from engine.degrade.library import new_profile
@@ -226,6 +228,7 @@ async def test_a_value_not_allowed_shows_the_schema_message_and_the_save_keys_re
         assert grain.values["strength"] == (4.0, 6.0) and grain.values["size"] == (1.2, 1.6)
 
 
+@pytest.mark.slow
 async def test_a_choice_needs_one_option_at_least(archivist_home):
     app = make_app(start="profiles")
     async with app.run_test(size=(160, 48)) as pilot:
@@ -244,6 +247,7 @@ async def test_a_choice_needs_one_option_at_least(archivist_home):
 
 
 # -- the preview ----------------------------------------------------------------------------------
+@pytest.mark.slow
 async def test_the_preview_follows_the_last_change_and_a_stale_render_never_wins(archivist_home):
     from archivist_tui.screens.profiles import Preview
     from archivist_tui.widgets.image import InlineImage
@@ -280,6 +284,7 @@ async def test_the_preview_follows_the_last_change_and_a_stale_render_never_wins
         assert screen.preview is newer and newer.damaged.exists()
 
 
+@pytest.mark.slow
 async def test_at_80x24_the_preview_is_one_key_away(archivist_home):
     from archivist_tui.widgets.image import InlineImage
 
@@ -305,6 +310,7 @@ async def test_at_80x24_the_preview_is_one_key_away(archivist_home):
 
 
 # -- saving ---------------------------------------------------------------------------------------
+@pytest.mark.slow
 async def test_save_as_selects_the_new_profile_with_its_own_description(archivist_home):
     from engine.degrade import load_profile
     from engine.degrade.library import shipped_profiles_dir
@@ -349,6 +355,7 @@ async def test_save_as_selects_the_new_profile_with_its_own_description(archivis
         assert "•" not in str(options.get_option("profile:normal").prompt)
 
 
+@pytest.mark.slow
 async def test_unsaved_edits_stay_while_another_profile_is_shown(archivist_home):
     app = make_app(start="profiles")
     async with app.run_test(size=(160, 48)) as pilot:
@@ -367,6 +374,7 @@ async def test_unsaved_edits_stay_while_another_profile_is_shown(archivist_home)
 
 
 # -- mixes ----------------------------------------------------------------------------------------
+@pytest.mark.slow
 async def test_adding_a_profile_to_a_mix_keeps_the_others(archivist_home):
     """The bug: editing a mix to add one profile dropped the other three (the old prompt's text was
     replaced by what the user typed). Members are fields now; adding one adds a row."""
@@ -406,6 +414,7 @@ async def test_adding_a_profile_to_a_mix_keeps_the_others(archivist_home):
     assert mix.description.startswith("Made from the mix default")
 
 
+@pytest.mark.slow
 async def test_mix_weights_edited_and_a_profile_removed_in_place(archivist_home):
     import yaml
 

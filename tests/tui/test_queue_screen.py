@@ -175,6 +175,7 @@ async def test_detail_follows_the_selected_job_and_a_pause_reads_pausing(queue_d
         await wait_for(pilot, lambda: "done" in detail_text(screen).splitlines()[0], what="detail done")
 
 
+@pytest.mark.slow
 async def test_an_added_job_is_selected_and_the_form_labels_every_field(archivist_home, library_model, tmp_path,
                                                                         png):
     from archivist_tui.widgets.forms import AddRestoreForm

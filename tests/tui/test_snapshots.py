@@ -49,6 +49,7 @@ def test_models_snapshot(snap_compare, steady_header, library_model, size):
     assert snap_compare(make_app(start="models"), terminal_size=size, run_before=ready)
 
 
+@pytest.mark.slow
 def test_training_snapshot(snap_compare, steady_header, archivist_home):
     import os
 
@@ -89,6 +90,7 @@ async def _open_grain_form(pilot, preview: bool):
 
 
 @pytest.mark.parametrize("size", SIZES, ids=["80x24", "160x48"])
+@pytest.mark.slow
 def test_profiles_form_snapshot(snap_compare, steady_header, size):
     async def ready(pilot):
         await _open_grain_form(pilot, preview=size[0] >= 100)
@@ -96,6 +98,7 @@ def test_profiles_form_snapshot(snap_compare, steady_header, size):
     assert snap_compare(make_app(start="profiles"), terminal_size=size, run_before=ready)
 
 
+@pytest.mark.slow
 def test_profiles_full_screen_preview_snapshot(snap_compare, steady_header):
     async def ready(pilot):
         await _open_grain_form(pilot, preview=True)

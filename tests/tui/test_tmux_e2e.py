@@ -124,6 +124,7 @@ def test_every_screen_in_tmux_then_quit(tmux, library_model):
     tmux.wait_gone()  # q quits
 
 
+@pytest.mark.slow
 def test_terminal_loss_exits_quietly(tmux):
     tmux.start(f"exec {sys.executable} -m archivist_tui.cli tui --images halfcell")
     tmux.wait_for("1 Queue")

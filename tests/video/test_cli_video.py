@@ -160,6 +160,7 @@ def test_disk_full_keeps_finished_segments(clip, model, tmp_path, capsys, monkey
     assert len(read_video(out)[2]) == 12
 
 
+@pytest.mark.slow
 def test_disk_full_on_a_real_tmpfs(clip, model, tmp_path, capsys):
     mnt = tmp_path / "small"
     mnt.mkdir()
