@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from rich.text import Text
-from textual import work
+from textual import events, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
@@ -307,7 +307,9 @@ class ProfilesScreen(ArchivistScreen):
     def _status(self, text: str, ok: bool) -> None:
         status = self.query_one("#profiles-status", Static)
         effect = self._selected_effect()
-        if effect is not None and self.query_one(ContentSwitcher).current == "profiles-effects":
+        # Only while the table has the focus: from the list, enter opens the profile instead.
+        if (effect is not None and self.query_one(ContentSwitcher).current == "profiles-effects"
+                and self.query_one(DataTable).has_focus):
             text += f" · enter edits {effect}"
         status.update(text)
         status.set_class(not ok, "invalid")
@@ -343,6 +345,12 @@ class ProfilesScreen(ArchivistScreen):
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         self._show_state()  # says which effect enter edits
+
+    def on_descendant_focus(self, event: events.DescendantFocus) -> None:
+        self._show_state()  # the enter hint follows the focus into and out of the table
+
+    def on_descendant_blur(self, event: events.DescendantBlur) -> None:
+        self._show_state()
 
     async def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         event.stop()  # the table takes enter before the screen's binding does
