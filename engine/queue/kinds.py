@@ -364,6 +364,17 @@ DEGRADE = JobKind("degrade", _degrade_validate, _degrade_run, _degrade_cleanup,
 def _train_validate(spec: dict) -> dict:
     _check_keys(spec, ("config", "name", "resume", "stop_at", "precision"), "train")
     spec = dict(spec)
+    stop_at = spec.get("stop_at")
+    if stop_at is not None and (not isinstance(stop_at, int) or isinstance(stop_at, bool) or stop_at < 1):
+        raise ArchivistError(f"train job: spec key 'stop_at': {stop_at!r} invalid: allowed an iteration >= 1")
+    if not isinstance(spec.get("resume", False), bool):
+        raise ArchivistError(f"train job: spec key 'resume': {spec['resume']!r} invalid: allowed true or false")
+    if spec.get("precision") is not None:
+        from engine.devices import PRECISIONS
+
+        if spec["precision"] not in PRECISIONS:
+            raise ArchivistError(f"train job: spec key 'precision': {spec['precision']!r} invalid: allowed "
+                                 f"{', '.join(PRECISIONS)}")
     if not spec.get("name") and not spec.get("config"):
         raise ArchivistError("train job: needs a config file or a run name to resume")
     if spec.get("config"):
