@@ -77,7 +77,8 @@ class QueueClient:
 
     # -- steering -----------------------------------------------------------------------------
     def cancel(self, job_id: int) -> str:
-        """Cancel a job: at once when queued/paused (partial output removed), else ask its worker.
+        """Cancel a job: at once when queued/paused, else ask its worker. The kind removes what the job
+        created (its ledger lists it; a job that never ran created nothing) and nothing else.
 
         Returns the status the job has now (``cancelled``, or ``running`` while the worker stops).
         """
