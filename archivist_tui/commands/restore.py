@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
 from archivist_tui.commands._common import add_device_options, int_arg
 from archivist_tui.commands._queue_opts import add_queue_options, submit_from_args
@@ -73,7 +72,7 @@ def run(args: argparse.Namespace) -> int:
     from engine.inference.restore import check_outputs, plan_images, restore_images
 
     # Refused before the model is loaded: an output that is the input, or that exists.
-    check_outputs(plan_images(Path(args.input), Path(args.output), args.format), args.overwrite)
+    check_outputs(plan_images(args.input, args.output, args.format), args.overwrite)
     stages = [parse_stage(m) for m in args.model]
     chain = Chain.load(stages, device=args.device, precision=args.precision, tile=args.tile,
                        tile_overlap=args.tile_overlap)

@@ -39,8 +39,11 @@ class RestoreResult:
     stopped: bool = False
 
 
-def plan_images(input_path: Path, output: Path, fmt: str | None) -> list[tuple[Path, Path]]:
+def plan_images(input_path: str | os.PathLike, output: str | os.PathLike, fmt: str | None) -> list[tuple[Path, Path]]:
     """Pair every input image with its output path (same name, PNG unless ``fmt``).
+
+    An ``output`` that is a folder, or a path ending in a separator (``restored/``, created if
+    missing), receives the image under its own name.
 
     A folder is read at its top level only, so ``scans/ -> scans/restored/`` is allowed; a folder
     restored into itself, an output that is its own input (any spelling: links, ``./``) and two
@@ -49,6 +52,8 @@ def plan_images(input_path: Path, output: Path, fmt: str | None) -> list[tuple[P
     if fmt is not None and fmt not in OUTPUT_FORMATS:
         raise ArchivistError(f"--format {fmt!r} invalid: allowed are {', '.join(OUTPUT_FORMATS)}")
     suffix = "." + (fmt or "png")
+    into_folder = str(output).endswith(("/", os.sep))  # a Path would drop the trailing separator
+    input_path, output = Path(input_path), Path(output)
     if input_path.is_dir():
         sources = sorted(p for p in input_path.iterdir() if p.is_file() and is_image(p))
         if not sources:
@@ -67,7 +72,7 @@ def plan_images(input_path: Path, output: Path, fmt: str | None) -> list[tuple[P
             seen[dst.name] = src
     elif not input_path.exists():
         raise ArchivistError(f"{input_path}: no such file or folder")
-    elif output.is_dir() or str(output).endswith(os.sep):
+    elif output.is_dir() or into_folder:
         pairs = [(input_path, output / (input_path.stem + suffix))]
     elif fmt is None and output.suffix.lower() not in (".png", ".tif", ".tiff"):
         raise ArchivistError(f"{output}: output image must end in .png, .tif or .tiff")
@@ -126,7 +131,7 @@ def restore_images(
     check_tone(tone)
     direct = ledger is None
     ledger = ledger or Ledger(None, process_tag())
-    pairs = plan_images(Path(input_path), Path(output), fmt)
+    pairs = plan_images(input_path, output, fmt)
     finals = ledger.finals()
     check_outputs(pairs, overwrite, set(finals))
     out_dir = pairs[0][1].parent

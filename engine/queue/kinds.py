@@ -182,7 +182,7 @@ def _restore_validate(spec: dict) -> dict:
     else:
         from engine.inference.restore import check_outputs, plan_images
 
-        check_outputs(plan_images(src, Path(out_abs), fmt), overwrite)
+        check_outputs(plan_images(src, out_abs, fmt), overwrite)
     checked = {"input": str(src), "output": out_abs, "models": absolute, "tile": tile,
                "tile_overlap": overlap, "precision": precision, "format": fmt, "video": video}
     if tone != "auto":  # only when given: the spec of an ordinary job stays as it was

@@ -128,3 +128,13 @@ def test_restored_images_follow_the_umask_like_videos(tmp_path, tiny_compact):
     assert stat.S_IMODE((tmp_path / "one.png").stat().st_mode) == 0o644
     assert {stat.S_IMODE(p.stat().st_mode) for p in (tmp_path / "many").iterdir()} == {0o644}
     assert stat.S_IMODE((tmp_path / "group.png").stat().st_mode) == 0o640
+
+
+def test_one_image_into_a_new_folder(tmp_path, tiny_compact, capsys):
+    """``-o restored/`` names a folder (created), also for one image: a path keeps its separator."""
+    model, _ = tiny_compact
+    src = _images(tmp_path / "scans", n=1)[0]
+    out = str(tmp_path / "restored") + "/"
+    for extra in (["--queue"], []):
+        assert main(["restore", str(src), "-o", out, "-m", str(model), *extra]) == 0
+    assert cv2.imread(str(tmp_path / "restored" / "s0.png")).shape == (24, 32, 3)
