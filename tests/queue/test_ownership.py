@@ -143,6 +143,7 @@ def test_cancelling_a_degrade_that_extended_a_dataset_leaves_it_as_it_was(queue_
     assert not (tmp_path / "fresh").exists()
 
 
+@pytest.mark.slow
 def test_an_output_that_appears_after_submit_fails_the_job_and_is_kept(queue_home, tmp_path, tiny_compact,
                                                                       wait_for, capsys):
     model, _ = tiny_compact
@@ -160,6 +161,7 @@ def test_an_output_that_appears_after_submit_fails_the_job_and_is_kept(queue_hom
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.png", "scans", "tiny.safetensors"]
 
 
+@pytest.mark.slow
 def test_a_failed_overwrite_leaves_old_files_and_a_retry_continues_its_own_images(
         queue_home, tmp_path, tiny_compact, wait_for, capsys, configure):
     configure(max_attempts=1)
@@ -208,6 +210,7 @@ def _write_clip(path: Path, frames: int = 12) -> None:
     write_test_clip(path, frames=frames)
 
 
+@pytest.mark.slow
 def test_a_finished_video_job_leaves_only_its_log_and_ledger(queue_home, tmp_path, tiny_compact, wait_for, capsys):
     model, _ = tiny_compact
     clip = tmp_path / "reel.mkv"

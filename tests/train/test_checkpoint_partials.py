@@ -8,6 +8,8 @@ import signal
 import subprocess
 import sys
 
+import pytest
+
 from engine.train import run_training
 from engine.train.runs import checkpoint_path, list_checkpoints, run_dir
 
@@ -35,6 +37,7 @@ def _start_hanging_writer(path):
     return proc, partial
 
 
+@pytest.mark.slow
 def test_a_killed_checkpoint_write_is_cleared_by_the_next_run(make_config):
     cfg = make_config(**{"train.total_iters": 10, "train.checkpoint_every": 10, "train.val_every": 10})
     assert run_training(cfg).status == "done"

@@ -127,6 +127,7 @@ def _tmpfs(folder: Path, size: str) -> None:
         pytest.skip("cannot mount a tmpfs here (test_the_space_check_refuses_only_what_cannot_fit covers the rule)")
 
 
+@pytest.mark.slow
 def test_a_small_output_fits_a_small_disk_and_sizes_are_said_in_fitting_units(clip, model, tmp_path, capsys):
     """A 1.8 MB output on a file system with 2 MB free: written (the check used to refuse it as
     'needs about 0.0 GB, 0.0 GB free')."""
