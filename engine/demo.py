@@ -98,7 +98,8 @@ def run_demo(out_dir: str | Path, model: str = STARTER_MODEL, seconds: float = 4
     say(f"drawing {seconds:g} s of cel animation ({width}×{height}) with a tune -> {clean}")
     write_cel_clip(clean, seconds, width, height, seed=seed, progress=bar("draw", "frames"))
     say(f"ageing it with the '{profile}' profile in clip mode -> {damaged}")
-    options = VideoOptions(check_space=False)
+    # The demo's own files in its own folder: a second demo replaces them (each only once complete).
+    options = VideoOptions(check_space=False, overwrite=True)
     degrade_video(clean, damaged, load_profile(profile), seed, options, progress=bar("age", "frames"))
     say(f"restoring it with {chain.describe()} -> {restored}")
     restore_video(damaged, restored, chain, options, progress=bar("restore", "frames"))

@@ -26,7 +26,8 @@ def add_video_options(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--segment-frames", type=int_arg("--segment-frames"), default=500, metavar="N",
                    help="frames per segment: the unit of resume (default 500)")
     g.add_argument("--resume", action="store_true",
-                   help="continue an interrupted run at its first unfinished segment (starts afresh if none)")
+                   help="continue an interrupted run at its first unfinished segment (starts afresh if none); only "
+                   "the segments this run recorded count, never a file already at the output path")
     g.add_argument("--start", default=None, metavar="T", help="restore from time T (seconds or [HH:]MM:SS)")
     g.add_argument("--duration", default=None, metavar="D", help="restore only D (seconds or [HH:]MM:SS)")
     g.add_argument("--deinterlace", action="store_true", help="deinterlace with bwdif before restoring")
@@ -86,6 +87,7 @@ def video_options_from_args(args: argparse.Namespace):
         audio=args.audio,
         tone=getattr(args, "tone", "auto"),
         pad_even=args.pad_even,
+        overwrite=getattr(args, "overwrite", False),
     )
 
 
@@ -119,7 +121,9 @@ def run_video_restore(args: argparse.Namespace) -> int:
         print_plan(plan_restore(args.input, args.output, options), args.json)
         return 0
     from engine.inference.chain import Chain, parse_stage
+    from engine.video.restore import check_output
 
+    check_output(args.input, args.output, options)  # before the model is loaded
     stages = [parse_stage(m) for m in args.model]
     chain = Chain.load(stages, device=args.device, precision=args.precision, tile=args.tile,
                        tile_overlap=args.tile_overlap)

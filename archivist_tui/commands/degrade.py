@@ -48,6 +48,9 @@ def register(subparsers) -> None:
     video.add_argument("--crf", type=float, default=None, metavar="Q", help="aged clip: x264/x265 quality")
     video.add_argument("--start", default=None, metavar="T", help="aged clip: start at time T")
     video.add_argument("--duration", default=None, metavar="D", help="aged clip: only D seconds")
+    video.add_argument("--overwrite", action="store_true",
+                       help="aged clip: replace an output file that exists (by default refused before any work); "
+                       "the old file is replaced only when the new one is complete")
     add_queue_options(parser)
     parser.set_defaults(func=_degrade)
 
@@ -66,12 +69,21 @@ def _degrade(args: argparse.Namespace) -> int:
     from engine.degrade.dataset import write_dataset
 
     profile = load_profile(args.profile or args.mix)
+    if args.overwrite and not (_is_video(args.input) and _is_video(args.output)):
+        from engine.errors import ArchivistError
+
+        raise ArchivistError("--overwrite applies to an aged clip (a video OUTPUT); a dataset folder is extended "
+                             "with the same settings, never overwritten")
     if _is_video(args.input):
         if _is_video(args.output):
             return _age_clip(args, profile)
+        from engine.degrade.dataset import check_video_dataset
         from engine.video.degrade import extract_frames
 
         source = Path(args.output) / "source"
+        # Checked before a frame is extracted: the settings of a dataset already there, --crop.
+        check_video_dataset(args.input, args.output, profile, seed=args.seed, crop=args.crop,
+                            clip_length=args.clip_length)
         with Progress("frames", "frames") as progress:
             progress(0, None)
             extract_frames(args.input, source, every=args.every)
@@ -91,7 +103,7 @@ def _age_clip(args: argparse.Namespace, profile) -> int:
     from engine.video.restore import VideoOptions, parse_time
 
     options = VideoOptions(
-        codec=args.codec, crf=args.crf,
+        codec=args.codec, crf=args.crf, overwrite=args.overwrite,
         start=parse_time(args.start, "--start") if args.start else 0.0,
         duration=parse_time(args.duration, "--duration") if args.duration else None,
     )

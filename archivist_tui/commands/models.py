@@ -39,6 +39,9 @@ def register(sub) -> None:
     q.add_argument("name", metavar="NAME")
     q.add_argument("--format", required=True, choices=("pth", "safetensors", "onnx"))
     q.add_argument("-o", "--output", required=True, metavar="OUT", help="output file or folder")
+    q.add_argument("--overwrite", action="store_true",
+                   help="replace an output file that exists (by default refused); replaced only once the new file "
+                   "is written and checked")
     q.set_defaults(func=cmd_export)
 
     q = msub.add_parser("rename", help="rename a model")
@@ -144,7 +147,7 @@ def cmd_import(args: argparse.Namespace) -> int:
 def cmd_export(args: argparse.Namespace) -> int:
     from engine.models.library import Library
 
-    out = Library().export(args.name, args.format, args.output)
+    out = Library().export(args.name, args.format, args.output, overwrite=args.overwrite)
     print(out)
     return 0
 

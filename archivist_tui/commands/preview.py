@@ -24,6 +24,7 @@ def register(sub) -> None:
     p.add_argument("--layout", choices=("side", "split"), default="side",
                    help="side: before | after; split: left half before, right half after (default side)")
     p.add_argument("--tile", type=int_arg("--tile"), default=0, metavar="N", help="process in N×N tiles (0: whole frame)")
+    p.add_argument("--overwrite", action="store_true", help="replace OUT when it exists (by default refused)")
     add_device_options(p)
     p.set_defaults(func=run)
 
@@ -34,8 +35,15 @@ def run(args: argparse.Namespace) -> int:
     from engine.video.restore import parse_time
 
     time = parse_time(args.time, "--time") if args.time is not None else None
+    from pathlib import Path
+
+    from engine.ownership import check_absent, check_not_input
+
+    check_not_input(args.output, [args.input])  # before the model is loaded
+    check_absent(Path(args.output), args.overwrite)
     stages = [parse_stage(m) for m in args.model]
     chain = Chain.load(stages, device=args.device, precision=args.precision, tile=args.tile)
-    out = preview_frame(args.input, chain, args.output, frame=args.frame, time=time, layout=args.layout)
+    out = preview_frame(args.input, chain, args.output, frame=args.frame, time=time, layout=args.layout,
+                        overwrite=args.overwrite)
     print(out)
     return 0

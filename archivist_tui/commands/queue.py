@@ -32,7 +32,7 @@ def register(sub) -> None:
     lg.add_argument("-f", "--follow", action="store_true", help="keep printing until the job stops running")
     lg.set_defaults(func=run_log)
 
-    for name, helptext in (("cancel", "cancel a job (a running job stops; partial output is removed)"),
+    for name, helptext in (("cancel", "cancel a job (a running job stops; what the job created is removed, nothing else)"),
                            ("retry", "queue a failed or cancelled job again"),
                            ("remove", "delete a job that is not running, with its log")):
         c = qsub.add_parser(name, help=helptext)

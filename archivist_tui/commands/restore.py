@@ -46,6 +46,9 @@ def register(sub) -> None:
     tone.add_argument("--gray", dest="tone", action="store_const", const="gray",
                       help="restore in black and white whatever the input holds (a black-and-white film that a "
                       "colour transfer tinted)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace an output that exists (by default it is refused before any work); the old file "
+                   "is replaced only when the new one is complete. The output may never be the input")
     p.add_argument("--json", action="store_true",
                    help="print one JSON object instead of text: the outputs; for a video the output, its frames "
                    "and the stream plan")
@@ -66,13 +69,16 @@ def run(args: argparse.Namespace) -> int:
         return run_video_restore(args)
     from archivist_tui.output import Progress
     from engine.inference.chain import Chain, parse_stage
-    from engine.inference.restore import restore_images
+    from engine.inference.restore import check_outputs, plan_images, restore_images
 
+    # Refused before the model is loaded: an output that is the input, or that exists.
+    check_outputs(plan_images(args.input, args.output, args.format), args.overwrite)
     stages = [parse_stage(m) for m in args.model]
     chain = Chain.load(stages, device=args.device, precision=args.precision, tile=args.tile,
                        tile_overlap=args.tile_overlap)
     with Progress("restore", "images") as progress:
-        result = restore_images(args.input, args.output, chain, fmt=args.format, progress=progress, tone=args.tone)
+        result = restore_images(args.input, args.output, chain, fmt=args.format, progress=progress, tone=args.tone,
+                                overwrite=args.overwrite)
     if args.json:
         import json
 
@@ -87,6 +93,8 @@ def queue_restore(args: argparse.Namespace) -> int:
     """``--queue``: the same restore as a job spec (plain data) for the daemon; prints the job id."""
     spec = {"input": args.input, "output": args.output, "models": list(args.model), "tile": args.tile,
             "tile_overlap": args.tile_overlap, "precision": args.precision, "format": args.format}
+    if args.overwrite:
+        spec["overwrite"] = True
     if args.tone != "auto":
         spec["tone"] = args.tone
     if is_video_job(args):

@@ -126,6 +126,12 @@ class AddRestoreForm(ModalScreen[RestoreRequest | None]):
         out_path = self._resolve(out)
         if not out_path.parent.is_dir():
             return f"output: folder {out_path.parent} does not exist"
+        out_text = str(out_path)
+        from archivist_tui.commands._video_opts import VIDEO_SUFFIXES
+
+        if (src_path.suffix.lower() not in VIDEO_SUFFIXES and out_path.suffix.lower() not in (".png", ".tif", ".tiff")
+                and not out_text.endswith(os.sep)):
+            out_text += os.sep  # images go into a folder, as the field says (a name without a suffix)
         chain = self._value("chain").split()
         if not chain:
             return "chain: at least one model"
@@ -148,7 +154,7 @@ class AddRestoreForm(ModalScreen[RestoreRequest | None]):
         device = self._value("device") or "any"
         if device not in ("any", "cpu", "cuda") and not (device.startswith("cuda:") and device[5:].isdigit()):
             return f"device: {device!r}: allowed are any, cpu, cuda:N"
-        return RestoreRequest(str(src_path), str(out_path), chain, codec, priority, device)
+        return RestoreRequest(str(src_path), out_text, chain, codec, priority, device)
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         event.stop()

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -179,6 +180,8 @@ def validate_range(source: str, key: str, value: Any, bounds: tuple[float, float
         pair = list(value)
     else:
         raise _fail(source, key, value, allowed, "wrong type")
+    if not all(math.isfinite(v) for v in pair):  # NaN passes every comparison below
+        raise _fail(source, key, value, allowed, "not a finite number")
     if integer and any(float(v) != int(v) for v in pair):
         raise _fail(source, key, value, allowed, "not a whole number")
     lo, hi = bounds
@@ -194,6 +197,8 @@ def validate_range(source: str, key: str, value: Any, bounds: tuple[float, float
 def _validate_probability(source: str, key: str, value: Any) -> float:
     if not _is_number(value):
         raise _fail(source, key, value, "a number from 0 to 1", "wrong type")
+    if not math.isfinite(value):
+        raise _fail(source, key, value, "a number from 0 to 1", "not a finite number")
     if not 0.0 <= float(value) <= 1.0:
         raise _fail(source, key, value, "a number from 0 to 1", "out of range")
     return float(value)
@@ -319,8 +324,9 @@ def validate_mix(doc: Any, source: str, resolve: Callable[[str], Profile]) -> Mi
         raise _fail(source, "profiles", members, "a mapping of profile names to weights > 0", "wrong type")
     weights = []
     for pname, weight in members.items():
-        if not _is_number(weight) or weight <= 0:
-            raise _fail(source, f"profiles.{pname}", weight, "a number > 0", "wrong type or not positive")
+        if not _is_number(weight) or not math.isfinite(weight) or weight <= 0:
+            raise _fail(source, f"profiles.{pname}", weight, "a finite number > 0",
+                        "wrong type, not finite or not positive")
         weights.append((resolve(str(pname)), float(weight)))
     total = sum(w for _, w in weights)
     return Mix(name, description, tuple((p, w / total) for p, w in weights), source)

@@ -284,18 +284,18 @@ def read_picture(path: str | os.PathLike) -> Picture:
     return Picture(rgb=rgb, alpha=alpha, bit_depth=min(depth, 16), stored_gray=stored_gray)
 
 
-def write_picture(path: str | os.PathLike, rgb: np.ndarray, bit_depth: int = 8, alpha: np.ndarray | None = None) -> None:
-    """Write float32 RGB (H×W×3) or gray (H×W) in [0, 1] as an 8- or 16-bit PNG/TIFF (chosen by suffix), atomically.
+def encode_picture(rgb: np.ndarray, fmt: str, bit_depth: int = 8, alpha: np.ndarray | None = None,
+                   shown: str | os.PathLike = "image") -> np.ndarray:
+    """The bytes of an 8- or 16-bit PNG/TIFF (``fmt`` png, tif or tiff) of float32 RGB (H×W×3) or gray
+    (H×W) in [0, 1], as a numpy buffer.
 
     Gray is written as a one-channel file; gray with ``alpha`` as RGBA with three equal channels
-    (OpenCV writes no gray-with-alpha files).
+    (OpenCV writes no gray-with-alpha files). ``shown`` names the file in an error.
     """
     cv2 = quiet_cv2()
 
-    path = Path(path)
-    fmt = path.suffix.lower().lstrip(".")
     if fmt not in ("png", "tif", "tiff"):
-        raise ArchivistError(f"{path}: unsupported output format {fmt!r}: allowed are png, tiff")
+        raise ArchivistError(f"{shown}: unsupported output format {fmt!r}: allowed are png, tiff")
     peak = 65535.0 if bit_depth > 8 else 255.0
     dtype = np.uint16 if bit_depth > 8 else np.uint8
     out = np.clip(rgb * peak + 0.5, 0, peak).astype(dtype)
@@ -313,7 +313,17 @@ def write_picture(path: str | os.PathLike, rgb: np.ndarray, bit_depth: int = 8, 
         out = np.dstack([out, alpha])
     ok, buf = cv2.imencode("." + fmt, np.ascontiguousarray(out))
     if not ok:
-        raise ArchivistError(f"{path}: could not encode the image")
+        raise ArchivistError(f"{shown}: could not encode the image")
+    return buf
+
+
+def write_picture(path: str | os.PathLike, rgb: np.ndarray, bit_depth: int = 8, alpha: np.ndarray | None = None) -> None:
+    """Write float32 RGB (H×W×3) or gray (H×W) in [0, 1] as an 8- or 16-bit PNG/TIFF (chosen by suffix), atomically.
+
+    See :func:`encode_picture`; the file follows the umask.
+    """
+    path = Path(path)
+    buf = encode_picture(rgb, path.suffix.lower().lstrip("."), bit_depth, alpha, shown=path)
     from engine.models.files import atomic_write
 
     try:

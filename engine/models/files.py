@@ -16,7 +16,7 @@ import hashlib
 import importlib
 import logging
 import os
-import tempfile
+import re
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -308,9 +308,7 @@ def atomic_write(path: Path, write) -> None:
     tmp = None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        # The temporary name is kept short: a name near the file system's limit still gets one.
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name[:64]}.", suffix=".part", dir=path.parent)
-        os.close(fd)
+        tmp = _temp_beside(path)
         write(Path(tmp))
         os.replace(tmp, path)
     except BaseException as exc:
@@ -322,6 +320,54 @@ def atomic_write(path: Path, write) -> None:
             # Some writers (safetensors', torch's C++ one) report a full disk in their own words.
             raise ArchivistError(os_error_line(OSError(errno.ENOSPC, "No space left on device"), path)) from None
         raise
+
+
+def _temp_beside(path: Path) -> str:
+    """Create an empty hidden file beside ``path``: ``.NAME.PID.RANDOM.part``.
+
+    Made with mode 0666 less the umask, so the finished file has the permissions any file the user
+    creates has (the state directory, 0700, keeps its own files private). The writer's process id
+    in the name lets a later run tell a partial file whose writer died from one still being
+    written. The name is kept short: a name near the file system's limit still gets one.
+    """
+    for _ in range(100):
+        tmp = path.parent / f".{path.name[:64]}.{os.getpid()}.{os.urandom(4).hex()}.part"
+        try:
+            os.close(os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))
+        except FileExistsError:
+            continue
+        return str(tmp)
+    raise FileExistsError(errno.EEXIST, "no free temporary name", str(path))
+
+
+_TEMP_RE = re.compile(r"^\..+?\.(?:(\d+)\.)?[A-Za-z0-9_]+\.part$")
+
+
+def remove_stale_temp_files(folder: Path, prefix: str = "") -> list[Path]:
+    """Remove the partial files :func:`atomic_write` left in ``folder`` (names starting with
+    ``.PREFIX``) when its writer was killed: those whose writer process is gone, and those of the
+    older naming that carries no process id. Returns what was removed."""
+    from engine.ownership import pid_alive
+
+    removed = []
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return removed
+    for name in names:
+        m = _TEMP_RE.match(name)
+        if not m or not name.startswith("." + prefix):
+            continue
+        if m.group(1) is not None and pid_alive(int(m.group(1))):
+            continue  # still being written
+        path = Path(folder) / name
+        try:
+            path.unlink()
+        except OSError:
+            continue
+        log.info("removed %s, a partial file whose writer died", path)
+        removed.append(path)
+    return removed
 
 
 def _disk_full(folder: Path) -> bool:

@@ -319,12 +319,13 @@ class Library:
         """Delete a user model."""
         self._user_entry(name, "removed").path.unlink()
 
-    def export(self, name: str, fmt: str, out: str | os.PathLike) -> Path:
+    def export(self, name: str, fmt: str, out: str | os.PathLike, overwrite: bool = False) -> Path:
         """Write a model as ``pth`` (Real-ESRGAN layout), ``safetensors`` or ``onnx``.
 
         Each format carries the model's metadata (activation, scale, channels) where it can, and
         every file is read back and run beside the library's network on a small input before it
-        takes its name: a file that would not give the same output is never written.
+        takes its name: a file that would not give the same output is never written. An existing
+        ``out`` is refused unless ``overwrite``; the model's own file never is written over.
         """
         import shutil
 
@@ -338,6 +339,10 @@ class Library:
             out = out / f"{entry.name}.{fmt}"
         if not out.parent.is_dir():
             raise ArchivistError(f"{out.parent}: output folder does not exist")
+        from engine.ownership import check_absent, check_not_input
+
+        check_not_input(out, [entry.path])
+        check_absent(out, overwrite)
         loaded = load_model(entry.path)
         if fmt == "safetensors":
             def write(tmp: Path) -> None:

@@ -53,10 +53,10 @@ class QueueClient:
     def submit(self, kind: str, spec: dict, priority: int = 0, device: str = "any", after: int | None = None) -> int:
         """Validate ``spec`` for ``kind`` and queue it; returns the new job id."""
         job_kind = get_kind(kind)
-        spec = job_kind.validate(spec)
         if not isinstance(priority, int) or isinstance(priority, bool):
             raise ArchivistError(f"invalid priority {priority!r}: allowed an integer")
         device = check_device_request(device)
+        spec = job_kind.validate(spec)  # the spec last: it reads the input and the output's folder
         return self.store.insert_job(kind, spec, priority=priority, device=device, after_id=after,
                                      output=job_kind.output(spec))
 
@@ -77,7 +77,8 @@ class QueueClient:
 
     # -- steering -----------------------------------------------------------------------------
     def cancel(self, job_id: int) -> str:
-        """Cancel a job: at once when queued/paused (partial output removed), else ask its worker.
+        """Cancel a job: at once when queued/paused, else ask its worker. The kind removes what the job
+        created (its ledger lists it; a job that never ran created nothing) and nothing else.
 
         Returns the status the job has now (``cancelled``, or ``running`` while the worker stops).
         """
@@ -211,6 +212,11 @@ class QueueClient:
                 raise ArchivistError(f"job #{job_id} started running meanwhile: cancel it first")
             conn.execute("DELETE FROM events WHERE job_id = ?", (job_id,))
         if job.log_path:
+            from engine.ownership import Ledger, job_tag
+
+            # Its hidden partial files (a paused or failed job's) would outlive the ledger that names
+            # them; finished files, datasets and anything else stay.
+            Ledger(Path(job.log_path).parent, job_tag(job.id)).discard_partials()
             shutil.rmtree(Path(job.log_path).parent, ignore_errors=True)
 
     def clear_done(self) -> list[int]:

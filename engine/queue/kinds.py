@@ -5,7 +5,9 @@
 - ``run(spec, ctx) -> bool``: do the work in the worker process; True when complete, False when it
   stopped early at a safe boundary because ``ctx.should_stop()`` said so. It must resume: a second
   run after a crash or a pause continues where the first stopped and never redoes finished units.
-- ``cleanup(spec, ctx_dir)``: remove partial output after a cancel.
+- ``cleanup(spec, work_dir)``: after a cancel, remove what the job created and nothing else: the
+  files its ledger (``work_dir/owned.jsonl``, :mod:`engine.ownership`) lists. A job that never
+  ran has no ledger, so its cancel removes nothing.
 - ``output(spec) -> str | None``: the output path, for listings and the end-of-job hook.
 
 The spec is data, never a command line: nothing here runs a shell.
@@ -14,6 +16,7 @@ The spec is data, never a command line: nothing here runs a shell.
 from __future__ import annotations
 
 import logging
+import math
 import os
 import shutil
 from collections.abc import Callable
@@ -117,7 +120,8 @@ def is_video(path: str | os.PathLike) -> bool:
 
 
 # -- restore --------------------------------------------------------------------------------------
-RESTORE_KEYS = ("input", "output", "models", "tile", "tile_overlap", "precision", "format", "tone", "video")
+RESTORE_KEYS = ("input", "output", "models", "tile", "tile_overlap", "precision", "format", "tone", "video",
+                "overwrite")
 # VideoOptions fields a queued video job may set (resume and work_dir belong to the queue).
 VIDEO_KEYS = ("codec", "crf", "preset", "encoder_opts", "segment_frames", "start", "duration", "deinterlace",
               "ivtc", "fps", "batch", "queue_size", "decode_threads", "overlap", "check_space", "audio", "pad_even")
@@ -166,12 +170,25 @@ def _restore_validate(spec: dict) -> dict:
     unknown = sorted(set(video) - set(VIDEO_KEYS))
     if unknown:
         raise ArchivistError(f"restore job: unknown video option {unknown[0]!r}; allowed are {', '.join(VIDEO_KEYS)}")
+    overwrite = spec.get("overwrite", False)
+    if not isinstance(overwrite, bool):
+        raise ArchivistError(f"restore job: spec key 'overwrite': {overwrite!r} invalid: allowed true or false")
+    # Checked now, not when the job runs: the options, and the output (not the input, not there
+    # unless overwrite).
     if video or is_video(src):
-        _video_options(video)  # checked now, not when the job runs
+        from engine.video.restore import check_output
+
+        check_output(src, out_abs, _video_options(video, overwrite=overwrite))
+    else:
+        from engine.inference.restore import check_outputs, plan_images
+
+        check_outputs(plan_images(src, out_abs, fmt), overwrite)
     checked = {"input": str(src), "output": out_abs, "models": absolute, "tile": tile,
                "tile_overlap": overlap, "precision": precision, "format": fmt, "video": video}
     if tone != "auto":  # only when given: the spec of an ordinary job stays as it was
         checked["tone"] = tone
+    if overwrite:
+        checked["overwrite"] = True
     return checked
 
 
@@ -179,6 +196,9 @@ def _video_options(video: dict, **queue_owned):
     """``VideoOptions`` from a job's ``video`` document (``fps`` as a string such as ``24000/1001``)."""
     from engine.video.restore import VideoOptions, parse_fps
 
+    for key, value in video.items():  # NaN passes every range check: refused here, by name
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ArchivistError(f"restore job: spec key 'video.{key}': {value!r} invalid: allowed a finite number")
     values = dict(video)
     if values.get("fps") is not None:
         values["fps"] = parse_fps(str(values["fps"]))
@@ -188,8 +208,30 @@ def _video_options(video: dict, **queue_owned):
         raise ArchivistError(f"restore job: video options: {exc}") from None
 
 
+def _ledger(work_dir: Path, job_id: int | None = None):
+    """The job's ledger of what it created (``work_dir/owned.jsonl``); its partial files are tagged
+    by the job id, which a job folder (``jobs/<id>``) is named by."""
+    from engine.ownership import Ledger, job_tag
+
+    if job_id is None:
+        try:
+            job_id = int(Path(work_dir).name)
+        except ValueError:
+            job_id = 0
+    return Ledger(work_dir, job_tag(job_id))
+
+
 def _restore_run(spec: dict, ctx: JobContext) -> bool:
     from engine.inference.chain import Chain, parse_stage
+
+    ledger = _ledger(ctx.work_dir, ctx.job_id)
+    overwrite = bool(spec.get("overwrite", False))
+    output = Path(spec["output"])
+    if _is_video_job(spec) and str(output.absolute()) in ledger.finals() and output.exists():
+        # This job gave the file its final name in an earlier attempt, then lost its worker before
+        # it could say so: it is done. (An output this job did not record is never taken as done.)
+        log.info("job %d: %s was finished by an earlier attempt", ctx.job_id, output)
+        return True
 
     stages = [parse_stage(m) for m in spec["models"]]
     chain = Chain.load(stages, device=ctx.device, precision=spec["precision"], tile=spec["tile"],
@@ -199,23 +241,36 @@ def _restore_run(spec: dict, ctx: JobContext) -> bool:
         from engine.video.restore import restore_video
 
         options = _video_options(spec.get("video") or {}, resume=True, work_dir=ctx.work_dir / "video",
-                                 tone=spec.get("tone", "auto"))
+                                 tone=spec.get("tone", "auto"), overwrite=overwrite)
         (ctx.work_dir / "video").mkdir(mode=0o700, exist_ok=True)
 
         def on_plan(plan) -> None:  # before the first frame: what happens to every stream
             if ctx.event is not None:
                 ctx.event("stream plan: " + "; ".join(plan.streams.lines()))
 
-        result = restore_video(spec["input"], spec["output"], chain, options=options, progress=ctx.progress,
-                               should_stop=ctx.should_stop, on_plan=on_plan)
+        try:
+            result = restore_video(spec["input"], spec["output"], chain, options=options, progress=ctx.progress,
+                                   should_stop=ctx.should_stop, on_plan=on_plan, ledger=ledger)
+        finally:
+            _rmdir_if_empty(ctx.work_dir / "video")  # its segments' folder goes when they do
         log.info("job %d: video %s after %d of %s segments (resumed after %d)", ctx.job_id, result.status,
                  result.segments_done, result.segments_total, getattr(result, "resumed_from", 0))
         return result.status != "paused"
     from engine.inference.restore import restore_images
 
-    result = restore_images(spec["input"], spec["output"], chain, fmt=spec["format"], skip_existing=True,
-                            progress=ctx.progress, should_stop=ctx.should_stop, tone=spec.get("tone", "auto"))
+    result = restore_images(spec["input"], spec["output"], chain, fmt=spec["format"], progress=ctx.progress,
+                            should_stop=ctx.should_stop, tone=spec.get("tone", "auto"), overwrite=overwrite,
+                            ledger=ledger)
+    if result.skipped:
+        log.info("job %d: %d image(s) were finished by an earlier attempt", ctx.job_id, result.skipped)
     return not result.stopped
+
+
+def _rmdir_if_empty(folder: Path) -> None:
+    try:
+        folder.rmdir()
+    except OSError:
+        pass
 
 
 def _is_video_job(spec: dict) -> bool:
@@ -225,19 +280,11 @@ def _is_video_job(spec: dict) -> bool:
 
 
 def _restore_cleanup(spec: dict, work_dir: Path) -> None:
-    if _is_video_job(spec):
-        # The final file only appears (by rename) when complete; the segments are the partial output.
-        _remove(work_dir / "video")
-        return
-    from engine.inference.restore import plan_images
-
-    try:
-        pairs = plan_images(Path(spec["input"]), Path(spec["output"]), spec.get("format"))
-    except ArchivistError as exc:
-        log.warning("cannot list the outputs to remove: %s", exc)
-        return
-    for _src, dst in pairs:
-        dst.unlink(missing_ok=True)
+    # Only what the ledger lists: partial files, finished files that replaced nothing, folders the
+    # job made. Sources, earlier results and anything else at the output path are never touched.
+    removed = _ledger(work_dir).remove_created()
+    _remove(work_dir / "video")  # the segments, in the job's own folder
+    log.info("restore job cancelled: %d file(s) it created removed", len(removed))
 
 
 RESTORE = JobKind("restore", _restore_validate, _restore_run, _restore_cleanup,
@@ -249,6 +296,7 @@ DEGRADE_KEYS = ("input", "output", "profile", "count", "seed", "crop", "workers"
 
 
 def _degrade_validate(spec: dict) -> dict:
+    """Everything the writer would refuse, refused now (:func:`engine.degrade.dataset.check_dataset`)."""
     _check_keys(spec, DEGRADE_KEYS, "degrade")
     src = Path(_require(spec, "input", "degrade")).expanduser().resolve()
     out = Path(_require(spec, "output", "degrade")).expanduser().resolve()
@@ -269,8 +317,10 @@ def _degrade_validate(spec: dict) -> dict:
             raise ArchivistError(f"degrade job: {key} {value!r} invalid: allowed an integer >= {lo}")
         doc[key] = value
     from engine.degrade import load_profile
+    from engine.degrade.dataset import check_dataset
 
-    load_profile(profile)
+    check_dataset(src, out, load_profile(profile), count=doc["count"], seed=doc["seed"], crop=doc["crop"],
+                  workers=doc["workers"], clip_length=doc["clip_length"])
     return doc
 
 
@@ -287,7 +337,8 @@ def _degrade_run(spec: dict, ctx: JobContext) -> bool:
             raise _StopAtBoundary
 
     try:
-        write_dataset(spec["input"], spec["output"], load_profile(spec["profile"]), progress=progress, **kwargs)
+        write_dataset(spec["input"], spec["output"], load_profile(spec["profile"]), progress=progress,
+                      ledger=_ledger(ctx.work_dir, ctx.job_id), **kwargs)
     except _StopAtBoundary:
         return False
     return True
@@ -297,18 +348,12 @@ class _StopAtBoundary(Exception):
     """Raised from a progress callback to stop a writer that has no ``should_stop`` of its own."""
 
 
-DATASET_PARTS = ("gt", "lq", "manifest.jsonl", "dataset.json")  # what the dataset writer creates
-
-
 def _degrade_cleanup(spec: dict, work_dir: Path) -> None:
-    # Only what the writer made is removed; the folder goes too when nothing else is in it.
-    out = Path(spec["output"])
-    for part in DATASET_PARTS:
-        _remove(out / part)
-    try:
-        out.rmdir()
-    except OSError:
-        pass
+    # The pairs this job wrote go with their manifest lines; a dataset it extended stays as it was
+    # before the job, one it created goes (engine.degrade.dataset.undo_job).
+    from engine.degrade.dataset import undo_job
+
+    undo_job(_ledger(work_dir))
 
 
 DEGRADE = JobKind("degrade", _degrade_validate, _degrade_run, _degrade_cleanup,
@@ -319,6 +364,17 @@ DEGRADE = JobKind("degrade", _degrade_validate, _degrade_run, _degrade_cleanup,
 def _train_validate(spec: dict) -> dict:
     _check_keys(spec, ("config", "name", "resume", "stop_at", "precision"), "train")
     spec = dict(spec)
+    stop_at = spec.get("stop_at")
+    if stop_at is not None and (not isinstance(stop_at, int) or isinstance(stop_at, bool) or stop_at < 1):
+        raise ArchivistError(f"train job: spec key 'stop_at': {stop_at!r} invalid: allowed an iteration >= 1")
+    if not isinstance(spec.get("resume", False), bool):
+        raise ArchivistError(f"train job: spec key 'resume': {spec['resume']!r} invalid: allowed true or false")
+    if spec.get("precision") is not None:
+        from engine.devices import PRECISIONS
+
+        if spec["precision"] not in PRECISIONS:
+            raise ArchivistError(f"train job: spec key 'precision': {spec['precision']!r} invalid: allowed "
+                                 f"{', '.join(PRECISIONS)}")
     if not spec.get("name") and not spec.get("config"):
         raise ArchivistError("train job: needs a config file or a run name to resume")
     if spec.get("config"):

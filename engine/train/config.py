@@ -7,6 +7,7 @@ loss switched off where no VGG19 weights are at hand).
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -298,9 +299,11 @@ def _merge(cls, doc: Any, source: str, prefix: str):
 def _num(source: str, key: str, value: Any, lo: float, hi: float, integer: bool = False,
          lo_open: bool = False) -> None:
     ok_type = isinstance(value, int) if integer else isinstance(value, (int, float))
+    kind = "an integer" if integer else "a number"
+    lo_s = f"> {lo}" if lo_open else f">= {lo}"
+    if ok_type and not isinstance(value, bool) and not math.isfinite(value):  # NaN passes every comparison
+        raise _fail(source, key, value, f"a finite number {lo_s} and <= {hi} (not NaN or infinity)")
     if isinstance(value, bool) or not ok_type or not (lo < value if lo_open else lo <= value) or value > hi:
-        kind = "an integer" if integer else "a number"
-        lo_s = f"> {lo}" if lo_open else f">= {lo}"
         raise _fail(source, key, value, f"{kind} {lo_s} and <= {hi}")
 
 

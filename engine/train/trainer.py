@@ -441,6 +441,14 @@ class Trainer:
         log.info("checkpoint %s", path)
         return path
 
+    def _remove_stale_partials(self) -> None:
+        """A run killed while writing (SIGKILL, power loss) leaves ``.iter_*.part`` and the like in its
+        own folders; they are this run's, their writer is gone, and nothing else would remove them."""
+        from engine.models.files import remove_stale_temp_files
+
+        for folder in (self.rdir, self.rdir / "checkpoints", self.rdir / "previews"):
+            remove_stale_temp_files(folder)
+
     def load_checkpoint(self) -> None:
         from engine.models.files import find_nonfinite
 
@@ -508,6 +516,8 @@ class Trainer:
     # -- the loop ----------------------------------------------------------------------------------
     def run(self) -> TrainResult:
         cfg = self.cfg
+        if self.main:
+            self._remove_stale_partials()
         if self.resume:
             self.load_checkpoint()
         if self.main:  # a request left by a run that died before seeing it must not stop this one

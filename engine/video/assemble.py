@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import heapq
 import logging
-import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from fractions import Fraction
@@ -58,21 +57,19 @@ class VideoTrack:
     output_time_base: Fraction | None = None  # AVI counts frames: 1/rate there; else the source's
 
 
-def temp_output_path(output: Path) -> Path:
-    """``dir/.name.partial.ext``: the file being written; never looks finished."""
-    return output.with_name(f".{output.stem}.partial{output.suffix}")
-
-
 def assemble(segments: list[Segment], video: VideoTrack, output: Path, source: str | None = None,
-             plan: StreamPlan | None = None, offset: float = 0.0, end: float | None = None) -> None:
-    """Join ``segments`` into ``output``, with ``source``'s other streams as ``plan`` says.
+             plan: StreamPlan | None = None, offset: float = 0.0, end: float | None = None, *,
+             into: Path) -> None:
+    """Join ``segments`` into the file ``into``, a hidden partial name of ``output`` (whose suffix
+    chooses the container), with ``source``'s other streams as ``plan`` says. The caller gives it
+    its final name (:func:`engine.ownership.place`); on failure ``into`` is removed.
 
     ``offset``/``end`` (seconds of the source) restrict the side streams to the restored range;
     they are shifted by ``-offset`` like the video.
     """
     import av
 
-    tmp = temp_output_path(output)
+    tmp = Path(into)
     rules = rules_for(output)
     try:
         out = av.open(str(tmp), "w", format=rules.format)
@@ -113,7 +110,6 @@ def assemble(segments: list[Segment], video: VideoTrack, output: Path, source: s
             raise ArchivistError(f"{output}: assembling the final file failed: {exc}") from None
         raise
     _close_all(inputs)
-    os.replace(tmp, output)
 
 
 def _add_video(out, template, video: VideoTrack):

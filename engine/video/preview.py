@@ -63,8 +63,11 @@ def compose(before: np.ndarray, after: np.ndarray, layout: str = "side") -> np.n
 
 
 def preview_frame(input_path: str | Path, chain, output: str | Path, frame: int | None = None,
-                  time: float | None = None, layout: str = "side") -> Path:
-    """Restore one frame of ``input_path`` with ``chain`` and write the before/after picture to ``output``."""
+                  time: float | None = None, layout: str = "side", overwrite: bool = False) -> Path:
+    """Restore one frame of ``input_path`` with ``chain`` and write the before/after picture to ``output``.
+
+    The output may not be the input; an existing one is refused unless ``overwrite``.
+    """
     from engine.inference.imageio import write_picture
 
     output = Path(output)
@@ -72,6 +75,10 @@ def preview_frame(input_path: str | Path, chain, output: str | Path, frame: int 
         raise ArchivistError(f"{output}: preview must be a .png or .tiff file")
     if not output.parent.is_dir():
         raise ArchivistError(f"{output.parent}: output folder does not exist")
+    from engine.ownership import check_absent, check_not_input
+
+    check_not_input(output, [input_path])
+    check_absent(output, overwrite)
     if layout not in LAYOUTS:
         raise ArchivistError(f"layout {layout!r} invalid: allowed are {', '.join(LAYOUTS)}")
     rgb, depth = grab_frame(input_path, frame, time)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
 import os
 import shutil
 import sys
@@ -23,6 +24,7 @@ from pathlib import Path
 
 from engine.errors import ArchivistError
 from engine.inference.tone import check_tone
+from engine.ownership import Ledger, check_absent, check_not_input, human_bytes, place, place_folder
 from engine.video.encode import (
     CONTAINER_CODECS,
     DEFAULT_CODEC,
@@ -60,8 +62,18 @@ DEFAULT_SEGMENT_FRAMES = 500
 DEINTERLACE_FILTER = "bwdif=mode=send_frame:parity=auto:deint=all"
 IVTC_FILTER = "fieldmatch,yadif=deint=interlaced,decimate"
 
-# Rough compressed size as a fraction of raw RGB (3 bytes per pixel, 6 above 8 bits), for the space check.
-_SIZE_FACTOR = {"ffv1": 0.6, "x264": 0.03, "x265": 0.02, "prores": 0.35, "png": 0.7, "tiff": 1.0}
+# Compressed size as a fraction of raw RGB (3 bytes per pixel, 6 above 8 bits), for the space check:
+# (least, typical). The least is below what flat, clean cartoon frames compress to, so a run is refused
+# only when even that cannot fit; the typical figure (grainy film) only brings a warning.
+_SIZE_FACTOR = {"ffv1": (0.03, 0.6), "x264": (0.001, 0.03), "x265": (0.0005, 0.02), "prores": (0.05, 0.35),
+                "png": (0.03, 0.7), "tiff": (0.03, 1.0)}
+
+
+# The numeric options: (field, the flag that sets it, whole number?). NaN passes every comparison,
+# so each is checked to be finite before its range.
+_NUMERIC_OPTIONS = (("crf", "--crf", False), ("segment_frames", "--segment-frames", True), ("start", "--start", False),
+                    ("duration", "--duration", False), ("batch", "--batch", True), ("queue_size", "queue size", True),
+                    ("decode_threads", "decode threads", True))
 
 
 @dataclass
@@ -88,10 +100,20 @@ class VideoOptions:
     audio: str | None = None  # --audio: copy, aac, opus, flac, drop; None: the output container's default
     tone: str = "auto"  # auto: black and white when the source is (engine.video.tone); color; gray
     pad_even: bool = False  # odd sizes for 4:2:0/4:2:2 encoders: one edge row/column added, not 4:4:4
+    overwrite: bool = False  # an existing output file is replaced (by the final rename only)
 
     def __post_init__(self):
         check_audio_choice(self.audio)
         check_tone(self.tone)
+        for name, flag, integer in _NUMERIC_OPTIONS:
+            value = getattr(self, name)
+            if value is None and name in ("crf", "duration"):
+                continue
+            if isinstance(value, bool) or not isinstance(value, (int, float, Fraction)) or (
+                    integer and not isinstance(value, int)):
+                raise ArchivistError(f"{flag} {value!r} invalid: must be {'a whole number' if integer else 'a number'}")
+            if not math.isfinite(value):
+                raise ArchivistError(f"{flag} {value!r} invalid: must be a finite number (not NaN or infinity)")
         if self.segment_frames < 1:
             raise ArchivistError(f"--segment-frames {self.segment_frames} invalid: must be 1 or more")
         if self.start < 0:
@@ -182,21 +204,41 @@ def _check_writable_folder(folder: Path, what: str) -> None:
         raise ArchivistError(f"{folder}: {what} folder is not writable")
 
 
-def _check_space(folders: dict[Path, int]) -> None:
-    """``folders``: folder → bytes needed. Folders on one file system add up."""
+def _check_space(folders: list[tuple[Path, tuple[int, int]]]) -> None:
+    """``folders``: (folder, (least, typical) bytes needed there). Folders on one file system add up
+    (the segments and the final file coexist while it is assembled).
+
+    Refused only when even the least the output can take does not fit; when the typical size does
+    not, a warning (a run that fills the disk keeps its finished segments: free space, --resume).
+    """
     by_device: dict[int, list] = {}
-    for folder, need in folders.items():
+    for folder, (least, typical) in folders:
         dev = folder.stat().st_dev
-        entry = by_device.setdefault(dev, [folder, 0])
-        entry[1] += need
-    for folder, need in by_device.values():
+        entry = by_device.setdefault(dev, [folder, 0, 0])
+        entry[1] += least
+        entry[2] += typical
+    for folder, least, typical in by_device.values():
         free = shutil.disk_usage(folder).free
-        log.info("space: about %.1f GB needed in %s, %.1f GB free", need / 1e9, folder, free / 1e9)
-        if need > free:
+        verdict = space_verdict(least, typical, free)
+        log.info("space: %s to %s needed in %s (estimate), %s free", human_bytes(least), human_bytes(typical),
+                 folder, human_bytes(free))
+        if verdict == "refuse":
             raise ArchivistError(
-                f"{folder}: not enough free space: the output needs about {need / 1e9:.1f} GB "
-                f"(estimate), {free / 1e9:.1f} GB free; free space, choose a lossy --codec or use --work-dir"
+                f"{folder}: not enough free space: the output needs at least about {human_bytes(least)} "
+                f"(estimate), {human_bytes(free)} free; free space, choose a lossy --codec or use --work-dir"
             )
+        if verdict == "warn":
+            log.warning("%s: the output may need up to about %s and %s is free: if the disk fills, the finished "
+                        "segments are kept (free space, then --resume)", folder, human_bytes(typical),
+                        human_bytes(free))
+
+
+def space_verdict(least: int, typical: int, free: int) -> str:
+    """``refuse`` when even the least estimate is more than ``free``, ``warn`` when the typical one
+    is, else ``ok``. All in bytes."""
+    if least > free:
+        return "refuse"
+    return "warn" if typical > free else "ok"
 
 
 class _SegmentSink:
@@ -280,6 +322,8 @@ class _Run:
         self.sequence_writer: ImageSequenceWriter | None = None
         self.layout: StreamLayout | None = None
         self.meta: dict = {}
+        self.ledger: Ledger | None = None
+        self.sequence_out = False  # frames go straight into an image folder; segments are records only
 
     @property
     def state_path(self) -> Path:
@@ -322,7 +366,7 @@ class _Run:
             return False
         segments = []
         for seg in state.get("segments", []):
-            if self.sequence_writer is None and not self.segment_path(seg["index"]).is_file():
+            if not self.sequence_out and not self.segment_path(seg["index"]).is_file():
                 break
             segments.append(seg)
         self.segments = segments
@@ -424,15 +468,22 @@ def _logged(tone: ToneDecision, input_path: Path) -> ToneDecision:
     return tone
 
 
-def _target(output: str | Path, codec: str | None) -> tuple[Path, str, tuple[Path, str] | None]:
-    """What comes out: (output path, codec, (folder, pattern) of an image sequence or None), checked."""
+def _target(output: str | Path, codec: str | None, overwrite: bool = False,
+            mine: frozenset[str] = frozenset()) -> tuple[Path, str, tuple[Path, str] | None]:
+    """What comes out: (output path, codec, (folder, pattern) of an image sequence or None), checked.
+
+    An existing output file is refused unless ``overwrite`` (or this job wrote it: ``mine``); an
+    image-sequence folder must be new or empty, with or without ``overwrite`` (a folder is never
+    merged into: an earlier, longer sequence would leave its last frames behind).
+    """
     if is_image_sequence_output(output):
         codec = codec or "png"
         if codec not in IMAGE_CODECS:
             raise ArchivistError(f"--codec {codec} cannot write an image sequence: allowed are png, tiff")
         out_folder, pattern = _sequence_target(output, codec)
         if out_folder.exists() and (not out_folder.is_dir() or any(out_folder.iterdir())):
-            raise ArchivistError(f"{out_folder}: output folder exists and is not empty")
+            raise ArchivistError(f"{out_folder}: output folder exists and is not empty; choose a new or empty folder "
+                                 "(--overwrite replaces files, never a folder's contents)")
         parent, result = out_folder.parent, (out_folder, codec, (out_folder, pattern))
     else:
         output_path = Path(output)
@@ -446,14 +497,27 @@ def _target(output: str | Path, codec: str | None) -> tuple[Path, str, tuple[Pat
                                  f"{', '.join(CONTAINER_CODECS[suffix])}")
         if output_path.is_dir():
             raise ArchivistError(f"{output_path}: is a folder (end the path with / for an image sequence)")
+        check_absent(output_path, overwrite, mine)
         parent, result = output_path.parent, (output_path, codec, None)
     _check_writable_folder(parent if str(parent) else Path("."), "output")
     return result
 
 
+def check_output(input_path: str | Path, output: str | Path, options: VideoOptions | None = None) -> None:
+    """The cheap part of :func:`plan_restore`, before a model is loaded: the output is not the input
+    and does not exist (unless ``options.overwrite``), and its folder is writable."""
+    options = options or VideoOptions()
+    if not is_image_sequence_output(output):
+        check_not_input(output, [input_path])
+    _target(output, options.codec, options.overwrite)
+
+
 def plan_restore(input_path: str | Path, output: str | Path, options: VideoOptions | None = None,
-                 scale: int = 1) -> RestorePlan:
+                 scale: int = 1, mine: frozenset[str] = frozenset()) -> RestorePlan:
     """Probe the input, check the output, choose the encoder and plan every stream; writes nothing.
+
+    The output may not be the input (any spelling of the same file) and may not exist unless
+    ``options.overwrite`` (``mine``: final names a queued job gave itself in an earlier attempt).
 
     The stream plan is proved by opening the output container in memory with the planned streams
     and the encoder (:func:`engine.video.streams.check_plan`), so nothing about streams or the
@@ -462,8 +526,10 @@ def plan_restore(input_path: str | Path, output: str | Path, options: VideoOptio
     """
     options = options or VideoOptions()
     input_path = Path(input_path)
+    if not is_image_sequence_output(output):
+        check_not_input(output, [input_path])
     src = _source(input_path, options)
-    output_path, codec, sequence = _target(output, options.codec)
+    output_path, codec, sequence = _target(output, options.codec, options.overwrite, mine)
     settings = EncoderSettings(codec, options.crf, options.preset, dict(options.encoder_opts))
 
     if output_path.suffix.lower() == ".avi" and src.info is not None and src.info.variable_frame_rate:
@@ -528,7 +594,8 @@ def restore_video(input_path: str | Path, output: str | Path, chain, options: Vi
                   progress: Callable[[int, int | None], None] | None = None,
                   should_stop: Callable[[], bool] | None = None,
                   on_segment: Callable[[int, int], None] | None = None,
-                  on_plan: Callable[[RestorePlan], None] | None = None) -> VideoResult:
+                  on_plan: Callable[[RestorePlan], None] | None = None,
+                  ledger: Ledger | None = None) -> VideoResult:
     """Restore a video file (or an image sequence, with ``options.fps``) through ``chain`` into ``output``.
 
     ``chain`` needs ``run_batch(NxHxWx3 float32)``, ``scale`` and ``identity()`` (an
@@ -538,14 +605,31 @@ def restore_video(input_path: str | Path, output: str | Path, chain, options: Vi
     each segment boundary and, when true, the run ends there with status ``paused`` (a later
     ``resume=True`` continues). Raises :class:`ArchivistError` for every expected failure, leaving
     no file that looks finished.
+
+    What the run creates outside its job folder (the final file while it is assembled, an image
+    sequence's folder) is written under a hidden partial name and recorded in ``ledger`` (a queued
+    job's; by default one in the job folder) before it is made; the final name is given by one
+    rename. An existing output is refused unless ``options.overwrite``, and then replaced only by
+    that rename. A run that fails before its first segment leaves no job folder behind.
     """
     options = options or VideoOptions()
     started = time.monotonic()
     scale = int(getattr(chain, "scale", 1) or 1)
-    plan = plan_restore(input_path, output, options, scale)
+    mine = frozenset(ledger.finals()) if ledger is not None else frozenset()
+    plan = plan_restore(input_path, output, options, scale, mine)
     if on_plan is not None:
         on_plan(plan)
-    run = _prepare_run(plan, chain, options, progress, should_stop, on_segment)
+    run = _prepare_run(plan, chain, options, progress, should_stop, on_segment, ledger)
+    try:
+        return _restore_frames(plan, run, chain, options, started)
+    except BaseException:
+        if not run.segments:  # nothing worth keeping for --resume: no empty job folder is left
+            run.ledger.discard_partials()
+            shutil.rmtree(run.job_dir, ignore_errors=True)
+        raise
+
+
+def _restore_frames(plan: RestorePlan, run: _Run, chain, options: VideoOptions, started: float) -> VideoResult:
     done_frames = run.frames_before
     info = plan.info
     if plan.info is None:
@@ -567,14 +651,15 @@ def restore_video(input_path: str | Path, output: str | Path, chain, options: Vi
                              + (f" in the range --start {options.start:g}" if options.start else ""))
     _finish(plan, run, options)
     run.save_state(complete=True)
-    shutil.rmtree(run.job_dir, ignore_errors=True)
+    shutil.rmtree(run.job_dir, ignore_errors=True)  # the segments (and a direct run's ledger) are done with
     elapsed = time.monotonic() - started
     log.info("restored %d frames in %.1f s", produced, elapsed)
     return VideoResult("done", plan.output_path, produced, len(run.segments), len(run.segments), run.key,
                        run.job_dir, elapsed, done_frames)
 
 
-def _prepare_run(plan: RestorePlan, chain, options: VideoOptions, progress, should_stop, on_segment) -> _Run:
+def _prepare_run(plan: RestorePlan, chain, options: VideoOptions, progress, should_stop, on_segment,
+                 ledger: Ledger | None) -> _Run:
     """The job folder (space checked first), and the segments an earlier run finished (with --resume)."""
     sequence_out = plan.sequence_out is not None
     scale = int(getattr(chain, "scale", 1) or 1)
@@ -601,37 +686,47 @@ def _prepare_run(plan: RestorePlan, chain, options: VideoOptions, progress, shou
         # already on disk count as written.
         codec = plan.codec
         bpp = 6 if (plan.high_bit_depth and codec in ("ffv1", "png", "tiff")) else 3
-        need = int((plan.total or 0) * plan.width * scale * plan.height * scale * bpp * _SIZE_FACTOR[codec])
+        raw = (plan.total or 0) * plan.width * scale * plan.height * scale * bpp
+        need = tuple(int(raw * factor) for factor in _SIZE_FACTOR[codec])
         written = sum(p.stat().st_size for p in job_dir.glob("segment-*")) if options.resume else 0
         work_parent = job_dir.parent if job_dir.parent.exists() else parent
         if sequence_out:
-            _check_space({parent: need})
+            _check_space([(parent, need)])
         else:
-            _check_space({work_parent: max(0, need - written), parent: need})
+            _check_space([(work_parent, tuple(max(0, n - written) for n in need)), (parent, need)])
     job_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
 
     run = _Run(job_dir, key, options, progress, should_stop, on_segment)
+    # A direct run keeps its ledger in the job folder, tagged by the job's key, so a later --resume
+    # (another process) knows the partial files as its own.
+    run.ledger = ledger if ledger is not None else Ledger(job_dir, f"k{key[:12]}")
     run.total_frames = plan.total
     run.meta = {"input": str(plan.input_path), "output": str(plan.output_path), "codec": plan.codec}
+    run.sequence_out = sequence_out
+    resumed = options.resume and run.load_state()
     if sequence_out:
         out_folder, pattern = plan.sequence_out
-        tmp_folder = out_folder.with_name(f".{out_folder.name}.partial")
-        tmp_folder.mkdir(exist_ok=True)
+        tmp_folder = run.ledger.partial_path(out_folder)
+        if not (resumed and tmp_folder.is_dir() and str(tmp_folder.absolute()) in run.ledger.paths("partial")):
+            resumed = False
+            run.ledger.discard_partials()
+            run.ledger.record("partial", tmp_folder)
+            try:
+                tmp_folder.mkdir()
+            except OSError as exc:
+                raise ArchivistError(f"{tmp_folder}: cannot create: {exc.strerror or exc}") from None
         run.sequence_writer = ImageSequenceWriter(tmp_folder, pattern, plan.high_bit_depth, plan.gray)
     else:
+        run.ledger.discard_partials()  # a final file being assembled when an earlier attempt was killed
         run.plan = plan.encoder
         run.layout = plan.layout
 
-    resumed = options.resume and run.load_state()
     if not resumed:
         if not options.resume and run.state_path.exists():
             log.warning("an unfinished run of this job was found in %s: starting afresh (--resume continues it)",
                         job_dir)
         for old in job_dir.glob("segment-*"):
             old.unlink()
-        if run.sequence_writer is not None:
-            for old in run.sequence_writer.folder.iterdir():
-                old.unlink()
         run.segments = []
         run.pts_offset = None
     for leftover in job_dir.glob("segment-*.partial"):
@@ -670,11 +765,7 @@ def _run_frames(run: _Run, frames, chain, options: VideoOptions):
 def _finish(plan: RestorePlan, run: _Run, options: VideoOptions) -> None:
     """The final file: the image folder renamed into place, or the segments assembled with the other streams."""
     if plan.sequence_out is not None:
-        out_folder = plan.sequence_out[0]
-        tmp_folder = run.sequence_writer.folder
-        if out_folder.exists():
-            out_folder.rmdir()
-        os.replace(tmp_folder, out_folder)
+        place_folder(run.sequence_writer.folder, plan.sequence_out[0], run.ledger)
         return
     from engine.video.assemble import Segment, VideoTrack, assemble
 
@@ -694,8 +785,15 @@ def _finish(plan: RestorePlan, run: _Run, options: VideoOptions) -> None:
         mine = plan.streams.decision(info.video_index)
         video.disposition = disposition_flags(mine.disposition)
         video.metadata = {k: v for k, v in (("language", mine.language), ("title", mine.title)) if v}
+    partial = run.ledger.partial_path(plan.output_path)
+    run.ledger.record("partial", partial)
     assemble(segs, video, plan.output_path, str(plan.input_path) if info is not None else None,
-             plan.streams if info is not None else None, offset, end)
+             plan.streams if info is not None else None, offset, end, into=partial)
+    try:
+        place(partial, plan.output_path, options.overwrite, run.ledger)
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
 
 
 def parse_time(text: str, what: str = "time") -> float:
@@ -709,6 +807,8 @@ def parse_time(text: str, what: str = "time") -> float:
             seconds = seconds * 60 + float(part)
     except ValueError:
         raise ArchivistError(f"{what} {text!r} invalid: use seconds (12.5) or [HH:]MM:SS(.ms)") from None
+    if not math.isfinite(seconds):
+        raise ArchivistError(f"{what} {text!r} invalid: must be a finite number of seconds")
     if seconds < 0:
         raise ArchivistError(f"{what} {text!r} invalid: must be 0 or more")
     return seconds

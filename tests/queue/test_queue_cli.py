@@ -8,6 +8,10 @@ from archivist_tui.cli import main
 
 
 def test_queue_commands_work_without_a_daemon(queue_home, tmp_path, capsys):
+    import cv2
+    import numpy as np
+
+    cv2.imwrite(str(tmp_path / "scan.png"), np.zeros((8, 8, 3), np.uint8))  # a folder with no image is refused
     for i in range(3):
         assert main(["restore", str(tmp_path), "-o", str(tmp_path / f"o{i}") + "/", "-m", "medium", "--queue",
                      *(["--after", "1"] if i == 2 else [])]) == 0

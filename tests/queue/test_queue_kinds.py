@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -52,7 +53,7 @@ def test_restore_folder_through_the_queue(queue_home, tmp_path, tiny_compact, wa
 
     # Cancel cleanup removes what the job wrote, and only that.
     (tmp_path / "queued" / "keep.txt").write_text("not ours")
-    get_kind("restore").cleanup(job.spec, tmp_path)
+    get_kind("restore").cleanup(job.spec, Path(job.log_path).parent)
     assert sorted(p.name for p in (tmp_path / "queued").iterdir()) == ["keep.txt"]
 
 
@@ -171,7 +172,7 @@ def test_degrade_job_writes_a_dataset(queue_home, tmp_path, wait_for, capsys):
     assert job.status == "done", job.error
     assert (job.done, job.total) == (6, 6)
     assert len(list((out / "lq").iterdir())) == 6 and len(list((out / "gt").iterdir())) == 6
-    get_kind("degrade").cleanup(job.spec, tmp_path)
+    get_kind("degrade").cleanup(job.spec, Path(job.log_path).parent)
     assert not out.exists()
 
 

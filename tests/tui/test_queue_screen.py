@@ -103,7 +103,8 @@ async def test_add_form_validates_before_queueing(archivist_home, library_model,
 
         form.query_one("#form-device", Input).value = "cpu"
         request = form.validate()
-        assert request.argv() == ["restore", str(src), "-o", str(tmp_path / "out"), "-m", "tiny:0.5",
+        # An image input and a name without a suffix: a folder, as the field says.
+        assert request.argv() == ["restore", str(src), "-o", str(tmp_path / "out") + "/", "-m", "tiny:0.5",
                                   "--queue", "--priority", "0", "--device", "cpu"]
 
 
@@ -121,7 +122,7 @@ async def test_cancel_through_the_real_client(archivist_home, library_model, png
 
     src = png("a.png")
     with QueueClient() as client:
-        job = client.submit("restore", {"input": str(src), "output": str(src.parent / "out"), "models": ["tiny"]})
+        job = client.submit("restore", {"input": str(src), "output": str(src.parent / "out.png"), "models": ["tiny"]})
     app = make_app()
     async with app.run_test(size=(120, 36)) as pilot:
         table = app.screen.query_one(DataTable)
@@ -184,7 +185,7 @@ async def test_an_added_job_is_selected_and_the_form_labels_every_field(archivis
     first = png("first.png")
     png("in/frame.png")
     with QueueClient() as client:
-        client.submit("restore", {"input": str(first), "output": str(tmp_path / "o1"), "models": ["tiny"]})
+        client.submit("restore", {"input": str(first), "output": str(tmp_path / "o1.png"), "models": ["tiny"]})
     app = make_app(files_root=str(tmp_path))
     async with app.run_test(size=(120, 40)) as pilot:
         table = app.screen.query_one(DataTable)
@@ -213,7 +214,7 @@ async def test_detail_shows_the_spec_as_fields(archivist_home, library_model, pn
 
     src = png("reel.png")
     with QueueClient() as client:
-        client.submit("restore", {"input": str(src), "output": str(tmp_path / "out"), "models": ["tiny:0.5"],
+        client.submit("restore", {"input": str(src), "output": str(tmp_path / "out.png"), "models": ["tiny:0.5"],
                                   "tile": 256})
     app = make_app()
     async with app.run_test(size=(120, 36)) as pilot:

@@ -168,7 +168,9 @@ def test_disk_full_on_a_real_tmpfs(clip, model, tmp_path, capsys):
                                            capture_output=True).returncode != 0:
         pytest.skip("cannot mount a tmpfs here (the injected variant covers this)")
     try:
-        src = clip("t.mkv", frames=30, width=160, height=96)
+        # Even the least an FFV1 of 80 frames can take (segments and final file together) is more than
+        # the 160 KB there: refused up front. (A run that only might not fit is not refused.)
+        src = clip("t.mkv", frames=80, width=160, height=96)
         out = mnt / "o.mkv"
         base = ["restore", str(src), "-m", model, "-o", str(out), "--device", "cpu", "--segment-frames", "3",
                 "--work-dir", str(mnt)]

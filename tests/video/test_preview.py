@@ -34,8 +34,11 @@ def test_preview_cli(clip, tiny_compact, tmp_path, capsys):
                  "--device", "cpu"]) == 0
     assert capsys.readouterr().out.strip() == str(out)
     assert read_picture(out).rgb.shape == (48, 64 * 2 + 4, 3)
-    assert main(["preview", str(src), "-m", str(tiny_compact[0]), "--frame", "99", "-o", str(out),
+    assert main(["preview", str(src), "-m", str(tiny_compact[0]), "--frame", "2", "-o", str(out),
                  "--device", "cpu"]) == 1
+    assert f"{out}: output exists" in capsys.readouterr().err
+    assert main(["preview", str(src), "-m", str(tiny_compact[0]), "--frame", "99", "-o", str(out),
+                 "--device", "cpu", "--overwrite"]) == 1
     assert "no frame 99" in capsys.readouterr().err
 
 

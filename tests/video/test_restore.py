@@ -132,8 +132,8 @@ def test_colour_metadata_and_aspect_ratio_kept(clip, identity_chain, tmp_path):
     _, _, _, facts = read_video(out)
     assert (facts["colorspace"], facts["color_primaries"], facts["color_trc"], facts["color_range"]) == (1, 1, 1, 1)
     assert facts["sar"] == Fraction(16, 15)
-    restore_video(src, tmp_path / "tags.mkv", identity_chain, VideoOptions())
-    _, _, _, facts = read_video(tmp_path / "tags.mkv")
+    restore_video(src, tmp_path / "tags-restored.mkv", identity_chain, VideoOptions())  # never over its source
+    _, _, _, facts = read_video(tmp_path / "tags-restored.mkv")
     # FFV1 holds RGB: the matrix tag says so, primaries and transfer are carried over.
     assert (facts["colorspace"], facts["color_primaries"], facts["color_trc"], facts["color_range"]) == (0, 1, 1, 2)
     assert facts["sar"] == Fraction(16, 15)
