@@ -469,6 +469,13 @@ def _event(conn: sqlite3.Connection, job_id: int | None, source: str, message: s
                  (job_id, time.time(), source, message))
 
 
+def add_events(conn: sqlite3.Connection, job_ids: list[int], source: str, message: str) -> None:
+    """The same event for several jobs, inside the caller's transaction (bulk actions)."""
+    now = time.time()
+    conn.executemany("INSERT INTO events (job_id, time, source, message) VALUES (?, ?, ?, ?)",
+                     [(job_id, now, source, message) for job_id in job_ids])
+
+
 def fitting_devices(slots: list[str]) -> list[str]:
     """The device requests (``any``, ``cpu``, ``cuda:N``) that one of the free ``slots`` can run."""
     devices = ["any"] if slots else []
