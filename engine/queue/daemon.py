@@ -152,7 +152,7 @@ def daemon_status() -> DaemonStatus:
     except ArchivistError as exc:
         log.warning("%s", exc)
         slots = []
-    with Store() as store:
+    with Store(read_only_fallback=True) as store:  # a look only: works on a full disk too
         counts: dict[str, int] = {}
         for row in store._query("SELECT status, COUNT(*) AS n FROM jobs GROUP BY status"):
             counts[row["status"]] = row["n"]

@@ -3,6 +3,7 @@ outlives its daemon and its results land, no acknowledged job is lost; a full di
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import sqlite3
@@ -148,3 +149,81 @@ def _alive(pid: int) -> bool:
         return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
     except psutil.NoSuchProcess:
         return False
+
+
+# -- a full disk ------------------------------------------------------------------------------------
+@pytest.fixture
+def small_disk(tmp_path, monkeypatch):
+    """ARCHIVIST_HOME on a 1 MiB tmpfs of its own (mounted here; CI runs as root), unmounted after."""
+    mount = tmp_path / "small"
+    mount.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m,mode=0700", "tmpfs", str(mount)],
+                          capture_output=True, text=True)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs here (needs root): {done.stderr.strip() or done.returncode}")
+    home = mount / "home"
+    monkeypatch.setenv("ARCHIVIST_HOME", str(home))
+    (home.mkdir(mode=0o700))
+    (home / "config.yaml").write_text("queue:\n  gpus: []\n  cpu_slots: 1\n  poll_interval: 0.1\n")
+    try:
+        yield home
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+def _fill_disk(folder: Path) -> Path:
+    """Write until the file system is full; returns the filler file."""
+    filler = folder / "filler"
+    fd = os.open(filler, os.O_WRONLY | os.O_CREAT, 0o600)
+    try:
+        for size in (65536, 4096, 1):  # big steps, then to the last byte
+            try:
+                while True:
+                    os.write(fd, b"\0" * size)
+            except OSError:
+                pass
+    finally:
+        os.close(fd)
+    return filler
+
+
+@pytest.mark.parametrize("daemon_holds_the_store", [False, True], ids=["closed", "open-elsewhere"])
+def test_full_disk_is_not_damage_and_reading_still_works(small_disk, tmp_path, capsys, daemon_holds_the_store):
+    """On a full disk: reading commands work, writing ones say 'no space' (never 'damaged', never
+    advice to move the database aside), nothing is lost, and all works again once space is freed.
+    ``open-elsewhere``: another process (a daemon) holds the store open meanwhile."""
+    from archivist_tui.cli import main
+
+    with QueueClient() as q:
+        ids = [q.submit("selftest", {"output": str(tmp_path / f"o{i}.txt")}) for i in range(3)]
+    holder = None
+    if daemon_holds_the_store:
+        env = {**os.environ, "PYTHONPATH": str(ROOT)}
+        holder = subprocess.Popen([sys.executable, "-c", HOLDER], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                  text=True, env=env)
+        assert holder.stdout.readline().strip() == "ready"
+    try:
+        filler = _fill_disk(small_disk.parent)
+        capsys.readouterr()
+        assert main(["queue", "list"]) == 0
+        out = capsys.readouterr().out
+        assert all(f"\n{i} " in "\n" + out for i in ids), out
+        assert main(["queue", "list", "--json"]) == 0
+        assert [j["id"] for j in json.loads(capsys.readouterr().out)] == ids
+        assert main(["queue", "show", str(ids[0])]) == 0
+        assert main(["daemon", "status"]) == 0
+        capsys.readouterr()
+        assert main(["queue", "pause", str(ids[1])]) == 1
+        err = capsys.readouterr().err
+        assert err.startswith("archivist: error: ") and err.count("\n") == 1, err
+        assert "no space" in err and "intact" in err, err
+        assert "damaged" not in err and "move it aside" not in err and "Traceback" not in err, err
+        filler.unlink()
+        assert main(["queue", "pause", str(ids[1])]) == 0
+    finally:
+        if holder is not None:
+            holder.stdin.close()
+            holder.wait(timeout=30)
+    with Store() as s:
+        assert [(j.id, j.status) for j in s.jobs()] == [(ids[0], "queued"), (ids[1], "paused"), (ids[2], "queued")]
+    assert _integrity(small_disk / "queue.db") == "ok"
