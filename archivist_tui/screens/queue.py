@@ -118,13 +118,17 @@ class QueueScreen(ArchivistScreen):
         self._signature = signature
         if same_rows:
             # Progress ticks: change only the cells that moved, keep the table (cheap, no flicker).
+            # Cells are built only for the rows that moved: with 10,000 jobs, building every row's cells
+            # on each poll took most of a second.
             keys = {c[0] for c in columns}
-            for j, (new, old) in zip(self.jobs, zip(signature, previous)):
-                row = str(j.id)
-                for index, key, value in ((1, "status", status_cell(j.status)), (2, "progress", progress_cell(j.progress)),
-                                          (3, "rate", j.rate), (4, "eta", j.eta), (5, "dev", j.device)):
+            cells = ((1, "status", lambda j: status_cell(j.status)), (2, "progress", lambda j: progress_cell(j.progress)),
+                     (3, "rate", lambda j: j.rate), (4, "eta", lambda j: j.eta), (5, "dev", lambda j: j.device))
+            for j, new, old in zip(self.jobs, signature, previous):
+                if new == old:
+                    continue
+                for index, key, value in cells:
                     if new[index] != old[index] and key in keys:
-                        table.update_cell(row, key, value)
+                        table.update_cell(str(j.id), key, value(j))
             return
         self._columns = columns
         name_width = next(c[2] for c in columns if c[0] == "name")

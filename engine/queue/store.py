@@ -28,7 +28,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 from engine.errors import ArchivistError
@@ -109,6 +109,9 @@ SCHEMA_VERSION = len(MIGRATIONS)
 READABLE_FROM = 2  # a read-only store (no migration possible) reads databases from this version on
 
 
+_INTERNAL_COLUMNS = frozenset({"token", "worker_started", "hook_pending"})
+
+
 @dataclass
 class Job:
     """One row of the queue, as clients see it."""
@@ -152,12 +155,23 @@ class Job:
         """The status as faces show it: ``pausing``/``cancelling`` while a request is pending."""
         return shown_status(self.status, self.request)
 
+    @classmethod
+    def from_values(cls, values: tuple) -> Job:
+        """From a plain row of :data:`JOB_SELECT` (bulk reads: ``dict(sqlite3.Row)`` is the slow part)."""
+        data = list(values)
+        data[_SPEC_INDEX] = json.loads(data[_SPEC_INDEX])
+        return cls(*data)
+
     def to_dict(self) -> dict:
         """JSON-able view (``archivist queue show --json``); internal columns left out."""
-        data = asdict(self)
-        for key in ("token", "worker_started", "hook_pending"):
-            data.pop(key)
-        return data
+        # A shallow copy (asdict deep-copies every spec: 2.7 s for 10,000 jobs); the spec is this job's own.
+        return {name: getattr(self, name) for name in _PUBLIC_FIELDS}
+
+
+JOB_FIELDS = tuple(f.name for f in fields(Job))
+JOB_SELECT = f"SELECT {', '.join(JOB_FIELDS)} FROM jobs"  # the columns in the dataclass's order
+_SPEC_INDEX = JOB_FIELDS.index("spec")
+_PUBLIC_FIELDS = tuple(name for name in JOB_FIELDS if name not in _INTERNAL_COLUMNS)
 
 
 @dataclass
@@ -311,10 +325,14 @@ class Store:
             except sqlite3.Error as exc:
                 log.warning("%s: rollback failed: %s", self.path, exc)
 
-    def _query(self, sql: str, params: tuple = ()) -> list[sqlite3.Row]:
+    def _query(self, sql: str, params: tuple = (), plain: bool = False) -> list:
+        """Rows as :class:`sqlite3.Row`, or as plain tuples (``plain``: cheaper by far for many rows)."""
         with self._lock:
             try:
-                return self._conn.execute(sql, params).fetchall()
+                cursor = self._conn.cursor()
+                if plain:
+                    cursor.row_factory = None
+                return cursor.execute(sql, params).fetchall()
             except sqlite3.Error as exc:
                 if self.read_only is not None:  # reading around a failing write path: say why, not "damaged"
                     raise StoreError(f"{self.read_only} (and reading failed too: {exc})", self.read_only.kind) from None
@@ -336,10 +354,23 @@ class Store:
         """Every job (or those with ``status``), in id order."""
         if status is not None:
             check_status(status)
-            rows = self._query("SELECT * FROM jobs WHERE status = ? ORDER BY id", (status,))
+            rows = self._query(f"{JOB_SELECT} WHERE status = ? ORDER BY id", (status,), plain=True)
         else:
-            rows = self._query("SELECT * FROM jobs ORDER BY id")
-        return [Job.from_row(r) for r in rows]
+            rows = self._query(f"{JOB_SELECT} ORDER BY id", plain=True)
+        return [Job.from_values(r) for r in rows]
+
+    def jobs_json(self, status: str | None = None) -> list[str]:
+        """Each job (or those with ``status``) as one line of JSON, the same object as
+        :meth:`Job.to_dict` with ``spec`` as its last key, in id order (``archivist queue list --json``).
+
+        The spec goes out as the JSON text the store holds (written by ``json.dumps``), not parsed
+        and encoded again: for 10,000 jobs that round trip was most of the command's time.
+        """
+        names = tuple(name for name in _PUBLIC_FIELDS if name != "spec")
+        where, params = ("WHERE status = ?", (check_status(status),)) if status is not None else ("", ())
+        rows = self._query(f"SELECT {', '.join(names)}, spec FROM jobs {where} ORDER BY id", params, plain=True)
+        encode = json.JSONEncoder().encode
+        return [f'{encode(dict(zip(names, row)))[:-1]}, "spec": {row[-1]}}}' for row in rows]
 
     def events(self, job_id: int | None = None, limit: int = 1000) -> list[Event]:
         """The newest ``limit`` events (of one job, or all), oldest first."""

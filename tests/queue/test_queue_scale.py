@@ -113,3 +113,20 @@ def test_pause_all_with_a_job_ending_during_the_action(queue_home, tmp_path, mon
     assert statuses[ids[3]] == "done"
     assert ids[3] not in paused
     assert all(statuses[i] == "paused" for i in ids if i != ids[3])
+
+
+def test_list_json_is_each_job_as_show_gives_it(queue_home, tmp_path, capsys):
+    """``queue list --json`` writes the store's rows without parsing the specs again: the objects are
+    the same as each job's own ``to_dict`` (unicode, quotes, nested values, nulls, a status filter)."""
+    with QueueClient() as q:
+        a = q.submit("selftest", {"output": str(tmp_path / 'ré "quoted" \\ o.txt'), "steps": 3})
+        b = q.submit("selftest", {"output": str(tmp_path / "b.txt")}, priority=5, after=a)
+        q.pause(b)
+    with Store() as s:
+        expected = [j.to_dict() for j in s.jobs()]
+    assert main(["queue", "list", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == expected
+    assert main(["queue", "list", "--json", "--status", "paused"]) == 0
+    assert json.loads(capsys.readouterr().out) == [expected[1]]
+    assert main(["queue", "list", "--json", "--status", "failed"]) == 0
+    assert json.loads(capsys.readouterr().out) == []
