@@ -364,6 +364,38 @@ _rows_cache: dict[int, tuple[tuple, JobRow]] = {}
 _specs_cache: dict[tuple, dict[str, Any]] = {}
 
 
+def _read_queue(path: Path, read):
+    """``read(connection)`` on the queue database opened read-only (only SQLite opens the file).
+
+    Where that fails because nothing can be written (a full disk: SQLite cannot size its shared
+    memory file) and no write-ahead log holds anything, the database file alone is the whole queue
+    and is read as immutable, so the screen still shows the jobs instead of an empty queue.
+    """
+    uri = path.resolve().as_uri()
+    try:
+        wal = os.stat(f"{path}-wal").st_size
+    except FileNotFoundError:
+        wal = 0
+    except OSError:
+        wal = -1
+    tries = [f"{uri}?mode=ro"] + ([f"{uri}?mode=ro&immutable=1"] if wal == 0 else [])
+    for i, target in enumerate(tries):
+        try:
+            con = sqlite3.connect(target, uri=True, timeout=1)
+        except sqlite3.Error:
+            if i + 1 < len(tries):
+                continue
+            raise
+        try:
+            return read(con)
+        except sqlite3.OperationalError:
+            if i + 1 == len(tries):
+                raise
+        finally:
+            con.close()
+    return None
+
+
 def list_jobs() -> list[JobRow] | None:
     """The jobs in ``ARCHIVIST_HOME/queue.db`` (opened read-only), or None when there is no store yet.
 
@@ -376,28 +408,9 @@ def list_jobs() -> list[JobRow] | None:
     if not path.exists():
         return None
     try:
-        con = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=1)
-    except sqlite3.Error:
-        return None
-    try:
-        cursor = con.execute("SELECT * FROM jobs LIMIT 0")
-        names = ["id", "created_at"] + [c[0] for c in cursor.description if c[0] not in ("id", "created_at", "spec")]
-        rows = con.execute(f"SELECT {', '.join(names)} FROM jobs ORDER BY id").fetchall()
-        missing = [r[0] for r in rows if r[:2] not in _specs_cache]
-        for i in range(0, len(missing), 500):
-            chunk = missing[i:i + 500]
-            marks = ", ".join("?" for _ in chunk)
-            for job_id, created, text in con.execute(f"SELECT id, created_at, spec FROM jobs WHERE id IN ({marks})",
-                                                     chunk):
-                try:
-                    spec = json.loads(text or "{}")
-                except ValueError:
-                    spec = {}
-                _specs_cache[(job_id, created)] = spec if isinstance(spec, dict) else {}
+        rows, names = _read_queue(path, _read_jobs)
     except sqlite3.Error:
         return []
-    finally:
-        con.close()
     out = []
     seen = set()
     for r in rows:
@@ -416,6 +429,24 @@ def list_jobs() -> list[JobRow] | None:
         for key in [k for k in _specs_cache if k[0] not in seen or _rows_cache[k[0]][0][:2] != k]:
             del _specs_cache[key]
     return out
+
+
+def _read_jobs(con: sqlite3.Connection) -> tuple[list, list[str]]:
+    columns = [c[0] for c in con.execute("SELECT * FROM jobs LIMIT 0").description]
+    names = ["id", "created_at"] + [c for c in columns if c not in ("id", "created_at", "spec")]
+    created = "created_at" if "created_at" in columns else "NULL"  # (id, created_at) keys a job's spec
+    rows = con.execute(f"SELECT id, {created}, {', '.join(names[2:])} FROM jobs ORDER BY id").fetchall()
+    missing = [r[0] for r in rows if r[:2] not in _specs_cache]
+    for i in range(0, len(missing), 500):
+        chunk = missing[i:i + 500]
+        marks = ", ".join("?" for _ in chunk)
+        for job_id, when, text in con.execute(f"SELECT id, {created}, spec FROM jobs WHERE id IN ({marks})", chunk):
+            try:
+                spec = json.loads(text or "{}")
+            except ValueError:
+                spec = {}
+            _specs_cache[(job_id, when)] = spec if isinstance(spec, dict) else {}
+    return rows, names
 
 
 def _job_row(d: dict[str, Any], spec: dict[str, Any]) -> JobRow:
@@ -443,13 +474,11 @@ def _job_row(d: dict[str, Any], spec: dict[str, Any]) -> JobRow:
 def job_events(job_id: int, limit: int = 8) -> list[tuple[float, str]]:
     """The newest events of one job (time, message), oldest first, from the store's ``events`` table."""
     path = queue_db()
+    if not path.exists():
+        return []
     try:
-        con = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=1)
-        try:
-            rows = con.execute("SELECT time, message FROM events WHERE job_id = ? ORDER BY id DESC LIMIT ?",
-                               (job_id, limit)).fetchall()
-        finally:
-            con.close()
+        rows = _read_queue(path, lambda con: con.execute(
+            "SELECT time, message FROM events WHERE job_id = ? ORDER BY id DESC LIMIT ?", (job_id, limit)).fetchall())
     except sqlite3.Error:
         return []
     return [(float(t), str(m)) for t, m in reversed(rows)]

@@ -213,6 +213,9 @@ def test_full_disk_is_not_damage_and_reading_still_works(small_disk, tmp_path, c
         assert main(["queue", "show", str(ids[0])]) == 0
         assert main(["daemon", "status"]) == 0
         capsys.readouterr()
+        from archivist_tui.data import list_jobs  # the TUI's queue screen reads the same
+
+        assert [j.id for j in list_jobs()] == ids
         assert main(["queue", "pause", str(ids[1])]) == 1
         err = capsys.readouterr().err
         assert err.startswith("archivist: error: ") and err.count("\n") == 1, err
