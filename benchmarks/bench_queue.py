@@ -197,6 +197,19 @@ def bench_tui(home: Path, runs: int) -> dict[str, float]:
             figures["TUI refresh: poll (thread)"] = best_poll
             figures["TUI refresh: show (UI)"] = best_show
             figures["TUI refresh (poll + show)"] = best_poll + best_show
+            # A job added (the table grows by one row) and one removed.
+            from engine.queue import QueueClient
+
+            for label in ("added", "removed"):
+                if label == "added":
+                    fill(home, 1)
+                else:
+                    with QueueClient() as q:
+                        q.remove(2)
+                t = time.perf_counter()
+                screen.show(QueueScreen.poll())
+                await pilot.pause()
+                figures[f"TUI refresh, a job {label} (poll + show)"] = time.perf_counter() - t
 
     asyncio.run(drive())
     return figures
