@@ -38,13 +38,12 @@ def test_idle_daemon_pass_reads_no_queued_job(queue_home, tmp_path):
         daemon = Daemon(load_config(detect_gpus=False), store)
         daemon.tick()
         store._conn.set_trace_callback(statements.append)
-        rows_read = 0
         for _ in range(3):
             daemon.tick()
-        rows_read = sum(1 for s in statements if "status = 'queued'" in s or "status = ?" in s and "queued" in s)
+        assert statements, "the trace saw nothing"
+        # (the trace shows each statement with its values bound)
         assert not [s for s in statements if "FROM jobs j" in s], "an idle pass tried a claim"
-        assert rows_read == 0, [s for s in statements if "queued" in s]
-        assert not [s for s in statements if "'queued'" in s]
+        assert not [s for s in statements if "'queued'" in s], "an idle pass read the queued jobs"
         # A change (a job asking for a device this daemon lacks): the next pass sees it and fails it.
         with QueueClient() as q:
             impossible = q.submit("selftest", {"output": str(tmp_path / "gpu.txt")}, device="cuda:7")
