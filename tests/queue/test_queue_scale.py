@@ -129,3 +129,26 @@ def test_list_json_is_each_job_as_show_gives_it(queue_home, tmp_path, capsys):
     assert json.loads(capsys.readouterr().out) == [expected[1]]
     assert main(["queue", "list", "--json", "--status", "failed"]) == 0
     assert json.loads(capsys.readouterr().out) == []
+
+
+def test_claim_takes_the_best_job_a_free_slot_can_run(queue_home, tmp_path):
+    """The claim stops at the first fitting job of the queue's order: highest priority, then oldest;
+    a job waits for its dependency; a slot takes only the devices it can run (slot names only here)."""
+    with QueueClient() as q:
+        cpu = q.submit("selftest", {"output": str(tmp_path / "cpu.txt")}, device="cpu", priority=9)
+        gpu1 = q.submit("selftest", {"output": str(tmp_path / "g1.txt")}, device="cuda:1", priority=8)
+        first = q.submit("selftest", {"output": str(tmp_path / "a.txt")})
+        waits = q.submit("selftest", {"output": str(tmp_path / "w.txt")}, priority=7, after=first)
+        gpu0 = q.submit("selftest", {"output": str(tmp_path / "g0.txt")}, device="cuda:0", priority=1)
+        later = q.submit("selftest", {"output": str(tmp_path / "b.txt")})
+    with Store() as s:
+        assert s.claim(["cuda:0"]).id == gpu0
+        assert s.claim(["cuda:0"]).id == first  # any; `waits` waits for `first`
+        assert s.claim(["cpu:0"]).id == cpu
+        assert s.claim(["cuda:0"]).id == later
+        assert s.claim(["cuda:0"]) is None  # cuda:1 and a waiting job remain
+        s.update(first, status="done")
+        job = s.claim(["cuda:0", "cpu:0"])
+        assert job.id == waits and job.slot == "cuda:0"  # `any` prefers a GPU slot
+        job = s.claim(["cuda:1"])
+        assert job.id == gpu1 and job.slot == "cuda:1"
