@@ -277,7 +277,7 @@ class Store:
                 raise
             self._conn = _open_read_only(self.path, exc)
             self.read_only = exc
-            log.warning("%s (reading only)", exc)
+            log.warning("the queue is read but cannot be written now: %s", exc)
 
     def close(self) -> None:
         self._conn.close()
