@@ -357,66 +357,128 @@ def job_name(kind: str, spec: dict[str, Any]) -> str:
     return f"{src} → {Path(str(out)).name}" if out else src
 
 
+# Each job's row as last read (all columns but the spec) and the JobRow made of it; the spec per
+# (id, created_at). A poll re-reads the columns that move, and builds a JobRow only for rows that
+# changed: the spec never changes after a job is queued, so it is read (and parsed) once per job.
+_rows_cache: dict[int, tuple[tuple, JobRow]] = {}
+_specs_cache: dict[tuple, dict[str, Any]] = {}
+
+
+def _read_queue(path: Path, read):
+    """``read(connection)`` on the queue database opened read-only (only SQLite opens the file).
+
+    Where that fails because nothing can be written (a full disk: SQLite cannot size its shared
+    memory file) and no write-ahead log holds anything, the database file alone is the whole queue
+    and is read as immutable, so the screen still shows the jobs instead of an empty queue.
+    """
+    uri = path.resolve().as_uri()
+    try:
+        wal = os.stat(f"{path}-wal").st_size
+    except FileNotFoundError:
+        wal = 0
+    except OSError:
+        wal = -1
+    tries = [f"{uri}?mode=ro"] + ([f"{uri}?mode=ro&immutable=1"] if wal == 0 else [])
+    for i, target in enumerate(tries):
+        try:
+            con = sqlite3.connect(target, uri=True, timeout=1)
+        except sqlite3.Error:
+            if i + 1 < len(tries):
+                continue
+            raise
+        try:
+            return read(con)
+        except sqlite3.OperationalError:
+            if i + 1 == len(tries):
+                raise
+        finally:
+            con.close()
+    return None
+
+
 def list_jobs() -> list[JobRow] | None:
     """The jobs in ``ARCHIVIST_HOME/queue.db`` (opened read-only), or None when there is no store yet.
 
     Reads the store's ``jobs`` table as the queue (issue 5) writes it: id, kind, spec (JSON),
     status, request, device, slot, done, total, rate, eta, error, log_path. A running job with a
-    pending pause or cancel reads ``pausing``/``cancelling`` (the engine's own rule).
+    pending pause or cancel reads ``pausing``/``cancelling`` (the engine's own rule). Unchanged
+    jobs are not parsed again (10,000 queued jobs: one poll reads, compares, and rebuilds nothing).
     """
     path = queue_db()
     if not path.exists():
         return None
     try:
-        con = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=1)
-    except sqlite3.Error:
-        return None
-    try:
-        con.row_factory = sqlite3.Row
-        rows = con.execute("SELECT * FROM jobs ORDER BY id").fetchall()
+        rows, names = _read_queue(path, _read_jobs)
     except sqlite3.Error:
         return []
-    finally:
-        con.close()
     out = []
+    seen = set()
     for r in rows:
-        d = dict(r)
-        try:
-            spec = json.loads(d.get("spec") or "{}")
-        except ValueError:
-            spec = {}
-        d["spec"] = spec if isinstance(spec, dict) else {}
-        kind = str(d.get("kind", "?"))
-        status = str(d.get("status") or "?")
-        if d.get("request"):
-            # The engine's rule; imported only when a request is pending (the queue package costs
-            # a tenth of a second to import, which every start-up would otherwise pay).
-            from engine.queue.store import shown_status
-
-            status = shown_status(status, d["request"])
-        done, total = d.get("done"), d.get("total")
-        progress = (done or 0) / total if total else (1.0 if status == "done" else 0.0)
-        rate = d.get("rate")
-        unit = "it/s" if kind == "train" else ("pairs/s" if kind == "degrade" else "fps")
-        running = d.get("status") == "running"
-        rate_text = f"{rate:.1f} {unit}" if isinstance(rate, (int, float)) and running else "–"
-        eta = clock(d.get("eta")) if running else "–"
-        out.append(JobRow(id=int(d.get("id", 0)), kind=kind, name=job_name(kind, d["spec"]), status=status,
-                          progress=float(progress), rate=rate_text, eta=eta,
-                          device=str(d.get("slot") or d.get("device") or "any"), detail=d))
+        job_id = r[0]
+        seen.add(job_id)
+        cached = _rows_cache.get(job_id)
+        if cached is not None and cached[0] == r:
+            out.append(cached[1])
+            continue
+        job = _job_row(dict(zip(names, r)), _specs_cache.get(r[:2], {}))
+        _rows_cache[job_id] = (r, job)
+        out.append(job)
+    if len(_rows_cache) > len(seen) or len(_specs_cache) > len(seen):  # removed jobs, another database
+        for job_id in set(_rows_cache) - seen:
+            del _rows_cache[job_id]
+        for key in [k for k in _specs_cache if k[0] not in seen or _rows_cache[k[0]][0][:2] != k]:
+            del _specs_cache[key]
     return out
+
+
+def _read_jobs(con: sqlite3.Connection) -> tuple[list, list[str]]:
+    columns = [c[0] for c in con.execute("SELECT * FROM jobs LIMIT 0").description]
+    names = ["id", "created_at"] + [c for c in columns if c not in ("id", "created_at", "spec")]
+    created = "created_at" if "created_at" in columns else "NULL"  # (id, created_at) keys a job's spec
+    rows = con.execute(f"SELECT id, {created}, {', '.join(names[2:])} FROM jobs ORDER BY id").fetchall()
+    missing = [r[0] for r in rows if r[:2] not in _specs_cache]
+    for i in range(0, len(missing), 500):
+        chunk = missing[i:i + 500]
+        marks = ", ".join("?" for _ in chunk)
+        for job_id, when, text in con.execute(f"SELECT id, {created}, spec FROM jobs WHERE id IN ({marks})", chunk):
+            try:
+                spec = json.loads(text or "{}")
+            except ValueError:
+                spec = {}
+            _specs_cache[(job_id, when)] = spec if isinstance(spec, dict) else {}
+    return rows, names
+
+
+def _job_row(d: dict[str, Any], spec: dict[str, Any]) -> JobRow:
+    d["spec"] = spec
+    kind = str(d.get("kind", "?"))
+    status = str(d.get("status") or "?")
+    if d.get("request"):
+        # The engine's rule; imported only when a request is pending (the queue package costs
+        # a tenth of a second to import, which every start-up would otherwise pay).
+        from engine.queue.store import shown_status
+
+        status = shown_status(status, d["request"])
+    done, total = d.get("done"), d.get("total")
+    progress = (done or 0) / total if total else (1.0 if status == "done" else 0.0)
+    rate = d.get("rate")
+    unit = "it/s" if kind == "train" else ("pairs/s" if kind == "degrade" else "fps")
+    running = d.get("status") == "running"
+    rate_text = f"{rate:.1f} {unit}" if isinstance(rate, (int, float)) and running else "–"
+    eta = clock(d.get("eta")) if running else "–"
+    return JobRow(id=int(d.get("id", 0)), kind=kind, name=job_name(kind, spec), status=status,
+                  progress=float(progress), rate=rate_text, eta=eta,
+                  device=str(d.get("slot") or d.get("device") or "any"), detail=d)
 
 
 def job_events(job_id: int, limit: int = 8) -> list[tuple[float, str]]:
     """The newest events of one job (time, message), oldest first, from the store's ``events`` table."""
     path = queue_db()
+    if not path.exists():
+        return []
     try:
-        con = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=1)
-        try:
-            rows = con.execute("SELECT time, message FROM events WHERE job_id = ? ORDER BY id DESC LIMIT ?",
-                               (job_id, limit)).fetchall()
-        finally:
-            con.close()
+        rows = _read_queue(path, lambda con: con.execute(
+            "SELECT time, message FROM events WHERE job_id = ? ORDER BY id DESC LIMIT ?", (job_id, limit)).fetchall())
     except sqlite3.Error:
         return []
     return [(float(t), str(m)) for t, m in reversed(rows)]

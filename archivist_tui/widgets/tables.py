@@ -13,7 +13,8 @@ from rich.text import Text
 from textual.widgets import DataTable
 
 
-def _width(value: object) -> int:
+def cell_width(value: object) -> int:
+    """The cells a table value takes (a Text or anything printed as a string)."""
     return value.cell_len if isinstance(value, Text) else cell_len(str(value))
 
 
@@ -22,7 +23,7 @@ def fill_table(table: DataTable, columns: Sequence[tuple[str, str, int]], rows: 
     cursor = table.cursor_row
     table.clear(columns=True)
     for i, (key, label, minimum) in enumerate(columns):
-        width = max([minimum, cell_len(label)] + [_width(cells[i]) for _, cells in rows])
+        width = max([minimum, cell_len(label)] + [cell_width(cells[i]) for _, cells in rows])
         table.add_column(label, key=key, width=width)
     for key, cells in rows:
         table.add_row(*cells, key=key)

@@ -11,9 +11,23 @@ Public API::
     from engine.queue.daemon import start_daemon, stop_daemon, daemon_status, run_daemon
 
 The store (:mod:`engine.queue.store`) is the single source of truth; clients never need the daemon.
+The names here are imported on first use, so a reader of the store alone (the TUI's poll) does not
+pay for the client and the job kinds.
 """
 
-from engine.queue.client import QueueClient, check_device_request
-from engine.queue.store import FINAL_STATUSES, STATUSES, Job, Store
+from __future__ import annotations
 
-__all__ = ["FINAL_STATUSES", "STATUSES", "Job", "QueueClient", "Store", "check_device_request"]
+import importlib
+from typing import Any
+
+_EXPORTS = {"QueueClient": "engine.queue.client", "check_device_request": "engine.queue.client",
+            "FINAL_STATUSES": "engine.queue.store", "STATUSES": "engine.queue.store",
+            "Job": "engine.queue.store", "Store": "engine.queue.store"}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(_EXPORTS[name]), name)
+    raise AttributeError(f"module 'engine.queue' has no attribute {name!r}")

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from engine.errors import ArchivistError
 from engine.queue.kinds import get_kind
-from engine.queue.store import FINAL_STATUSES, Job, Store
+from engine.queue.store import FINAL_STATUSES, Job, Store, add_events
 
 log = logging.getLogger(__name__)
 
@@ -166,18 +166,32 @@ class QueueClient:
         return self.submit("train", spec, priority=priority, device=device), "submitted"
 
     def pause_all(self) -> list[int]:
-        """Pause every queued and running job; returns their ids."""
-        ids = [j.id for j in self.store.jobs() if j.status in ("queued", "running")]
-        for job_id in ids:
-            self.pause(job_id)
-        return ids
+        """Pause every queued and running job, in one transaction; returns their ids.
+
+        Queued jobs are paused at once, running ones get a pause request (a pending cancel wins); jobs
+        that have ended meanwhile are simply not among them.
+        """
+        now = time.time()
+        with self.store.transaction() as conn:
+            queued = [r[0] for r in conn.execute(
+                "UPDATE jobs SET status = 'paused', updated_at = ? WHERE status = 'queued' RETURNING id", (now,))]
+            asked = [r[0] for r in conn.execute(
+                "UPDATE jobs SET request = 'pause', request_at = ?, updated_at = ?"
+                " WHERE status = 'running' AND request IS NULL RETURNING id", (now, now))]
+            pending = [r[0] for r in conn.execute(
+                "SELECT id FROM jobs WHERE status = 'running' AND request IS NOT NULL")]
+            add_events(conn, queued, "client", "paused")
+            add_events(conn, asked, "client", "pause requested")
+        return sorted({*queued, *asked, *pending})
 
     def resume_all(self) -> list[int]:
-        """Resume every paused job; returns their ids."""
-        ids = [j.id for j in self.store.jobs("paused")]
-        for job_id in ids:
-            self.resume(job_id)
-        return ids
+        """Queue every paused job again, in one transaction; returns their ids."""
+        with self.store.transaction() as conn:
+            ids = [r[0] for r in conn.execute(
+                "UPDATE jobs SET status = 'queued', updated_at = ? WHERE status = 'paused' RETURNING id",
+                (time.time(),))]
+            add_events(conn, ids, "client", "resumed")
+        return sorted(ids)
 
     def retry(self, job_id: int) -> None:
         """Queue a failed or cancelled job again with a fresh attempt count."""
@@ -220,11 +234,15 @@ class QueueClient:
             shutil.rmtree(Path(job.log_path).parent, ignore_errors=True)
 
     def clear_done(self) -> list[int]:
-        """Remove every done job no pending job waits on; returns their ids."""
-        pending_deps = {j.after_id for j in self.store.jobs() if j.status not in FINAL_STATUSES}
-        removed = []
-        for job in self.store.jobs("done"):
-            if job.id not in pending_deps:
-                self.remove(job.id)
-                removed.append(job.id)
-        return removed
+        """Remove every done job no pending job waits on, in one transaction, then their logs; returns their ids."""
+        placeholders = ", ".join("?" for _ in FINAL_STATUSES)
+        with self.store.transaction() as conn:
+            rows = conn.execute(
+                "DELETE FROM jobs WHERE status = 'done' AND id NOT IN (SELECT after_id FROM jobs"
+                f" WHERE after_id IS NOT NULL AND status NOT IN ({placeholders})) RETURNING id, log_path",
+                FINAL_STATUSES).fetchall()
+            conn.executemany("DELETE FROM events WHERE job_id = ?", [(r[0],) for r in rows])
+        for row in rows:
+            if row[1]:
+                shutil.rmtree(Path(row[1]).parent, ignore_errors=True)
+        return sorted(r[0] for r in rows)

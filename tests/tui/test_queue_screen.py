@@ -265,3 +265,41 @@ async def test_help_lists_the_screens_own_keys_first(archivist_home, tmp_path):
         keys = [str(getattr(c, "plain", c)).strip() for c in rendered.columns[0].cells]
         keys = [k for k in keys if k]
         assert keys[:4] == ["a", "c", "p", "r"], keys
+
+
+async def test_queue_table_follows_added_and_removed_jobs_in_place(archivist_home, tmp_path):
+    """Jobs removed and added while the screen is open: the table shows exactly the store's jobs, in
+    order, whether it is changed in place (10,000 rows are never filled again for one new job) or
+    filled again because a column must grow (job 10 after job 9)."""
+    write_store(archivist_home, tmp_path / "log")
+
+    def execute(sql: str, *params) -> None:
+        con = sqlite3.connect(archivist_home / "queue.db")
+        con.execute(sql, params)
+        con.commit()
+        con.close()
+
+    def add(name: str) -> None:
+        execute("INSERT INTO jobs (kind, spec, status) VALUES ('restore', ?, 'queued')",
+                json.dumps({"input": f"/data/{name}.mkv", "output": "/o", "models": ["medium"]}))
+
+    def shown(table) -> list[list[str]]:
+        return [[str(getattr(c, "plain", c)) for c in table.get_row_at(i)] for i in range(table.row_count)]
+
+    for i in range(3, 9):
+        add(f"reel_{i:02d}")
+    app = make_app()
+    async with app.run_test(size=(140, 36)) as pilot:
+        table = app.screen.query_one(DataTable)
+        await wait_for(pilot, lambda: table.row_count == 8, what="eight jobs")
+        execute("DELETE FROM jobs WHERE id = 4")
+        add("reel_09")
+        execute("UPDATE jobs SET status = 'failed' WHERE id = 5")
+        await wait_for(pilot, lambda: [r[0] for r in shown(table)] == ["1", "2", "3", "5", "6", "7", "8", "9"],
+                       what="job 4 gone, job 9 added")
+        rows = shown(table)
+        assert rows[-1][2] == "reel_09.mkv → medium" and rows[-1][3] == "queued"
+        await wait_for(pilot, lambda: shown(table)[3][3] == "failed", what="job 5 failed")
+        add("reel_10")
+        await wait_for(pilot, lambda: [r[0] for r in shown(table)][-2:] == ["9", "10"], what="job 10 added")
+        assert shown(table)[-1][:4] == ["10", "restore", "reel_10.mkv → medium", "queued"]
