@@ -439,22 +439,11 @@ def log_tail(path: str | None, lines: int = 6, max_bytes: int = 8192) -> list[st
 
 # -- daemon and devices ----------------------------------------------------------------------
 def daemon_state() -> str:
-    """'up', 'down' or 'none' (no queue yet): the daemon holds a lock on ``ARCHIVIST_HOME/daemon.pid``."""
-    import fcntl
+    """'up', 'down' or 'none' (no queue yet): the daemon holds a lock on ``ARCHIVIST_HOME`` itself."""
+    from engine.daemonlock import daemon_holder
 
-    pidfile = archivist_home() / "daemon.pid"
-    if pidfile.exists():
-        try:
-            fd = os.open(pidfile, os.O_RDONLY)
-        except OSError:
-            return "down"
-        try:
-            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return "up"
-        finally:
-            os.close(fd)  # closing drops our shared lock, if we got it
-        return "down"
+    if daemon_holder(archivist_home()) is not None:
+        return "up"
     return "down" if queue_db().exists() else "none"
 
 
