@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from engine.fsnames import from_column, from_document
 from engine.paths import archivist_home
 
 
@@ -382,9 +383,13 @@ def list_jobs() -> list[JobRow] | None:
     for r in rows:
         d = dict(r)
         try:
-            spec = json.loads(d.get("spec") or "{}")
+            # File names are stored as their bytes (engine.fsnames): back to this process's strings.
+            spec = from_document(json.loads(d.get("spec") or "{}"))
         except ValueError:
             spec = {}
+        for key in ("output", "log_path"):
+            if isinstance(d.get(key), (str, bytes)):
+                d[key] = from_column(d[key])
         d["spec"] = spec if isinstance(spec, dict) else {}
         kind = str(d.get("kind", "?"))
         status = str(d.get("status") or "?")

@@ -24,6 +24,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from engine.errors import ArchivistError
+from engine.fsnames import from_column, from_document, readable, to_column, to_document
 from engine.paths import archivist_home
 
 log = logging.getLogger(__name__)
@@ -83,6 +84,8 @@ MIGRATIONS: list[list[str]] = [
     ],
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
+# Columns holding a file name: stored as its bytes (UTF-8 text, or a BLOB when they are not UTF-8).
+PATH_COLUMNS = ("output", "log_path")
 
 
 @dataclass
@@ -120,7 +123,10 @@ class Job:
     @classmethod
     def from_row(cls, row: sqlite3.Row) -> Job:
         data = dict(row)
-        data["spec"] = json.loads(data["spec"])
+        # File names are stored as their bytes (engine.fsnames): back to this process's strings.
+        data["spec"] = from_document(json.loads(data["spec"]))
+        for key in PATH_COLUMNS:
+            data[key] = from_column(data[key])
         return cls(**data)
 
     @property
@@ -228,6 +234,8 @@ class Store:
                    after_id: int | None = None, output: str | None = None, status: str = "queued") -> int:
         """Add a job; returns its id. The log path is ``jobs/<id>/log`` beside the database."""
         now = time.time()
+        # Any file name, in any locale, as its exact bytes; ASCII JSON, so every SQLite tool reads it.
+        document = json.dumps(to_document(spec), sort_keys=True, ensure_ascii=True)
         with self.transaction() as conn:
             if after_id is not None:
                 if conn.execute("SELECT 1 FROM jobs WHERE id = ?", (after_id,)).fetchone() is None:
@@ -235,10 +243,10 @@ class Store:
             cur = conn.execute(
                 "INSERT INTO jobs (kind, spec, status, priority, device, created_at, updated_at, after_id, output)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (kind, json.dumps(spec, sort_keys=True), status, priority, device, now, now, after_id, output),
+                (kind, document, status, priority, device, now, now, after_id, to_column(output)),
             )
             job_id = int(cur.lastrowid)
-            log_path = str(self.path.parent / "jobs" / str(job_id) / "log")
+            log_path = to_column(str(self.path.parent / "jobs" / str(job_id) / "log"))
             conn.execute("UPDATE jobs SET log_path = ? WHERE id = ?", (log_path, job_id))
             _event(conn, job_id, "client", f"submitted {kind} job (priority {priority}, device {device})")
         return job_id
@@ -282,7 +290,7 @@ class Store:
         fields["updated_at"] = time.time()
         cols = ", ".join(f"{k} = ?" for k in fields)
         sql = f"UPDATE jobs SET {cols} WHERE id = ?"
-        params: list = [*fields.values(), job_id]
+        params: list = [to_column(v) if k in PATH_COLUMNS else _text(v) for k, v in fields.items()] + [job_id]
         if where_token is not None:
             sql += " AND token = ?"
             params.append(where_token)
@@ -295,7 +303,12 @@ class Store:
     def execute(self, sql: str, params: tuple = ()) -> int:
         """Run one write statement in its own transaction; returns the changed row count."""
         with self.transaction() as conn:
-            return conn.execute(sql, params).rowcount
+            return conn.execute(sql, tuple(_text(p) for p in params)).rowcount
+
+
+def _text(value):
+    """A message for a text column: a file name's undecodable bytes read ``\xff`` (SQLite takes UTF-8 only)."""
+    return readable(value) if isinstance(value, str) else value
 
 
 def shown_status(status: str, request: str | None) -> str:
@@ -331,7 +344,7 @@ def pick_slot(device: str, slots: list[str]) -> str | None:
 
 def _event(conn: sqlite3.Connection, job_id: int | None, source: str, message: str) -> None:
     conn.execute("INSERT INTO events (job_id, time, source, message) VALUES (?, ?, ?, ?)",
-                 (job_id, time.time(), source, message))
+                 (job_id, time.time(), source, readable(message)))
 
 
 def _damaged(path: Path, exc: Exception) -> ArchivistError:
