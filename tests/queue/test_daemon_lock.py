@@ -123,3 +123,25 @@ def test_pinned_environment_leaves_no_relative_path(tmp_path, monkeypatch):
     assert env["PATH"].split(os.pathsep) == [str(tmp_path / "bin"), str(tmp_path), "/usr/bin"]
     assert all(os.path.isabs(p) for p in env["PYTHONPATH"].split(os.pathsep))
     assert str(tmp_path / "src") in env["PYTHONPATH"].split(os.pathsep)
+
+
+def test_a_daemon_that_does_not_report_ready_in_time_is_not_left_running(queue_home):
+    """The start command's wait is the daemon's deadline: past it, the daemon is stopped, never left
+    running unannounced (a zero wait makes the deadline pass at once, on any machine)."""
+    import pytest
+
+    from engine.errors import ArchivistError
+    from engine.queue.daemon import start_daemon
+
+    with pytest.raises(ArchivistError, match="did not report ready within 0 s and was stopped"):
+        start_daemon(timeout=0.0)
+    left = [p for p in psutil.process_iter(["cmdline"]) if "engine.queue.daemon" in " ".join(p.info["cmdline"] or [])
+            and _home_of(p) == str(queue_home) and not _gone(p.pid)]
+    assert left == [] and daemon_pid() is None
+
+
+def _home_of(proc: psutil.Process) -> str | None:
+    try:
+        return proc.environ().get("ARCHIVIST_HOME")
+    except psutil.Error:
+        return None
