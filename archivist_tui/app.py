@@ -194,12 +194,15 @@ def _terminal_gone() -> bool:
 
 def run(images: str = "auto", start: str = "queue", root: str | None = None) -> int:
     """Open the TUI; returns the exit code."""
+    from archivist_tui.terminal import why_no_workstation
     from archivist_tui.widgets.image import resolve_mode
     from engine.errors import ArchivistError
 
-    if sys.stdin is None or not sys.stdin.isatty() or not sys.stdout.isatty():
-        # Without a terminal Textual would read an exhausted stdin forever; say so and leave.
-        raise ArchivistError("the workstation needs a terminal (stdin and stdout must be a TTY); "
+    problem = why_no_workstation()
+    if problem is not None:
+        # Without a terminal Textual would read an exhausted stdin forever, and on one that cannot
+        # move its cursor it would print escape codes as text: say so in one line and leave.
+        raise ArchivistError(f"the workstation needs a terminal ({problem}); "
                              "for scripts use the commands: archivist --help")
     mode = resolve_mode(images)
     if mode in ("auto", "kitty", "sixel"):

@@ -1,0 +1,93 @@
+"""The workstation on terminals that cannot show it, and in locales that cannot show its symbols (issue 26).
+
+Real pseudo-terminals (``pty``), real child processes with the environment set as a user's shell
+would set it.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import pty
+import select
+import struct
+import subprocess
+import sys
+import termios
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def run_on_pty(env: dict[str, str], columns: int = 100, lines: int = 30, timeout: float = 60.0):
+    """``archivist`` (the bare command: the workstation) with a pty as its terminal; (exit code, output)."""
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", lines, columns, 0, 0))
+    proc = subprocess.Popen([sys.executable, "-m", "archivist_tui.cli"], stdin=slave, stdout=slave, stderr=slave,
+                            env=env, cwd=ROOT, start_new_session=True)
+    os.close(slave)
+    out = b""
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([master], [], [], 0.2)
+            if ready:
+                try:
+                    chunk = os.read(master, 65536)
+                except OSError:  # EIO: every process holding the pty has closed it
+                    break
+                if not chunk:
+                    break
+                out += chunk
+        else:
+            proc.kill()  # still running: it took the terminal over instead of answering
+    finally:
+        os.close(master)
+    return proc.wait(timeout=30), out
+
+
+def _env(**changes: str | None) -> dict[str, str]:
+    env = dict(os.environ, PYTHONPATH=str(ROOT), TERM="xterm-256color", ARCHIVIST_IMAGES="none")
+    env.pop("COLUMNS", None)
+    env.pop("LINES", None)
+    for key, value in changes.items():
+        if value is None:
+            env.pop(key, None)
+        else:
+            env[key] = value
+    return env
+
+
+@pytest.mark.parametrize(("env", "size"), [
+    (_env(TERM="dumb"), (100, 30)),
+    (_env(TERM=None), (100, 30)),
+    (_env(), (0, 0)),  # what a serial console or an editor's shell reports
+], ids=["dumb", "no-TERM", "zero-size"])
+def test_a_terminal_that_cannot_show_the_workstation_gets_one_line(env, size):
+    assert_one_line_answer(*run_on_pty(env, *size))
+
+
+def test_a_terminal_terminfo_knows_without_cursor_addressing_gets_one_line(tmp_path):
+    """A glass teletype: known to terminfo (compiled here with tic), but it cannot place the cursor."""
+    source = tmp_path / "glass.ti"
+    source.write_text("glasstty|a glass teletype without cursor addressing,\n"
+                      "\tam, cols#80, bel=^G, cr=\\r, cud1=\\n, ind=\\n,\n")
+    compiled = tmp_path / "terminfo"
+    tic = subprocess.run(["tic", "-o", str(compiled), str(source)], capture_output=True, text=True)
+    if tic.returncode != 0:
+        pytest.skip(f"tic cannot compile a terminfo entry here: {tic.stderr.strip()}")
+    code, out = run_on_pty(_env(TERM="glasstty", TERMINFO=str(compiled)))
+    assert_one_line_answer(code, out)
+    assert b"TERM=glasstty cannot move the cursor" in out
+
+
+def assert_one_line_answer(code: int, out: bytes) -> None:
+    text = out.replace(b"\r\n", b"\n").strip()
+    assert code == 1, out[-400:]
+    assert b"\x1b" not in out  # not one escape code written to a terminal that cannot draw them
+    assert b"\n" not in text, text
+    assert text.startswith(b"archivist: error: the workstation needs a terminal ("), text
+    assert text.endswith(b"for scripts use the commands: archivist --help")
