@@ -299,6 +299,7 @@ class JobRow:
     eta: str
     device: str
     detail: dict[str, Any] = field(default_factory=dict)
+    name_tail: str = ""  # the end of ``name`` kept whole when it is shortened (a restore's chain)
 
 
 def spec_fields(kind: str, spec: dict[str, Any]) -> list[tuple[str, str]]:
@@ -331,7 +332,9 @@ def spec_fields(kind: str, spec: dict[str, Any]) -> list[tuple[str, str]]:
             out.append((prefix, str(value)))
 
     flat("", rest)
-    return out
+    from archivist_tui.output import shown
+
+    return [(shown(k), shown(v)) for k, v in out]  # one line each, whatever a name holds
 
 
 def queue_db() -> Path:
@@ -348,14 +351,25 @@ def clock(seconds: Any) -> str:
 
 def job_name(kind: str, spec: dict[str, Any]) -> str:
     """``reel_03.mkv → medium › drunet:0.5:5`` for a restore, the spec's name or output otherwise."""
+    return "".join(job_name_parts(kind, spec))
+
+
+def job_name_parts(kind: str, spec: dict[str, Any]) -> tuple[str, str]:
+    """The job's name as (what gives way when it is shortened, what stays: a restore's `` → chain``).
+
+    One printable line whatever the spec holds: control characters escaped (``\\n``), a file name's
+    bytes that are not UTF-8 as ``\\xff``.
+    """
+    from archivist_tui.output import shown
+
     if spec.get("name"):
-        return str(spec["name"])
-    src = Path(str(spec.get("input", ""))).name
+        return shown(spec["name"]), ""
+    src = shown(Path(str(spec.get("input", ""))).name)
     if kind == "restore":
-        models = " › ".join(str(m) for m in spec.get("models") or [])
-        return f"{src} → {models}" if models else src
+        models = " › ".join(shown(m) for m in spec.get("models") or [])
+        return (src, f" → {models}") if models else (src, "")
     out = spec.get("output")
-    return f"{src} → {Path(str(out)).name}" if out else src
+    return (src, f" → {shown(Path(str(out)).name)}") if out else (src, "")
 
 
 def list_jobs() -> list[JobRow] | None:
@@ -406,9 +420,10 @@ def list_jobs() -> list[JobRow] | None:
         running = d.get("status") == "running"
         rate_text = f"{rate:.1f} {unit}" if isinstance(rate, (int, float)) and running else "–"
         eta = clock(d.get("eta")) if running else "–"
-        out.append(JobRow(id=int(d.get("id", 0)), kind=kind, name=job_name(kind, d["spec"]), status=status,
+        head, tail = job_name_parts(kind, d["spec"])
+        out.append(JobRow(id=int(d.get("id", 0)), kind=kind, name=head + tail, status=status,
                           progress=float(progress), rate=rate_text, eta=eta,
-                          device=str(d.get("slot") or d.get("device") or "any"), detail=d))
+                          device=str(d.get("slot") or d.get("device") or "any"), detail=d, name_tail=tail))
     return out
 
 
@@ -424,7 +439,9 @@ def job_events(job_id: int, limit: int = 8) -> list[tuple[float, str]]:
             con.close()
     except sqlite3.Error:
         return []
-    return [(float(t), str(m)) for t, m in reversed(rows)]
+    from archivist_tui.output import shown
+
+    return [(float(t), shown(m)) for t, m in reversed(rows)]
 
 
 def log_tail(path: str | None, lines: int = 6, max_bytes: int = 8192) -> list[str]:

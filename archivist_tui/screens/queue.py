@@ -14,6 +14,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import DataTable, Static
 
+from archivist_tui.output import cells, shorten
 from archivist_tui.screens.base import ArchivistScreen
 from archivist_tui.widgets.progress import progress_cell, status_cell
 from archivist_tui.widgets.tables import fill_table
@@ -32,17 +33,13 @@ def layout_columns(width: int, names: list[str]) -> tuple[tuple[str, str, int], 
     # Each column takes its width plus one cell of padding either side; keep two for the scrollbar.
     fixed = sum(c[2] + 2 for c in cols if c[0] != "name")
     room = max(8, width - 2 - fixed - 2)
-    need = max([len("NAME")] + [len(n) for n in names])
+    need = max([len("NAME")] + [cells(n) for n in names])  # terminal cells: a wide character takes two
     return tuple((k, label, min(room, max(need, 8)) if k == "name" else w) for k, label, w in cols)
 
 
 # What a status means for the person waiting on it.
 NOTES = {"pausing": "(pauses at its next safe boundary)", "cancelling": "(stops at its next safe boundary)",
          "paused": "(r resumes it)"}
-
-
-def clip(text: str, width: int) -> str:
-    return text if len(text) <= width else text[: max(1, width - 1)] + "…"
 
 
 class QueueScreen(ArchivistScreen):
@@ -130,7 +127,10 @@ class QueueScreen(ArchivistScreen):
         name_width = next(c[2] for c in columns if c[0] == "name")
         rows = []
         for j in self.jobs:
-            cells = {"id": str(j.id), "kind": j.kind, "name": clip(j.name, name_width), "status": status_cell(j.status),
+            # The start of a long name gives way: its end (the file name, the chain) tells jobs apart.
+            head = j.name[: len(j.name) - len(j.name_tail)]
+            cells = {"id": str(j.id), "kind": j.kind, "name": shorten(head, name_width, j.name_tail),
+                     "status": status_cell(j.status),
                      "progress": progress_cell(j.progress), "rate": j.rate, "eta": j.eta, "dev": j.device}
             rows.append((str(j.id), tuple(cells[c[0]] for c in columns)))
         fill_table(table, columns, rows)

@@ -91,3 +91,39 @@ def assert_one_line_answer(code: int, out: bytes) -> None:
     assert b"\n" not in text, text
     assert text.startswith(b"archivist: error: the workstation needs a terminal ("), text
     assert text.endswith(b"for scripts use the commands: archivist --help")
+
+
+async def test_names_never_push_the_status_columns_away_nor_break_a_row(archivist_home, tmp_path):
+    """At 120×40: a 200-character name, a newline, an escape sequence, a byte that is not UTF-8 and
+    wide characters all stay on their row, inside the NAME column, with the chain kept."""
+    from rich.cells import cell_len
+    from textual.widgets import DataTable
+
+    from engine.queue.store import Store
+    from tests.tui.conftest import cell_texts, make_app, wait_for
+
+    names = ["reel-" + "x" * 190 + "-end.mkv", "two\nlines.mkv", "red\x1b[31m.mkv",
+             os.fsdecode(b"scan\xff.mkv"), "宽字符的名字" * 6 + ".mkv"]
+    with Store() as store:
+        for name in names:
+            store.insert_job("restore", {"input": str(tmp_path / name), "output": str(tmp_path / "out.mkv"),
+                                         "models": ["medium", "drunet:0.5:5"]}, output=str(tmp_path / "out.mkv"))
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        table = app.screen.query_one(DataTable)
+        await wait_for(pilot, lambda: table.row_count == len(names), what="the jobs listed")
+        await pilot.pause()
+        widths = {c.key.value: c.width for c in table.columns.values()}
+        # Every column in view: widths plus one cell of padding each side, and the scrollbar.
+        assert sum(w + 2 for w in widths.values()) <= 120 - 2, widths
+        assert [c.label.plain for c in table.columns.values()][3:] == ["STATUS", "PROGRESS", "RATE", "ETA", "DEV"]
+        rows = cell_texts(table)
+        for row in rows:
+            assert cell_len(row[2]) <= widths["name"], row[2]
+            assert row[2].endswith(" → medium › drunet:0.5:5"), row[2]  # the chain is kept
+            assert row[3] == "queued" and row[7] == "any"
+            assert "\n" not in row[2] and "\x1b" not in row[2]
+        assert rows[0][2].startswith("…") and "-end.mkv → medium" in rows[0][2]
+        assert rows[1][2].startswith("two\\nlines.mkv") and rows[2][2].startswith("red\\x1b[31m.mkv")
+        assert rows[3][2].startswith("scan\\xff.mkv")
+        assert all(table.rows[key].height == 1 for key in table.rows)
