@@ -194,6 +194,7 @@ def _terminal_gone() -> bool:
 
 def run(images: str = "auto", start: str = "queue", root: str | None = None) -> int:
     """Open the TUI; returns the exit code."""
+    from archivist_tui.output import guard_screen_stream
     from archivist_tui.terminal import why_no_workstation
     from archivist_tui.widgets.image import resolve_mode
     from engine.errors import ArchivistError
@@ -204,6 +205,9 @@ def run(images: str = "auto", start: str = "queue", root: str | None = None) -> 
         # move its cursor it would print escape codes as text: say so in one line and leave.
         raise ArchivistError(f"the workstation needs a terminal ({problem}); "
                              "for scripts use the commands: archivist --help")
+    # Textual draws on stderr: in a locale that cannot encode the workstation's symbols (C, ASCII,
+    # Latin-1) each one becomes a look-alike of the same width, so the screen stays aligned.
+    guard_screen_stream(sys.__stderr__)
     mode = resolve_mode(images)
     if mode in ("auto", "kitty", "sixel"):
         # textual-image asks the terminal what it supports when imported; the answers must come

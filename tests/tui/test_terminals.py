@@ -10,6 +10,7 @@ import fcntl
 import os
 import pty
 import select
+import shutil
 import struct
 import subprocess
 import sys
@@ -127,3 +128,33 @@ async def test_names_never_push_the_status_columns_away_nor_break_a_row(archivis
         assert rows[1][2].startswith("two\\nlines.mkv") and rows[2][2].startswith("red\\x1b[31m.mkv")
         assert rows[3][2].startswith("scan\\xff.mkv")
         assert all(table.rows[key].height == 1 for key in table.rows)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")
+@pytest.mark.parametrize("env", [{"LC_ALL": "C", "LANG": "C", "PYTHONUTF8": "0", "PYTHONCOERCECLOCALE": "0"},
+                                 {"PYTHONIOENCODING": "ascii"}], ids=["C", "ascii-io"])
+def test_the_workstation_stays_readable_in_a_locale_that_cannot_show_its_symbols(archivist_home, tmp_path, env):
+    from engine.queue.store import Store
+    from tests.tui.test_tmux_e2e import Tmux
+
+    with Store() as store:
+        store.insert_job("restore", {"input": str(tmp_path / "première ●.mkv"), "output": str(tmp_path / "o.mkv"),
+                                     "models": ["medium"]}, output=str(tmp_path / "o.mkv"))
+    tmux = Tmux(tmp_path, archivist_home)
+    try:
+        tmux.start(f"{sys.executable} -m archivist_tui.cli", **env)
+        screen = tmux.wait_for("1 Queue")
+        screen = tmux.wait_for("queued")
+        assert "\\u" not in screen and "\\x" not in screen, screen  # no escaped characters
+        header = next(line for line in screen.splitlines() if "1 Queue" in line)
+        assert "daemon * down" in header, header  # the status dot as its look-alike
+        row = next(line for line in screen.splitlines() if "queued" in line)
+        assert "premiere *.mkv > medium" in row, row
+        # Aligned: the row's STATUS starts where the header's does.
+        head = next(line for line in screen.splitlines() if "STATUS" in line)
+        assert row.index("queued") == head.index("STATUS"), (head, row)
+        tmux.keys("q")
+        tmux.wait_gone()
+    finally:
+        tmux.kill()
