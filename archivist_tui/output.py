@@ -72,19 +72,37 @@ def _tail(text: str, width: int) -> str:
     return "".join(reversed(out))
 
 
+def _head(text: str, width: int) -> str:
+    """The start of ``text`` that fits ``width`` cells."""
+    taken, out = 0, []
+    for ch in text:
+        w = cells(ch)
+        if taken + w > width:
+            break
+        taken += w
+        out.append(ch)
+    return "".join(out)
+
+
 def shorten(text: str, width: int, keep: str = "") -> str:
     """``text + keep`` in at most ``width`` cells: the start of ``text`` gives way to an ellipsis.
 
     The end of a path (the file name) is what tells one job from another; ``keep`` (a restore's
-    `` → chain``) stays whole while there is room for it and a few cells of the name.
+    `` → chain``) stays whole while there is room for it and a few cells of the name. Where there is
+    not, the name keeps up to half the room and ``keep`` is cut at its end instead.
     """
     if cells(text) + cells(keep) <= width:
         return text + keep
-    if width <= 0:
-        return ""
-    if keep and cells(keep) + 4 <= width:
+    if width <= 1:
+        return ELLIPSIS[:width]
+    if not keep:
+        return ELLIPSIS + _tail(text, width - 1)
+    if cells(keep) + 8 <= width:
         return ELLIPSIS + _tail(text, width - cells(keep) - 1) + keep
-    return ELLIPSIS + _tail(text + keep, width - 1)
+    half = max(1, width // 2)
+    name = text if cells(text) <= half else ELLIPSIS + _tail(text, half - 1)
+    rest = width - cells(name)
+    return name + (_head(keep, rest - 1) + ELLIPSIS if rest > 0 else "")
 
 
 def output_width(stream=None) -> int | None:
