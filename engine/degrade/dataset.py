@@ -26,6 +26,7 @@ import numpy as np
 from engine.degrade.pipeline import MAX_SEED, ClipDegrader, degrade, degrade_window, stream
 from engine.degrade.schema import Mix, Profile, as_mix
 from engine.errors import ArchivistError
+from engine.imagefiles import write_image
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +75,8 @@ def list_inputs(path: Path) -> tuple[Path, list[Path]]:
 
 def pair_seed(master: int, source_name: str, index: int) -> int:
     """The seed of pair ``index`` of a source: stable across processes, workers and runs."""
-    digest = hashlib.sha256(f"{master}:{source_name}:{index}".encode()).digest()
+    # The name's bytes (a UTF-8 name reads the same in every locale; one that is not UTF-8 as its bytes).
+    digest = hashlib.sha256(f"{master}:{source_name}:{index}".encode("utf-8", "surrogateescape")).digest()
     return int.from_bytes(digest[:8], "little") & MAX_SEED
 
 
@@ -148,7 +150,7 @@ def _degrade_any(img: np.ndarray, profile: Profile | Mix, seed: int,
 def _write_png(path: Path, rgb: np.ndarray) -> None:
     """Write a PNG atomically: a hidden temporary name in the same folder, then a rename."""
     tmp = path.with_name(f".{path.stem}.tmp{os.getpid()}.png")
-    if not cv2.imwrite(str(tmp), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)):
+    if not write_image(tmp, cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)):  # any name: cv2.imwrite crashes on non-UTF-8
         raise ArchivistError(f"{path}: cannot write PNG")
     os.replace(tmp, path)
 

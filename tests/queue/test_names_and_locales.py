@@ -132,3 +132,22 @@ def test_a_long_or_odd_name_never_hides_the_status_columns(queue_home, tmp_path)
     # A pipe with no width given gets every name whole (still one line each).
     piped = archivist("queue", "list").stdout.decode("utf-8").splitlines()
     assert len(piped) == 4 and piped[1].endswith(str(tmp_path / long_name))
+
+
+@pytest.mark.parametrize("queued", [False, True], ids=["now", "queued"])
+def test_images_are_written_under_a_name_that_is_not_utf8(queue_home, tmp_path, queued, wait_for):
+    """OpenCV's own file functions crash the process on such a name: the dataset writer must not use them."""
+    folder = os.fsencode(tmp_path)
+    src = folder + b"/clean\xff.png"
+    _png(src)
+    out = folder + b"/pairs\xe9\xff"
+    result = archivist(b"degrade", src, b"-o", out, b"--profile", b"subtle", *([b"--queue"] if queued else []))
+    assert_no_traceback(result)
+    assert result.returncode == 0, (result.returncode, result.stderr)
+    if queued:
+        jid = int(result.stdout.strip())
+        assert archivist("daemon", "start", env=C_LOCALE).returncode == 0
+        wait_for(lambda: Store().get(jid).status in ("done", "failed"), timeout=90, what="the degrade job")
+        assert Store().get(jid).status == "done", Store().get(jid).error
+    written = [name for _, _, names in os.walk(out) for name in names if name.endswith(b".png")]
+    assert len(written) == 2, written  # the damaged frame and its clean twin
