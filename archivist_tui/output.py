@@ -3,8 +3,8 @@
 Whatever a name holds and whatever the terminal can show, output degrades instead of failing:
 
 - :func:`guard_streams` (called first by every command) makes stdout and stderr replace what their
-  encoding cannot hold: ``?`` (or an ASCII look-alike for the workstation's symbols: ``●`` ``*``,
-  ``…`` ``.``, box lines ``-`` ``|`` ``+``) instead of a ``UnicodeEncodeError``; on stdout a file
+  encoding cannot hold: ``?`` (or an ASCII look-alike: ``●`` ``*``, ``…`` ``.``, box lines ``-``
+  ``|`` ``+``, a letter with an accent as the letter) instead of a ``UnicodeEncodeError``; on stdout a file
   name's undecodable bytes go out as the bytes themselves (scripts get the exact name), on stderr
   as ``\xff``. The TUI puts the same net under the stream Textual draws on, keeping every
   replacement as wide as the character it stands for, so columns never shift.
