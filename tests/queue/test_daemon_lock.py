@@ -8,6 +8,7 @@ import subprocess
 import sys
 
 import psutil
+import pytest
 
 from archivist_tui.cli import main
 from engine.queue import QueueClient, Store
@@ -26,6 +27,7 @@ def _gone(pid: int) -> bool:
     return not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
 
 
+@pytest.mark.slow
 def test_deleting_the_pid_file_lets_no_second_daemon_start(queue_home, capsys, wait_for):
     assert main(["daemon", "start"]) == 0
     capsys.readouterr()
@@ -74,6 +76,7 @@ def test_without_the_kernels_lock_table_the_lock_still_tells(queue_home, capsys,
     assert daemon_pid() is None
 
 
+@pytest.mark.slow
 def test_a_relative_state_directory_and_hook_are_pinned_before_the_daemon_detaches(
         queue_home, tmp_path, monkeypatch, wait_for):
     workdir = tmp_path / "here"
@@ -128,8 +131,6 @@ def test_pinned_environment_leaves_no_relative_path(tmp_path, monkeypatch):
 def test_a_daemon_that_does_not_report_ready_in_time_is_not_left_running(queue_home):
     """The start command's wait is the daemon's deadline: past it, the daemon is stopped, never left
     running unannounced (a zero wait makes the deadline pass at once, on any machine)."""
-    import pytest
-
     from engine.errors import ArchivistError
     from engine.queue.daemon import start_daemon
 

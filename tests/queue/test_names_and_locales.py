@@ -87,6 +87,7 @@ def test_a_utf8_name_queued_in_one_locale_reads_the_same_in_another(queue_home, 
     assert b"caf\\u00e9-\\u00df.txt" in shown.stdout
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("env", [C_LOCALE, {**UTF8_LOCALE, "PYTHONIOENCODING": "ascii"},
                                  {"LC_ALL": "C", "PYTHONUTF8": "0", "PYTHONCOERCECLOCALE": "0",
                                   "PYTHONIOENCODING": "latin-1"}],
@@ -134,7 +135,7 @@ def test_a_long_or_odd_name_never_hides_the_status_columns(queue_home, tmp_path)
     assert len(piped) == 4 and piped[1].endswith(str(tmp_path / long_name))
 
 
-@pytest.mark.parametrize("queued", [False, True], ids=["now", "queued"])
+@pytest.mark.parametrize("queued", [False, pytest.param(True, marks=pytest.mark.slow)], ids=["now", "queued"])
 def test_images_are_written_under_a_name_that_is_not_utf8(queue_home, tmp_path, queued, wait_for):
     """OpenCV's own file functions crash the process on such a name: the dataset writer must not use them."""
     folder = os.fsencode(tmp_path)

@@ -63,14 +63,15 @@ def _env(**changes: str | None) -> dict[str, str]:
 
 
 @pytest.mark.parametrize(("env", "size"), [
-    (_env(TERM="dumb"), (100, 30)),
     (_env(TERM=None), (100, 30)),
-    (_env(), (0, 0)),  # what a serial console or an editor's shell reports
-], ids=["dumb", "no-TERM", "zero-size"])
+    pytest.param(_env(TERM="dumb"), (100, 30), marks=pytest.mark.slow),
+    pytest.param(_env(), (0, 0), marks=pytest.mark.slow),  # what a serial console or an editor's shell reports
+], ids=["no-TERM", "dumb", "zero-size"])
 def test_a_terminal_that_cannot_show_the_workstation_gets_one_line(env, size):
     assert_one_line_answer(*run_on_pty(env, *size))
 
 
+@pytest.mark.slow
 def test_a_terminal_terminfo_knows_without_cursor_addressing_gets_one_line(tmp_path):
     """A glass teletype: known to terminfo (compiled here with tic), but it cannot place the cursor."""
     source = tmp_path / "glass.ti"
