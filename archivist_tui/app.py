@@ -194,13 +194,20 @@ def _terminal_gone() -> bool:
 
 def run(images: str = "auto", start: str = "queue", root: str | None = None) -> int:
     """Open the TUI; returns the exit code."""
+    from archivist_tui.output import guard_screen_stream
+    from archivist_tui.terminal import why_no_workstation
     from archivist_tui.widgets.image import resolve_mode
     from engine.errors import ArchivistError
 
-    if sys.stdin is None or not sys.stdin.isatty() or not sys.stdout.isatty():
-        # Without a terminal Textual would read an exhausted stdin forever; say so and leave.
-        raise ArchivistError("the workstation needs a terminal (stdin and stdout must be a TTY); "
+    problem = why_no_workstation()
+    if problem is not None:
+        # Without a terminal Textual would read an exhausted stdin forever, and on one that cannot
+        # move its cursor it would print escape codes as text: say so in one line and leave.
+        raise ArchivistError(f"the workstation needs a terminal ({problem}); "
                              "for scripts use the commands: archivist --help")
+    # Textual draws on stderr: in a locale that cannot encode the workstation's symbols (C, ASCII,
+    # Latin-1) each one becomes a look-alike of the same width, so the screen stays aligned.
+    guard_screen_stream(sys.__stderr__)
     mode = resolve_mode(images)
     if mode in ("auto", "kitty", "sixel"):
         # textual-image asks the terminal what it supports when imported; the answers must come

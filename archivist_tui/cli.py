@@ -64,6 +64,9 @@ def _version() -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; returns the exit code (0 ok, 1 failure, 2 usage error)."""
+    from archivist_tui.output import guard_streams
+
+    guard_streams()  # a name or a symbol the terminal's encoding cannot hold never ends a command
     args_list = list(sys.argv[1:] if argv is None else argv)
     try:
         parser = build_parser()

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from engine.fsnames import from_column, from_document
 from engine.paths import archivist_home
 
 
@@ -298,6 +299,7 @@ class JobRow:
     eta: str
     device: str
     detail: dict[str, Any] = field(default_factory=dict)
+    name_tail: str = ""  # the end of ``name`` kept whole when it is shortened (a restore's chain)
 
 
 def spec_fields(kind: str, spec: dict[str, Any]) -> list[tuple[str, str]]:
@@ -330,7 +332,9 @@ def spec_fields(kind: str, spec: dict[str, Any]) -> list[tuple[str, str]]:
             out.append((prefix, str(value)))
 
     flat("", rest)
-    return out
+    from archivist_tui.output import shown
+
+    return [(shown(k), shown(v)) for k, v in out]  # one line each, whatever a name holds
 
 
 def queue_db() -> Path:
@@ -347,14 +351,25 @@ def clock(seconds: Any) -> str:
 
 def job_name(kind: str, spec: dict[str, Any]) -> str:
     """``reel_03.mkv → medium › drunet:0.5:5`` for a restore, the spec's name or output otherwise."""
+    return "".join(job_name_parts(kind, spec))
+
+
+def job_name_parts(kind: str, spec: dict[str, Any]) -> tuple[str, str]:
+    """The job's name as (what gives way when it is shortened, what stays: a restore's `` → chain``).
+
+    One printable line whatever the spec holds: control characters escaped (``\\n``), a file name's
+    bytes that are not UTF-8 as ``\\xff``.
+    """
+    from archivist_tui.output import shown
+
     if spec.get("name"):
-        return str(spec["name"])
-    src = Path(str(spec.get("input", ""))).name
+        return shown(spec["name"]), ""
+    src = shown(Path(str(spec.get("input", ""))).name)
     if kind == "restore":
-        models = " › ".join(str(m) for m in spec.get("models") or [])
-        return f"{src} → {models}" if models else src
+        models = " › ".join(shown(m) for m in spec.get("models") or [])
+        return (src, f" → {models}") if models else (src, "")
     out = spec.get("output")
-    return f"{src} → {Path(str(out)).name}" if out else src
+    return (src, f" → {shown(Path(str(out)).name)}") if out else (src, "")
 
 
 # Each job's row as last read (all columns but the spec) and the JobRow made of it; the spec per
@@ -442,7 +457,8 @@ def _read_jobs(con: sqlite3.Connection) -> tuple[list, list[str]]:
         marks = ", ".join("?" for _ in chunk)
         for job_id, when, text in con.execute(f"SELECT id, {created}, spec FROM jobs WHERE id IN ({marks})", chunk):
             try:
-                spec = json.loads(text or "{}")
+                # File names are stored as their bytes (engine.fsnames): back to this process's strings.
+                spec = from_document(json.loads(text or "{}"))
             except ValueError:
                 spec = {}
             _specs_cache[(job_id, when)] = spec if isinstance(spec, dict) else {}
@@ -451,6 +467,9 @@ def _read_jobs(con: sqlite3.Connection) -> tuple[list, list[str]]:
 
 def _job_row(d: dict[str, Any], spec: dict[str, Any]) -> JobRow:
     d["spec"] = spec
+    for key in ("output", "log_path"):
+        if isinstance(d.get(key), (str, bytes)):
+            d[key] = from_column(d[key])
     kind = str(d.get("kind", "?"))
     status = str(d.get("status") or "?")
     if d.get("request"):
@@ -466,9 +485,10 @@ def _job_row(d: dict[str, Any], spec: dict[str, Any]) -> JobRow:
     running = d.get("status") == "running"
     rate_text = f"{rate:.1f} {unit}" if isinstance(rate, (int, float)) and running else "–"
     eta = clock(d.get("eta")) if running else "–"
-    return JobRow(id=int(d.get("id", 0)), kind=kind, name=job_name(kind, spec), status=status,
+    head, tail = job_name_parts(kind, spec)
+    return JobRow(id=int(d.get("id", 0)), kind=kind, name=head + tail, status=status,
                   progress=float(progress), rate=rate_text, eta=eta,
-                  device=str(d.get("slot") or d.get("device") or "any"), detail=d)
+                  device=str(d.get("slot") or d.get("device") or "any"), detail=d, name_tail=tail)
 
 
 def job_events(job_id: int, limit: int = 8) -> list[tuple[float, str]]:
@@ -481,7 +501,9 @@ def job_events(job_id: int, limit: int = 8) -> list[tuple[float, str]]:
             "SELECT time, message FROM events WHERE job_id = ? ORDER BY id DESC LIMIT ?", (job_id, limit)).fetchall())
     except sqlite3.Error:
         return []
-    return [(float(t), str(m)) for t, m in reversed(rows)]
+    from archivist_tui.output import shown
+
+    return [(float(t), shown(m)) for t, m in reversed(rows)]
 
 
 def log_tail(path: str | None, lines: int = 6, max_bytes: int = 8192) -> list[str]:
@@ -501,22 +523,11 @@ def log_tail(path: str | None, lines: int = 6, max_bytes: int = 8192) -> list[st
 
 # -- daemon and devices ----------------------------------------------------------------------
 def daemon_state() -> str:
-    """'up', 'down' or 'none' (no queue yet): the daemon holds a lock on ``ARCHIVIST_HOME/daemon.pid``."""
-    import fcntl
+    """'up', 'down' or 'none' (no queue yet): the daemon holds a lock on ``ARCHIVIST_HOME`` itself."""
+    from engine.daemonlock import daemon_holder
 
-    pidfile = archivist_home() / "daemon.pid"
-    if pidfile.exists():
-        try:
-            fd = os.open(pidfile, os.O_RDONLY)
-        except OSError:
-            return "down"
-        try:
-            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return "up"
-        finally:
-            os.close(fd)  # closing drops our shared lock, if we got it
-        return "down"
+    if daemon_holder(archivist_home()) is not None:
+        return "up"
     return "down" if queue_db().exists() else "none"
 
 

@@ -20,8 +20,10 @@ from pathlib import Path
 def _write_png(out: Path, rgb) -> None:
     import cv2
 
+    from engine.imagefiles import write_image  # any name: cv2.imwrite crashes on one that is not UTF-8
+
     tmp = out.with_name(f".{out.name}.part.png")
-    if not cv2.imwrite(str(tmp), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)):
+    if not write_image(tmp, cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)):
         raise SystemExit(f"cannot write {out}")
     tmp.replace(out)
 
@@ -29,7 +31,9 @@ def _write_png(out: Path, rgb) -> None:
 def _read_rgb(path: Path):
     import cv2
 
-    img = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    from engine.imagefiles import read_image
+
+    img = read_image(path, cv2.IMREAD_COLOR)
     if img is None:
         raise SystemExit(f"archivist: error: {path}: not a readable image")
     return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)

@@ -77,9 +77,8 @@ def run_demo(out_dir: str | Path, model: str = STARTER_MODEL, seconds: float = 4
     ``stage(text)`` is told what happens next; ``progress_factory(label, unit)`` returns a
     ``progress(done, total)`` callable for each long step.
     """
-    import cv2
-
     from engine.degrade import load_profile
+    from engine.imagefiles import write_image  # any folder name: cv2.imwrite crashes on non-UTF-8
     from engine.inference.chain import Chain, Stage
     from engine.synth.clip import write_cel_clip
     from engine.video.degrade import degrade_video
@@ -114,5 +113,5 @@ def run_demo(out_dir: str | Path, model: str = STARTER_MODEL, seconds: float = 4
     mid = len(frames_clean) // 2
     picture = labelled_panels([c[mid], d[mid], r[mid]], ["clean", "damaged", "restored"])
     side = out / "side_by_side.png"
-    cv2.imwrite(str(side), np.ascontiguousarray(picture[..., ::-1]))
+    write_image(side, np.ascontiguousarray(picture[..., ::-1]))
     return DemoResult(clean, damaged, restored, side, len(frames_clean), psnr(d, c), psnr(r, c))

@@ -11,15 +11,19 @@ from engine.errors import ArchivistError
 def archivist_home(create: bool = True) -> Path:
     """Return the state directory: ``$ARCHIVIST_HOME``, else ``$XDG_DATA_HOME/archivist``.
 
-    Created with mode 0700 (owner only) when missing; an existing directory is left as it is
-    (``archivist doctor`` reports loose permissions).
+    Always an absolute path (a relative one is taken from the current folder), so a daemon or a
+    worker that runs elsewhere is handed the same place. Created with mode 0700 (owner only) when
+    missing; an existing directory is left as it is (``archivist doctor`` reports loose permissions).
     """
     env = os.environ.get("ARCHIVIST_HOME")
     if env:
         home = Path(env).expanduser()
+        if str(home).startswith("~"):
+            raise ArchivistError(f"ARCHIVIST_HOME={env}: no such user's home folder to expand")
     else:
         xdg = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
         home = Path(xdg) / "archivist"
+    home = Path(os.path.abspath(home))
     if create and not home.is_dir():
         try:
             home.mkdir(parents=True, mode=0o700, exist_ok=True)

@@ -64,7 +64,13 @@ def run_status(args: argparse.Namespace) -> int:
     if args.json:
         print_json(st.to_dict())
         return 0
-    print(f"daemon:   {'running (pid ' + str(st.pid) + ')' if st.running else 'not running'}")
+    if st.running:
+        state = f"running (pid {st.pid or '?'})"
+        if not st.pid_file_present:
+            state += f"; {st.pid_file} was missing, the daemon writes it again within one poll"
+    else:
+        state = "not running"
+    print(f"daemon:   {state}")
     print(f"slots:    {', '.join(st.slots) or '-'}")
     print(f"jobs:     {', '.join(f'{n} {s}' for s, n in sorted(st.jobs.items())) or 'none'}")
     print(f"database: {st.database}")

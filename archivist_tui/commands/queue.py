@@ -93,7 +93,9 @@ def run_list(args: argparse.Namespace) -> int:
         rows.append([j.id, j.kind, j.shown_status, j.priority, j.slot or j.device, _progress(j),
                      f"{j.rate:.2f}/s" if j.rate and j.status == "running" else "", _eta(j),
                      f"#{j.after_id}" if j.after_id else "", j.output or ""])
-    print_table(rows, ["ID", "KIND", "STATUS", "PRI", "DEVICE", "PROGRESS", "RATE", "ETA", "AFTER", "OUTPUT"])
+    # A long output name gives way (its start), never the status columns.
+    print_table(rows, ["ID", "KIND", "STATUS", "PRI", "DEVICE", "PROGRESS", "RATE", "ETA", "AFTER", "OUTPUT"],
+                fit="OUTPUT")
     return 0
 
 
@@ -104,7 +106,7 @@ def _when(t: float | None) -> str:
 def run_show(args: argparse.Namespace) -> int:
     import json
 
-    from archivist_tui.output import print_json
+    from archivist_tui.output import print_json, shown
 
     with _client(read_only=True) as client:
         job = client.get(args.id)
@@ -123,14 +125,14 @@ def run_show(args: argparse.Namespace) -> int:
               ("worker", job.worker_pid or "-"), ("output", job.output or "-"), ("log", job.log_path),
               ("error", job.error or "-")]
     for name, value in fields:
-        print(f"  {name:10} {value if value is not None else '-'}")
+        print(f"  {name:10} {shown(value) if value is not None else '-'}")  # a name holding a newline stays one line
     print("  spec:")
-    for line in json.dumps(job.spec, indent=2, sort_keys=True).splitlines():
-        print("    " + line)
+    for line in json.dumps(job.spec, indent=2, sort_keys=True, ensure_ascii=False).splitlines():
+        print("    " + shown(line))
     if events:
         print("  events:")
         for e in events:
-            print(f"    {_when(e.time)}  {e.source:6}  {e.message}")
+            print(f"    {_when(e.time)}  {e.source:6}  {shown(e.message)}")
     return 0
 
 

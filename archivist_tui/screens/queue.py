@@ -15,6 +15,7 @@ from textual.binding import Binding
 from textual.widgets import DataTable, Static
 from textual.widgets.data_table import ColumnKey
 
+from archivist_tui.output import cells, shorten
 from archivist_tui.screens.base import ArchivistScreen
 from archivist_tui.widgets.progress import progress_cell, status_cell
 from archivist_tui.widgets.tables import cell_width, fill_table
@@ -33,17 +34,13 @@ def layout_columns(width: int, names: list[str]) -> tuple[tuple[str, str, int], 
     # Each column takes its width plus one cell of padding either side; keep two for the scrollbar.
     fixed = sum(c[2] + 2 for c in cols if c[0] != "name")
     room = max(8, width - 2 - fixed - 2)
-    need = max([len("NAME")] + [len(n) for n in names])
+    need = max([len("NAME")] + [cells(n) for n in names])  # terminal cells: a wide character takes two
     return tuple((k, label, min(room, max(need, 8)) if k == "name" else w) for k, label, w in cols)
 
 
 # What a status means for the person waiting on it.
 NOTES = {"pausing": "(pauses at its next safe boundary)", "cancelling": "(stops at its next safe boundary)",
          "paused": "(r resumes it)"}
-
-
-def clip(text: str, width: int) -> str:
-    return text if len(text) <= width else text[: max(1, width - 1)] + "…"
 
 
 class QueueScreen(ArchivistScreen):
@@ -125,9 +122,12 @@ class QueueScreen(ArchivistScreen):
 
     @staticmethod
     def _cells(j: Any, columns: tuple, name_width: int) -> tuple:
-        cells = {"id": str(j.id), "kind": j.kind, "name": clip(j.name, name_width), "status": status_cell(j.status),
-                 "progress": progress_cell(j.progress), "rate": j.rate, "eta": j.eta, "dev": j.device}
-        return tuple(cells[c[0]] for c in columns)
+        # The start of a long name gives way: its end (the file name, the chain) tells jobs apart.
+        head = j.name[: len(j.name) - len(j.name_tail)]
+        row = {"id": str(j.id), "kind": j.kind, "name": shorten(head, name_width, j.name_tail),
+               "status": status_cell(j.status), "progress": progress_cell(j.progress), "rate": j.rate,
+               "eta": j.eta, "dev": j.device}
+        return tuple(row[c[0]] for c in columns)
 
     def _patch_table(self, table: DataTable, columns: tuple, signature: tuple, previous: tuple) -> bool:
         """Change the table in place: cells that moved, rows removed, new jobs appended. False when the
@@ -145,22 +145,22 @@ class QueueScreen(ArchivistScreen):
         name_width = next(c[2] for c in columns if c[0] == "name")
         appended = [(str(j.id), self._cells(j, columns, name_width)) for j in self.jobs[len(kept):]]
         widths = [table.columns[ColumnKey(c[0])].width for c in columns]
-        if any(cell_width(cell) > width for _, cells in appended for cell, width in zip(cells, widths)):
+        if any(cell_width(cell) > width for _, row in appended for cell, width in zip(row, widths)):
             return False  # a wider id (job 1000 after 999): the columns are sized again
         for s in previous:
             if s[0] not in new_ids:
                 table.remove_row(str(s[0]))
         keys = {c[0] for c in columns}
-        cells = ((1, "status", lambda j: status_cell(j.status)), (2, "progress", lambda j: progress_cell(j.progress)),
-                 (3, "rate", lambda j: j.rate), (4, "eta", lambda j: j.eta), (5, "dev", lambda j: j.device))
+        moving = ((1, "status", lambda j: status_cell(j.status)), (2, "progress", lambda j: progress_cell(j.progress)),
+                  (3, "rate", lambda j: j.rate), (4, "eta", lambda j: j.eta), (5, "dev", lambda j: j.device))
         for j, new, old in zip(self.jobs, signature, kept):
             if new == old:
                 continue
-            for index, key, value in cells:
+            for index, key, value in moving:
                 if new[index] != old[index] and key in keys:
                     table.update_cell(str(j.id), key, value(j))
-        for key, cells in appended:
-            table.add_row(*cells, key=key)
+        for key, row in appended:
+            table.add_row(*row, key=key)
         return True
 
     def _select_added(self) -> None:

@@ -84,7 +84,8 @@ def list_inputs(path: Path) -> tuple[Path, list[Path]]:
 
 def pair_seed(master: int, source_name: str, index: int) -> int:
     """The seed of pair ``index`` of a source: stable across processes, workers and runs."""
-    digest = hashlib.sha256(f"{master}:{source_name}:{index}".encode()).digest()
+    # The name's bytes (a UTF-8 name reads the same in every locale; one that is not UTF-8 as its bytes).
+    digest = hashlib.sha256(f"{master}:{source_name}:{index}".encode("utf-8", "surrogateescape")).digest()
     return int.from_bytes(digest[:8], "little") & MAX_SEED
 
 

@@ -105,6 +105,9 @@ def load_config(path: str | os.PathLike | None = None, detect_gpus: bool = True)
             hook = shlex.split(hook)  # split like a shell would, but never run through one
         if not isinstance(hook, list) or not hook or not all(isinstance(h, str) and h for h in hook):
             raise ArchivistError(f"{where('hook')}: expected a command as a list of strings (or one string)")
+        if os.sep in hook[0] and not os.path.isabs(hook[0]):
+            # The daemon runs in "/": a relative program path is read from the config file's folder.
+            hook = [os.path.abspath(os.path.join(path.parent, os.path.expanduser(hook[0]))), *hook[1:]]
     return QueueConfig(gpus=gpus, cpu_slots=cpu_slots, max_attempts=max_attempts, poll_interval=poll,
                        stop_grace=grace, hook=hook, hook_timeout=hook_timeout)
 

@@ -2,8 +2,10 @@
 
 ``start_daemon()`` detaches a daemon process (``setsid``, stdin closed, output to
 ``ARCHIVIST_HOME/daemon.log``); ``run_daemon()`` is the daemon itself (``--foreground`` for systemd).
-A lock on ``ARCHIVIST_HOME/daemon.pid`` (held for the daemon's life, released by the kernel even
-after ``kill -9``) makes a second daemon refuse to start.
+A lock on the state directory itself (:mod:`engine.daemonlock`: held for the daemon's life, released
+by the kernel even after ``kill -9``, and nothing a user or a tmp cleaner deletes) makes a second
+daemon refuse to start; ``daemon.pid`` only tells people the pid, and the daemon rewrites it if it
+goes. Every path the daemon gets from its environment is made absolute before it detaches to ``/``.
 
 The daemon keeps no state of its own: everything is in the store, so a daemon killed at any moment
 and started again carries on. On every loop it
@@ -18,7 +20,6 @@ and started again carries on. On every loop it
 
 from __future__ import annotations
 
-import fcntl
 import logging
 import os
 import signal
@@ -28,6 +29,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from engine.daemonlock import PID_FILE, DaemonLock, daemon_holder
 from engine.errors import ArchivistError
 from engine.paths import archivist_home
 from engine.queue.config import QueueConfig, load_config
@@ -36,7 +38,6 @@ from engine.queue.store import FINAL_STATUSES, Job, Store, private_dirs
 
 log = logging.getLogger("archivist.daemon")
 
-PID_FILE = "daemon.pid"
 CRASH_SIGNALS = {signal.SIGSEGV, signal.SIGABRT, signal.SIGBUS, signal.SIGILL, signal.SIGFPE}
 LOG_FILE = "daemon.log"
 ORPHAN_GRACE = 2.0  # seconds (at least 5 polls) a claimed job may go without a worker pid before it is orphaned
@@ -59,6 +60,25 @@ def _source_root_env(env: dict[str, str]) -> dict[str, str]:
     return env
 
 
+def pinned_environment(env: dict[str, str]) -> dict[str, str]:
+    """``env`` with every path in it made absolute, as seen from the current folder.
+
+    The daemon runs in ``/`` and each worker in its job's folder, so a relative ``ARCHIVIST_HOME``
+    (or ``XDG_DATA_HOME``, ``PYTHONPATH`` or ``PATH`` entry) would name another place there than
+    where the command was typed. ``ARCHIVIST_HOME`` is set to the state directory this process
+    uses, so the daemon can never lock, read or write another one.
+    """
+    env = dict(env)
+    env["ARCHIVIST_HOME"] = str(archivist_home())
+    if env.get("XDG_DATA_HOME"):
+        env["XDG_DATA_HOME"] = os.path.abspath(env["XDG_DATA_HOME"])
+    for key in ("PYTHONPATH", "PATH"):
+        if env.get(key):
+            # An empty PATH entry means the current folder (as "." does).
+            env[key] = os.pathsep.join(os.path.abspath(p or ".") for p in env[key].split(os.pathsep))
+    return _source_root_env(env)
+
+
 def worker_alive(pid: int | None, started: float | None) -> bool:
     """True while process ``pid`` runs and is the one that started at ``started`` (pid reuse)."""
     if not pid:
@@ -74,43 +94,6 @@ def worker_alive(pid: int | None, started: float | None) -> bool:
         return False
 
 
-# -- the pid-file lock ----------------------------------------------------------------------------
-class PidLock:
-    """An exclusive ``flock`` on the pid file, held while the daemon lives."""
-
-    def __init__(self, path: Path):
-        self.path = path
-        self.fd: int | None = None
-
-    def acquire(self) -> None:
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(fd)
-            pid = _read_pid(self.path)
-            raise ArchivistError(f"the daemon is already running (pid {pid or '?'}, {self.path})") from None
-        os.ftruncate(fd, 0)
-        os.write(fd, f"{os.getpid()}\n".encode())
-        os.fsync(fd)
-        self.fd = fd
-
-    def release(self) -> None:
-        # The file is emptied, never unlinked: unlinking would let two daemons lock two different inodes.
-        if self.fd is not None:
-            os.ftruncate(self.fd, 0)
-            os.close(self.fd)
-            self.fd = None
-
-
-def _read_pid(path: Path) -> int | None:
-    try:
-        text = path.read_text().strip()
-        return int(text) if text else None
-    except (OSError, ValueError):
-        return None
-
-
 @dataclass
 class DaemonStatus:
     """``archivist daemon status``: is it running, where its files are, what the queue holds."""
@@ -118,6 +101,7 @@ class DaemonStatus:
     running: bool
     pid: int | None
     pid_file: str
+    pid_file_present: bool
     log: str
     database: str
     slots: list[str] = field(default_factory=list)
@@ -128,20 +112,11 @@ class DaemonStatus:
 
 
 def daemon_pid() -> int | None:
-    """The running daemon's pid, or None (decided by the lock, not by the file's content)."""
-    path = pid_file_path()
-    if not path.exists():
-        return None
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return _read_pid(path) or -1
-        fcntl.flock(fd, fcntl.LOCK_UN)
-        return None
-    finally:
-        os.close(fd)
+    """The running daemon's pid (-1 while it runs with its pid unknown), or None.
+
+    Decided by the lock on the state directory, not by ``daemon.pid``, which anyone can delete.
+    """
+    return daemon_holder(archivist_home())
 
 
 def daemon_status() -> DaemonStatus:
@@ -157,22 +132,24 @@ def daemon_status() -> DaemonStatus:
         for row in store._query("SELECT status, COUNT(*) AS n FROM jobs GROUP BY status"):
             counts[row["status"]] = row["n"]
         db = str(store.path)
-    return DaemonStatus(running=pid is not None, pid=pid, pid_file=str(pid_file_path()),
-                        log=str(daemon_log_path()), database=db, slots=slots, jobs=counts)
+    return DaemonStatus(running=pid is not None, pid=pid if pid != -1 else None, pid_file=str(pid_file_path()),
+                        pid_file_present=pid_file_path().exists(), log=str(daemon_log_path()), database=db,
+                        slots=slots, jobs=counts)
 
 
 def start_daemon(timeout: float = 30.0) -> int:
     """Start a detached daemon (new session, no terminal) and wait until it holds its lock; returns its pid."""
     running = daemon_pid()
     if running is not None:
-        raise ArchivistError(f"the daemon is already running (pid {running}, {pid_file_path()})")
+        raise ArchivistError(f"the daemon is already running (pid {running if running > 0 else '?'}, "
+                             f"state directory {archivist_home()})")
+    env = pinned_environment(dict(os.environ))  # before anything reads a path: cwd is "/" over there
     load_config(detect_gpus=False)  # a broken config.yaml is reported here, not only in the log
     Store().close()  # and so is a damaged queue.db
     kinds()  # and a module in ARCHIVIST_TEST_KINDS that cannot be imported
     log_path = daemon_log_path()
     fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
     start_offset = os.lseek(fd, 0, os.SEEK_END)
-    env = _source_root_env(dict(os.environ))
     try:
         proc = subprocess.Popen(
             [sys.executable, "-m", "engine.queue.daemon"],
@@ -192,15 +169,21 @@ def start_daemon(timeout: float = 30.0) -> int:
             reason = tail[-1] if tail else f"exit code {proc.returncode}"
             raise ArchivistError(f"the daemon did not start: {reason} (log: {log_path})")
         time.sleep(0.05)
-    raise ArchivistError(f"the daemon did not report ready within {timeout:g} s (log: {log_path})")
+    proc.kill()  # never leave behind a daemon that nobody was told about
+    proc.wait()
+    raise ArchivistError(f"the daemon did not report ready within {timeout:g} s and was stopped (log: {log_path})")
 
 
 def stop_daemon(timeout: float | None = None) -> int | None:
     """Ask the daemon to stop (SIGTERM): its workers stop at a safe boundary and their jobs are queued
     to resume. Waits until it has exited; returns its pid, or None when none was running."""
     pid = daemon_pid()
-    if pid is None or pid < 0:
+    if pid is None:
         return None
+    if pid < 0:
+        pid = _wait_for_pid()
+        if pid is None:  # it stopped meanwhile
+            return None
     if timeout is None:
         try:
             timeout = load_config(detect_gpus=False).stop_grace + 15.0
@@ -218,6 +201,19 @@ def stop_daemon(timeout: float | None = None) -> int | None:
     raise ArchivistError(f"the daemon (pid {pid}) did not stop within {timeout:g} s; kill it with: kill -9 {pid}")
 
 
+def _wait_for_pid(timeout: float = 10.0) -> int | None:
+    """The pid of a daemon that runs without a readable pid (no lock table here, pid file deleted):
+    it writes ``daemon.pid`` again on its next poll."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        pid = daemon_pid()
+        if pid is None or pid > 0:
+            return pid
+        time.sleep(0.05)
+    raise ArchivistError(f"the daemon runs but its pid is unknown ({pid_file_path()} is missing); "
+                         f"find it with: pgrep -f engine.queue.daemon")
+
+
 # -- the daemon itself ----------------------------------------------------------------------------
 @dataclass
 class _Worker:
@@ -230,9 +226,10 @@ class _Worker:
 class Daemon:
     """The scheduling loop. Create, then :meth:`run` (blocks until SIGTERM/SIGINT)."""
 
-    def __init__(self, config: QueueConfig, store: Store | None = None):
+    def __init__(self, config: QueueConfig, store: Store | None = None, lock: DaemonLock | None = None):
         self.config = config
         self.store = store or Store()
+        self.lock = lock  # its pid file is written again when someone deletes it
         self.workers: dict[int, _Worker] = {}
         self.hooks: list[tuple[subprocess.Popen, float, int]] = []
         self.stopping = False
@@ -259,6 +256,8 @@ class Daemon:
                 log.error("%s", exc)
             except Exception:  # a busy disk or a locked database must not end the daemon
                 log.exception("daemon loop")
+            if self.lock is not None:
+                self.lock.heal()
             deadline = time.monotonic() + self.config.poll_interval
             while not self.stopping and time.monotonic() < deadline:
                 time.sleep(min(0.05, self.config.poll_interval))
@@ -519,12 +518,15 @@ class Daemon:
 
 def run_daemon() -> int:
     """The daemon process: take the lock, then loop until SIGTERM/SIGINT. Used by ``--foreground`` too."""
-    lock = PidLock(pid_file_path())
+    # Workers run in their job's folder and the hook wherever it likes: they inherit absolute paths
+    # (a --foreground daemon under systemd may have been given a relative ARCHIVIST_HOME).
+    os.environ.update(pinned_environment(dict(os.environ)))
+    lock = DaemonLock(archivist_home())
     lock.acquire()
     try:
         config = load_config()
         kinds()  # the extra kinds of ARCHIVIST_TEST_KINDS are imported once, before any job needs them
-        Daemon(config).run()
+        Daemon(config, lock=lock).run()
     finally:
         lock.release()
     return 0

@@ -32,6 +32,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 
 from engine.errors import ArchivistError
+from engine.fsnames import BYTES_TAG, from_column, from_document, readable, to_column, to_document
 from engine.paths import archivist_home
 
 log = logging.getLogger(__name__)
@@ -110,6 +111,8 @@ READABLE_FROM = 2  # a read-only store (no migration possible) reads databases f
 
 
 _INTERNAL_COLUMNS = frozenset({"token", "worker_started", "hook_pending"})
+# Columns holding a file name: stored as its bytes (UTF-8 text, or a BLOB when they are not UTF-8).
+PATH_COLUMNS = ("output", "log_path")
 
 
 @dataclass
@@ -147,7 +150,10 @@ class Job:
     @classmethod
     def from_row(cls, row: sqlite3.Row) -> Job:
         data = dict(row)
-        data["spec"] = json.loads(data["spec"])
+        # File names are stored as their bytes (engine.fsnames): back to this process's strings.
+        data["spec"] = from_document(json.loads(data["spec"]))
+        for key in PATH_COLUMNS:
+            data[key] = from_column(data[key])
         return cls(**data)
 
     @property
@@ -159,7 +165,10 @@ class Job:
     def from_values(cls, values: tuple) -> Job:
         """From a plain row of :data:`JOB_SELECT` (bulk reads: ``dict(sqlite3.Row)`` is the slow part)."""
         data = list(values)
-        data[_SPEC_INDEX] = json.loads(data[_SPEC_INDEX])
+        # File names are stored as their bytes (engine.fsnames): back to this process's strings.
+        data[_SPEC_INDEX] = from_document(json.loads(data[_SPEC_INDEX]))
+        for index in _PATH_INDEXES:
+            data[index] = from_column(data[index])
         return cls(*data)
 
     def to_dict(self) -> dict:
@@ -171,6 +180,7 @@ class Job:
 JOB_FIELDS = tuple(f.name for f in fields(Job))
 JOB_SELECT = f"SELECT {', '.join(JOB_FIELDS)} FROM jobs"  # the columns in the dataclass's order
 _SPEC_INDEX = JOB_FIELDS.index("spec")
+_PATH_INDEXES = tuple(JOB_FIELDS.index(name) for name in PATH_COLUMNS)
 _PUBLIC_FIELDS = tuple(name for name in JOB_FIELDS if name not in _INTERNAL_COLUMNS)
 
 
@@ -369,8 +379,17 @@ class Store:
         names = tuple(name for name in _PUBLIC_FIELDS if name != "spec")
         where, params = ("WHERE status = ?", (check_status(status),)) if status is not None else ("", ())
         rows = self._query(f"SELECT {', '.join(names)}, spec FROM jobs {where} ORDER BY id", params, plain=True)
-        encode = json.JSONEncoder().encode
-        return [f'{encode(dict(zip(names, row)))[:-1]}, "spec": {row[-1]}}}' for row in rows]
+        encode = json.JSONEncoder().encode  # ASCII: the same bytes in every locale
+        lines = []
+        for row in rows:
+            head, spec = dict(zip(names, row[:-1])), row[-1]
+            for key in PATH_COLUMNS:
+                if isinstance(head.get(key), bytes):  # a name that is not UTF-8 (a BLOB): its escapes
+                    head[key] = from_column(head[key])
+            if BYTES_TAG in spec:  # the same: the tagged form is the store's, not the user's
+                spec = encode(from_document(json.loads(spec)))
+            lines.append(f'{encode(head)[:-1]}, "spec": {spec}}}')
+        return lines
 
     def events(self, job_id: int | None = None, limit: int = 1000) -> list[Event]:
         """The newest ``limit`` events (of one job, or all), oldest first."""
@@ -391,6 +410,8 @@ class Store:
                    after_id: int | None = None, output: str | None = None, status: str = "queued") -> int:
         """Add a job; returns its id. The log path is ``jobs/<id>/log`` beside the database."""
         now = time.time()
+        # Any file name, in any locale, as its exact bytes; ASCII JSON, so every SQLite tool reads it.
+        document = json.dumps(to_document(spec), sort_keys=True, ensure_ascii=True)
         with self.transaction() as conn:
             if after_id is not None:
                 if conn.execute("SELECT 1 FROM jobs WHERE id = ?", (after_id,)).fetchone() is None:
@@ -398,10 +419,10 @@ class Store:
             cur = conn.execute(
                 "INSERT INTO jobs (kind, spec, status, priority, device, created_at, updated_at, after_id, output)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (kind, json.dumps(spec, sort_keys=True), status, priority, device, now, now, after_id, output),
+                (kind, document, status, priority, device, now, now, after_id, to_column(output)),
             )
             job_id = int(cur.lastrowid)
-            log_path = str(self.path.parent / "jobs" / str(job_id) / "log")
+            log_path = to_column(str(self.path.parent / "jobs" / str(job_id) / "log"))
             conn.execute("UPDATE jobs SET log_path = ? WHERE id = ?", (log_path, job_id))
             _event(conn, job_id, "client", f"submitted {kind} job (priority {priority}, device {device})")
         return job_id
@@ -448,7 +469,7 @@ class Store:
         fields["updated_at"] = time.time()
         cols = ", ".join(f"{k} = ?" for k in fields)
         sql = f"UPDATE jobs SET {cols} WHERE id = ?"
-        params: list = [*fields.values(), job_id]
+        params: list = [to_column(v) if k in PATH_COLUMNS else _text(v) for k, v in fields.items()] + [job_id]
         if where_token is not None:
             sql += " AND token = ?"
             params.append(where_token)
@@ -461,7 +482,12 @@ class Store:
     def execute(self, sql: str, params: tuple = ()) -> int:
         """Run one write statement in its own transaction; returns the changed row count."""
         with self.transaction() as conn:
-            return conn.execute(sql, params).rowcount
+            return conn.execute(sql, tuple(_text(p) for p in params)).rowcount
+
+
+def _text(value):
+    """A message for a text column: a file name's undecodable bytes read ``\xff`` (SQLite takes UTF-8 only)."""
+    return readable(value) if isinstance(value, str) else value
 
 
 def shown_status(status: str, request: str | None) -> str:
@@ -497,7 +523,7 @@ def pick_slot(device: str, slots: list[str]) -> str | None:
 
 def _event(conn: sqlite3.Connection, job_id: int | None, source: str, message: str) -> None:
     conn.execute("INSERT INTO events (job_id, time, source, message) VALUES (?, ?, ?, ?)",
-                 (job_id, time.time(), source, message))
+                 (job_id, time.time(), source, readable(message)))
 
 
 def add_events(conn: sqlite3.Connection, job_ids: list[int], source: str, message: str) -> None:

@@ -77,7 +77,7 @@ def check_training_seeds(seed: int, count: int) -> None:
 
 def write_frames(out: str | Path, count: int, size: int = 384, seed: int = 8000, kind: str = "cel") -> list[Path]:
     """Write ``count`` square frames of side ``size`` into ``out``; returns their paths."""
-    import cv2
+    from engine.imagefiles import write_image  # any folder name: cv2.imwrite crashes on non-UTF-8
 
     if count < 1 or size < 32:
         raise ValueError(f"count must be at least 1 and size at least 32 (got {count}, {size})")
@@ -97,7 +97,7 @@ def write_frames(out: str | Path, count: int, size: int = 384, seed: int = 8000,
             continue
         rgb = make_frame(this, seed + i, size)
         tmp = path.with_name(f".{path.name}.part.png")
-        if not cv2.imwrite(str(tmp), rgb[:, :, ::-1]):
+        if not write_image(tmp, np.ascontiguousarray(rgb[:, :, ::-1])):
             raise OSError(f"{tmp}: cannot write a PNG here")
         os.replace(tmp, path)
     return paths
