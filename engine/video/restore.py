@@ -235,10 +235,15 @@ class _SegmentSink:
         # pause split one: a resumed run then writes the very segments an uninterrupted run writes.
         if done % run.options.segment_frames == 0:
             self.close_segment(frame.pts)
-        # Asked after every frame: a pause closes the open segment early, so no restored frame is
-        # lost and the worker stops within a frame (plus the batch in flight), not a segment.
+        # Asked after every frame (and by the pipeline while no frame arrives): a pause closes the
+        # open segment early, so no restored frame is lost and the run stops now, not a segment later.
+        self.waiting()
+
+    def waiting(self) -> None:
+        """Asked after each frame and while no frame arrives: a stop request closes the open segment now."""
+        run = self.run
         if run.should_stop is not None and run.should_stop():
-            self.close_segment(frame.pts)
+            self.close_segment(self.last_pts)
             raise StopPipeline
 
     def close_segment(self, last_pts: int) -> None:
@@ -662,7 +667,7 @@ def _run_frames(run: _Run, frames, chain, options: VideoOptions):
         if options.overlap:
             prepare = run.plan.prepare if run.plan is not None else None
             stats = run_overlapped(frames, chain.run_batch, sink, batch=options.batch, queue_size=options.queue_size,
-                                   prepare=prepare)
+                                   prepare=prepare, waiting=sink.waiting)
         else:
             stats = run_sequential(frames, chain.run_batch, sink)
         if not stats.stopped and sink.seg_frames:

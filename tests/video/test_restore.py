@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
+import time
 from fractions import Fraction
+from pathlib import Path
 
 import av
 import numpy as np
@@ -190,14 +193,15 @@ def test_display_rotation_kept(clip, identity_chain, tmp_path):
     assert probe(tmp_path / "r.mkv").rotation == 90
 
 
-def _stop_after(frames_seen: list, n: int):
-    """A should_stop that says yes once ``n`` frames have been written (it is asked after each)."""
+def _stop_after(n: int) -> dict:
+    """``progress`` and ``should_stop`` for restore_video: stop once ``n`` frames (counted from the
+    first frame of the video) are written."""
+    written = [0]
 
-    def should_stop():
-        frames_seen.append(1)
-        return len(frames_seen) == n
+    def progress(done, total):
+        written[0] = done
 
-    return should_stop
+    return {"progress": progress, "should_stop": lambda: written[0] >= n}
 
 
 def test_pause_then_resume_is_bit_identical(clip, chain, tmp_path):
@@ -210,7 +214,7 @@ def test_pause_then_resume_is_bit_identical(clip, chain, tmp_path):
     whole_pts = read_video(whole)[0]
 
     out = tmp_path / "part.mkv"
-    paused = restore_video(src, out, chain, VideoOptions(segment_frames=5), should_stop=_stop_after([], 7))
+    paused = restore_video(src, out, chain, VideoOptions(segment_frames=5), **_stop_after(7))
     assert paused.status == "paused" and paused.segments_done == 2 and paused.frames == 7
     assert not out.exists() and not list(tmp_path.glob(".part*"))
     state = json.loads((paused.job_dir / "state.json").read_text())
@@ -233,13 +237,71 @@ def test_two_pauses_in_one_segment_keep_every_frame(clip, identity_chain, tmp_pa
     whole = tmp_path / "whole.mkv"
     restore_video(src, whole, identity_chain, VideoOptions(segment_frames=8))
     out = tmp_path / "o.mkv"
-    first = restore_video(src, out, identity_chain, VideoOptions(segment_frames=8), should_stop=_stop_after([], 3))
+    first = restore_video(src, out, identity_chain, VideoOptions(segment_frames=8), **_stop_after(3))
     second = restore_video(src, out, identity_chain, VideoOptions(segment_frames=8, resume=True),
-                           should_stop=_stop_after([], 1))
+                           **_stop_after(4))
     assert (first.frames, second.frames) == (3, 4)
     state = json.loads((second.job_dir / "state.json").read_text())
     assert [s["frames"] for s in state["segments"]] == [3, 1]
     restore_video(src, out, identity_chain, VideoOptions(segment_frames=8, resume=True))
+    assert packets(out) == packets(whole)
+
+
+class HeldChain:
+    """An identity chain that holds the frame numbered ``hold`` inside the model until the test releases it."""
+
+    scale = 1
+
+    def __init__(self, hold: int):
+        import threading
+
+        self.hold, self.seen = hold, 0
+        self.held, self.release = threading.Event(), threading.Event()
+
+    def run_batch(self, images):
+        self.seen += len(images)
+        if self.seen > self.hold and not self.release.is_set():
+            self.held.set()
+            self.release.wait(60)
+        return images
+
+    def identity(self):
+        return [{"model": "identity"}]
+
+
+def test_a_pause_while_the_model_works_does_not_wait_for_it(clip, identity_chain, tmp_path):
+    """The model is busy with frame 9 (held by the test) when the pause comes: the 8 frames already
+    written are closed into a segment at once, before the model is done, and the run stops there."""
+    import threading
+
+    src = clip("m.mkv", frames=16)
+    whole = tmp_path / "whole.mkv"
+    restore_video(src, whole, identity_chain, VideoOptions(segment_frames=10))
+    chain, asked, written, result = HeldChain(hold=8), threading.Event(), [], []
+    out = tmp_path / "o.mkv"
+    worker = threading.Thread(target=lambda: result.append(restore_video(
+        src, out, chain, VideoOptions(segment_frames=10), progress=lambda done, total: written.append(done),
+        should_stop=asked.is_set)))
+    worker.start()
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not (chain.held.is_set() and written and written[-1] == 8):
+            time.sleep(0.01)
+        assert chain.held.is_set() and written[-1] == 8
+        asked.set()
+        state = None
+        while time.monotonic() < deadline and state is None:
+            for path in Path(os.environ["ARCHIVIST_HOME"], "jobs").glob("*/state.json"):
+                state = json.loads(path.read_text())
+            time.sleep(0.01)
+        assert state is not None, "the segment was not closed while the model was busy"
+        assert chain.held.is_set() and not chain.release.is_set()
+        assert [s["frames"] for s in state["segments"]] == [8]
+    finally:
+        chain.release.set()
+        worker.join(60)
+    assert result[0].status == "paused" and result[0].frames == 8
+    restore_video(src, out, identity_chain, VideoOptions(segment_frames=10, resume=True))
     assert packets(out) == packets(whole)
 
 
@@ -252,7 +314,7 @@ def test_pause_in_a_segment_of_a_lossy_codec_keeps_every_frame_and_timestamp(cli
     whole = tmp_path / f"whole{suffix}"
     restore_video(src, whole, identity_chain, VideoOptions(**opts))
     out = tmp_path / f"o{suffix}"
-    paused = restore_video(src, out, identity_chain, VideoOptions(**opts), should_stop=_stop_after([], 11))
+    paused = restore_video(src, out, identity_chain, VideoOptions(**opts), **_stop_after(11))
     assert paused.frames == 11
     restore_video(src, out, identity_chain, VideoOptions(resume=True, **opts))
     pts, tb, frames, _ = read_video(out)
