@@ -113,13 +113,16 @@ def _overwrite_in_place(path: Path, state: dict[str, Any]) -> bool:
 
 # -- the state of a run: one rule for every face ----------------------------------------------------
 def process_identity() -> dict[str, Any]:
-    """What ``run.json`` records of the training process: ``pid`` and its start time ``started``.
+    """What ``run.json`` records of the training process: ``pid``, its start time ``started`` and ``host``.
 
-    The start time tells a live run from another process that was given the same pid later.
+    The start time tells a live run from another process that was given the same pid later; the
+    host, a run on this machine from one on another that shares the folder.
     """
+    import socket
+
     import psutil
 
-    return {"pid": os.getpid(), "started": psutil.Process().create_time()}
+    return {"pid": os.getpid(), "started": psutil.Process().create_time(), "host": socket.gethostname()}
 
 
 def process_alive(pid: Any, started: Any = None) -> bool:
@@ -147,11 +150,16 @@ def run_status(state: dict[str, Any]) -> str:
     The trainer writes ``running`` when it starts and its outcome when it ends (``done``,
     ``stop_at``, ``paused``, ``stopped``, ``interrupted``, ``failed``). A process killed with
     SIGKILL (or by the OOM killer, or a reboot) writes nothing, so a ``running`` whose process is
-    gone reads ``interrupted``: resume it from its last checkpoint. Missing or damaged: ``unknown``.
+    gone reads ``interrupted``: resume it from its last checkpoint. A run recorded by another host
+    reads as recorded (its processes cannot be checked from here). Missing or damaged: ``unknown``.
     """
+    import socket
+
     status = state.get("status")
     if not isinstance(status, str):
         return "unknown"
+    if state.get("host") not in (None, socket.gethostname()):
+        return status  # trained on another machine (a shared folder): its processes cannot be seen from here
     if status == "running" and not process_alive(state.get("pid"), state.get("started")):
         return "interrupted"
     return status

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -54,10 +55,13 @@ def test_a_pid_taken_by_another_process_does_not_keep_a_run_running(archivist_ho
     fake_run(archivist_home, "mine", status="running", pid=os.getpid(), started=me.create_time())
     fake_run(archivist_home, "older", status="running", pid=os.getpid())
     fake_run(archivist_home, "damaged", status=None)
+    fake_run(archivist_home, "elsewhere", status="running", pid=os.getpid(), started=me.create_time() - 3600,
+             host=socket.gethostname() + "-other")
     assert both_faces(capsys, "reused") == ("interrupted",) * 3
     assert both_faces(capsys, "mine") == ("running",) * 3
     assert both_faces(capsys, "older") == ("running",) * 3
     assert both_faces(capsys, "damaged") == ("unknown",) * 3
+    assert both_faces(capsys, "elsewhere") == ("running",) * 3  # another machine's processes are not ours to judge
     # Nothing reads a pause request of a run that is not running: refused, and no control file left.
     assert main(["runs", "pause", "reused"]) == 1
     err = capsys.readouterr().err.strip().splitlines()
