@@ -9,6 +9,7 @@ from fractions import Fraction
 from pathlib import Path
 
 import av
+import cv2
 import numpy as np
 import pytest
 
@@ -245,6 +246,20 @@ def test_two_pauses_in_one_segment_keep_every_frame(clip, identity_chain, tmp_pa
     assert [s["frames"] for s in state["segments"]] == [3, 1]
     restore_video(src, out, identity_chain, VideoOptions(segment_frames=8, resume=True))
     assert packets(out) == packets(whole)
+
+
+def test_a_paused_image_sequence_keeps_every_frame(clip, identity_chain, tmp_path):
+    src = clip("seqp.mkv", codec="ffv1", pix_fmt="bgr0", frames=9)
+    out = str(tmp_path / "frames") + "/"
+    paused = restore_video(src, out, identity_chain, VideoOptions(segment_frames=4), **_stop_after(6))
+    assert paused.status == "paused" and paused.frames == 6
+    state = json.loads((paused.job_dir / "state.json").read_text())
+    assert [s["frames"] for s in state["segments"]] == [4, 2]
+    done = restore_video(src, out, identity_chain, VideoOptions(segment_frames=4, resume=True))
+    assert done.resumed_from == 6
+    files = sorted((tmp_path / "frames").iterdir())
+    assert [f.name for f in files] == [f"{i:06d}.png" for i in range(1, 10)]
+    assert np.array_equal(cv2.imread(str(files[6]))[..., ::-1], pattern_frame(6, 64, 48))
 
 
 class HeldChain:
