@@ -232,7 +232,8 @@ class _SegmentSink:
         if run.progress:
             run.progress(done, run.total_frames)
         # Segments end on the grid of ``segment_frames`` counted from the first frame, also after a
-        # pause split one: a resumed run then writes the very segments an uninterrupted run writes.
+        # pause split one: the next segment ends where the uninterrupted run's does, so only the
+        # split segment differs (two short ones), and a lossy encode differs there only.
         if done % run.options.segment_frames == 0:
             self.close_segment(frame.pts)
         # Asked after every frame (and by the pipeline while no frame arrives): a pause closes the
