@@ -225,14 +225,6 @@ class MetricsTail:
 _tails: dict[Path, MetricsTail] = {}
 
 
-def _read_json(path: Path) -> dict[str, Any]:
-    try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    return doc if isinstance(doc, dict) else {}
-
-
 def _total_iters(path: Path) -> int | None:
     import yaml
 
@@ -244,27 +236,11 @@ def _total_iters(path: Path) -> int | None:
         return None
 
 
-def _pid_alive(pid: Any) -> bool:
-    if not isinstance(pid, int) or pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def run_state(path: Path) -> str:
-    """A run's status from ``run.json``; a "running" run whose process is gone reads "interrupted"."""
-    state = _read_json(path / "run.json")
-    status = state.get("status")
-    if not isinstance(status, str):
-        return "unknown"
-    if status == "running" and not _pid_alive(state.get("pid")):
-        return "interrupted"
-    return status
+    """A run's status by the engine's one rule (:func:`engine.train.runs.run_status`)."""
+    from engine.train.runs import read_state, run_status
+
+    return run_status(read_state(path))
 
 
 def list_runs() -> list[RunInfo]:

@@ -47,6 +47,7 @@ class _Runner:
         self._run_start = time.monotonic()
         self._first_done: float | None = None
         self._last_write = 0.0
+        self._last_reported: tuple[float, float | None] | None = None  # (done, total) last given to progress()
 
     # -- signals and heartbeat ---------------------------------------------------------------
     def _on_signal(self, signum, frame) -> None:
@@ -76,6 +77,7 @@ class _Runner:
     # -- progress ------------------------------------------------------------------------------
     def progress(self, done: float, total: float) -> None:
         now = time.monotonic()
+        self._last_reported = (done, total)
         if self._first_done is None:
             self._first_done = done
             self._rate_start = now
@@ -167,12 +169,20 @@ class _Runner:
                                   **common)
         elif request == "pause":
             self.store.update(job.id, self.token, status="paused", slot=None, rate=None, eta=None,
-                              event="paused at a safe boundary", **common)
+                              event="paused at a safe boundary", **self._kept_progress(), **common)
             log.info("job %d paused", job.id)
         else:
             self.store.update(job.id, self.token, status="queued", slot=None, rate=None, eta=None,
-                              event="stopped by the daemon; queued to resume", **common)
+                              event="stopped by the daemon; queued to resume", **self._kept_progress(), **common)
             log.info("job %d stopped (daemon stopping); queued to resume", job.id)
+
+    def _kept_progress(self) -> dict[str, float]:
+        """The last progress the job reported (writes are throttled): a kind reports a unit once it is
+        kept (a video frame in a segment a pause closes), so a stopped job shows all it kept."""
+        if self._last_reported is None:
+            return {}
+        done, total = self._last_reported
+        return {"done": float(done)} | ({"total": float(total)} if total else {})
 
 
 def main(argv: list[str] | None = None) -> int:

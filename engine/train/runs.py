@@ -7,18 +7,23 @@ while someone asks the trainer to pause or stop, a ``control`` file.
 
 from __future__ import annotations
 
+import errno
 import json
+import logging
+import os
 import re
 import shutil
 from pathlib import Path
 from typing import Any
 
-from engine.errors import ArchivistError
+from engine.errors import ArchivistError, os_error_line
 from engine.paths import state_subdir
 
 RUN_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 CHECKPOINT_RE = re.compile(r"^iter_(\d{9})\.pt$")
 CONTROL_ACTIONS = ("pause", "stop")
+
+log = logging.getLogger(__name__)
 
 
 def check_run_name(name: str) -> str:
@@ -55,16 +60,109 @@ def list_checkpoints(rdir: Path) -> list[tuple[int, Path]]:
 
 
 def read_state(rdir: Path) -> dict[str, Any]:
+    """``run.json`` as stored (``{}`` when missing or unreadable); :func:`run_status` says what it means."""
     try:
-        return json.loads((rdir / "run.json").read_text())
+        state = json.loads((rdir / "run.json").read_text())
     except (OSError, ValueError):
         return {}
+    return state if isinstance(state, dict) else {}
 
 
 def write_state(rdir: Path, state: dict[str, Any]) -> None:
-    from engine.models.files import atomic_write
+    """Replace ``run.json`` atomically; on a full disk, overwrite it in place (see below)."""
+    text = json.dumps(state, indent=2, default=str)
+    path = rdir / "run.json"
+    tmp = path.with_name(f".run.json.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "w") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        if exc.errno not in (errno.ENOSPC, errno.EDQUOT) or not _overwrite_in_place(path, state):
+            raise ArchivistError(os_error_line(exc, path)) from None
 
-    atomic_write(rdir / "run.json", lambda tmp: tmp.write_text(json.dumps(state, indent=2, default=str)))
+
+def _overwrite_in_place(path: Path, state: dict[str, Any]) -> bool:
+    """Write ``state`` over the old bytes of ``path`` without allocating: False if it does not fit.
+
+    A full disk refuses the temporary file of an atomic write, but a run's last word (``failed``,
+    ``paused``) must still land, or ``run.json`` says ``running`` with nobody running. The blocks of
+    the old file are already allocated; the new text goes over them in JSON's compact form (well
+    shorter than the indented file), padded with spaces (JSON ignores trailing white space), and
+    the file is never shortened, so nothing is freed and taken again. Not atomic, which is why it
+    is only the fallback.
+    """
+    try:
+        with open(path, "r+b") as fh:
+            size = os.fstat(fh.fileno()).st_size
+            data = json.dumps(state, separators=(",", ":"), default=str).encode()
+            if len(data) > size:
+                return False
+            fh.write(data + b" " * (size - len(data)))
+            fh.flush()
+            os.fsync(fh.fileno())
+    except OSError as exc:
+        log.warning("%s: cannot record the run's state even in place: %s", path, exc)
+        return False
+    log.warning("%s: disk full; the run's state was written over the old file in place", path)
+    return True
+
+
+# -- the state of a run: one rule for every face ----------------------------------------------------
+def process_identity() -> dict[str, Any]:
+    """What ``run.json`` records of the training process: ``pid``, its start time ``started`` and ``host``.
+
+    The start time tells a live run from another process that was given the same pid later; the
+    host, a run on this machine from one on another that shares the folder.
+    """
+    import socket
+
+    import psutil
+
+    return {"pid": os.getpid(), "started": psutil.Process().create_time(), "host": socket.gethostname()}
+
+
+def process_alive(pid: Any, started: Any = None) -> bool:
+    """Whether the process ``pid`` still runs (not a zombie), and is the one started at ``started``."""
+    import psutil
+
+    if not isinstance(pid, int) or isinstance(pid, bool) or pid <= 0:
+        return False
+    try:
+        proc = psutil.Process(pid)
+        if proc.status() == psutil.STATUS_ZOMBIE:  # killed, not yet reaped by its parent
+            return False
+        if isinstance(started, (int, float)) and abs(proc.create_time() - started) > 1.0:
+            return False  # the pid was given to another process since
+    except psutil.NoSuchProcess:
+        return False
+    except psutil.Error:  # AccessDenied: it exists, owned by someone else
+        return True
+    return True
+
+
+def run_status(state: dict[str, Any]) -> str:
+    """The status of a run from its ``run.json``; the command line and the TUI both show this.
+
+    The trainer writes ``running`` when it starts and its outcome when it ends (``done``,
+    ``stop_at``, ``paused``, ``stopped``, ``interrupted``, ``failed``). A process killed with
+    SIGKILL (or by the OOM killer, or a reboot) writes nothing, so a ``running`` whose process is
+    gone reads ``interrupted``: resume it from its last checkpoint. A run recorded by another host
+    reads as recorded (its processes cannot be checked from here). Missing or damaged: ``unknown``.
+    """
+    import socket
+
+    status = state.get("status")
+    if not isinstance(status, str):
+        return "unknown"
+    if state.get("host") not in (None, socket.gethostname()):
+        return status  # trained on another machine (a shared folder): its processes cannot be seen from here
+    if status == "running" and not process_alive(state.get("pid"), state.get("started")):
+        return "interrupted"
+    return status
 
 
 def last_metrics(rdir: Path, kind: str) -> dict[str, Any] | None:
@@ -95,7 +193,7 @@ def run_info(name: str) -> dict[str, Any]:
     return {
         "name": name,
         "path": str(rdir),
-        "status": state.get("status", "unknown"),
+        "status": run_status(state),
         "iteration": ckpts[-1][0] if ckpts else 0,
         "total_iters": cfg.get("train", {}).get("total_iters"),
         "network": cfg.get("network"),
@@ -124,6 +222,11 @@ def request(name: str, action: str) -> Path:
     if action not in CONTROL_ACTIONS:
         raise ArchivistError(f"invalid action {action!r}: allowed are {', '.join(CONTROL_ACTIONS)}")
     rdir = run_dir(name)
+    status = run_status(read_state(rdir))
+    if status != "running":  # nobody would read the request: saying it was passed on would be a lie
+        gone = f" (its process is gone; continue it with: archivist runs resume {name})"
+        raise ArchivistError(f"run {name!r} is {status}, not running: nothing to {action}"
+                             + (gone if status == "interrupted" else ""))
     from engine.models.files import atomic_write
 
     atomic_write(rdir / "control", lambda tmp: tmp.write_text(action + "\n"))
@@ -141,21 +244,9 @@ def read_control(rdir: Path) -> str | None:
 def remove_run(name: str) -> None:
     """Delete a run directory (refused while it is running)."""
     rdir = run_dir(name)
-    if read_state(rdir).get("status") == "running" and _alive(read_state(rdir).get("pid")):
+    if run_status(read_state(rdir)) == "running":
         raise ArchivistError(f"run {name!r} is running: stop it first (archivist runs stop {name})")
     shutil.rmtree(rdir)
-
-
-def _alive(pid: Any) -> bool:
-    import os
-
-    if not isinstance(pid, int):
-        return False
-    try:
-        os.kill(pid, 0)
-    except OSError:
-        return False
-    return True
 
 
 def promote(name: str, model_name: str, iteration: int | None = None, role: str | None = None,

@@ -277,7 +277,7 @@ class Trainer:
         if not self.main:
             return
         state = runs.read_state(self.rdir)
-        state.update(status=status, iteration=iteration, pid=os.getpid(), updated=time.time(),
+        state.update(status=status, iteration=iteration, **runs.process_identity(), updated=time.time(),
                      base_dir=self.cfg.base_dir, degradation=self.degradation_identity, data=self.data_identity,
                      device=str(self.device), precision=str(self.dtype).replace("torch.", ""), world_size=self.world)
         if getattr(self, "pretrained_sha256", None):  # kept from the first start on every resume

@@ -143,12 +143,15 @@ def plan_encoder(settings: EncoderSettings, high_bit_depth: bool, matrix: int, c
     full_chroma = odd and not pad_even
     if codec == "ffv1":
         # FFV1 is lossless RGB here: bgr0 for 8-bit, gbrp16le for deeper sources (plain gbrp fails to
-        # open); black and white is stored as gray itself, full range.
+        # open); black and white is stored as gray itself, full range. Every frame is a keyframe
+        # (g=1, the archival setting): with FFmpeg's default of 12 a frame's bytes depend on the
+        # frames before it in its segment, so a segment split by a pause would change later packets.
+        ffv1_opts = {"level": "3", "g": "1", "slicecrc": "1"}
         if gray:
-            plan = EncoderPlan("ffv1", "gray16le" if high_bit_depth else "gray", {"level": "3", "slicecrc": "1"},
+            plan = EncoderPlan("ffv1", "gray16le" if high_bit_depth else "gray", ffv1_opts,
                                high_bit_depth, CS_UNSPECIFIED, RANGE_FULL, gray=True)
         else:
-            plan = EncoderPlan("ffv1", "gbrp16le" if high_bit_depth else "bgr0", {"level": "3", "slicecrc": "1"},
+            plan = EncoderPlan("ffv1", "gbrp16le" if high_bit_depth else "bgr0", ffv1_opts,
                                high_bit_depth, CS_RGB, RANGE_FULL)
     elif codec == "x264":
         if high_bit_depth:

@@ -46,23 +46,28 @@ def _put(q: queue.Queue, item, stop: threading.Event) -> bool:
     return False
 
 
-def _get(q: queue.Queue, stop: threading.Event):
+def _get(q: queue.Queue, stop: threading.Event, waiting: Callable[[], None] | None = None):
     while True:
         try:
             return q.get(timeout=0.1)
         except queue.Empty:
             if stop.is_set():
                 return _END
+            if waiting is not None:
+                waiting()
 
 
 def run_overlapped(frames: Iterable[SourceFrame], restore: Callable[[np.ndarray], np.ndarray],
                    sink: Callable[[SourceFrame], None], batch: int = 1, queue_size: int = 8,
-                   prepare: Callable[[np.ndarray], object] | None = None) -> PipelineStats:
+                   prepare: Callable[[np.ndarray], object] | None = None,
+                   waiting: Callable[[], None] | None = None) -> PipelineStats:
     """Decode (thread) → ``restore`` over batches (this thread) → [``prepare`` (thread)] → ``sink`` (thread).
 
     ``restore`` takes and returns NxHxWx3 float32; ``prepare``, when given, replaces each restored
     frame's ``rgb`` with what it returns; ``sink`` receives each frame in order and may raise
-    :class:`StopPipeline` to stop after that frame.
+    :class:`StopPipeline` to stop after that frame. ``waiting``, called in the sink's thread each
+    0.1 s that no frame arrives (a slow model, a decoder skipping to a resume point), may raise
+    :class:`StopPipeline` too: the run then ends without waiting for the frames in flight.
     """
     stop = threading.Event()
     errors: list[BaseException] = []
@@ -100,7 +105,7 @@ def run_overlapped(frames: Iterable[SourceFrame], restore: Callable[[np.ndarray]
     def encode_loop():
         try:
             while True:
-                item = _get(prepared, stop)
+                item = _get(prepared, stop, waiting)
                 if item is _END:
                     return
                 sink(item)

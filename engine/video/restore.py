@@ -138,7 +138,7 @@ class VideoOptions:
 
 @dataclass
 class VideoResult:
-    """What a run did: ``done`` (output in place) or ``paused`` (stopped at a segment boundary)."""
+    """What a run did: ``done`` (output in place) or ``paused`` (stopped after a frame, its segment closed)."""
 
     status: str
     output: Path
@@ -270,12 +270,24 @@ class _SegmentSink:
         self.seg_frames += 1
         self.frames += 1
         self.last_pts = frame.pts
+        done = run.frames_before + self.frames
         if run.progress:
-            run.progress(run.frames_before + self.frames, run.total_frames)
-        if self.seg_frames >= run.options.segment_frames:
+            run.progress(done, run.total_frames)
+        # Segments end on the grid of ``segment_frames`` counted from the first frame, also after a
+        # pause split one: the next segment ends where the uninterrupted run's does, so only the
+        # split segment differs (two short ones), and a lossy encode differs there only.
+        if done % run.options.segment_frames == 0:
             self.close_segment(frame.pts)
-            if run.should_stop is not None and run.should_stop():
-                raise StopPipeline
+        # Asked after every frame (and by the pipeline while no frame arrives): a pause closes the
+        # open segment early, so no restored frame is lost and the run stops now, not a segment later.
+        self.waiting()
+
+    def waiting(self) -> None:
+        """Asked after each frame and while no frame arrives: a stop request closes the open segment now."""
+        run = self.run
+        if run.should_stop is not None and run.should_stop():
+            self.close_segment(self.last_pts)
+            raise StopPipeline
 
     def close_segment(self, last_pts: int) -> None:
         run = self.run
@@ -338,9 +350,14 @@ class _Run:
                             layout.sample_aspect_ratio, layout.color_primaries, layout.color_trc)
 
     def segments_total(self) -> int | None:
+        """The segments closed so far plus those the rest of the grid needs (a pause adds one)."""
         if not self.total_frames:
             return None
-        return max(1, -(-self.total_frames // self.options.segment_frames))
+        size = self.options.segment_frames
+        closed = sum(s["frames"] for s in self.segments)
+        rest = max(0, self.total_frames - closed)
+        to_grid = min(rest, -closed % size)  # frames that end a segment split by a pause
+        return max(1, len(self.segments) + (1 if to_grid else 0) + -(-(rest - to_grid) // size))
 
     def announce(self, number: int) -> None:
         total = self.segments_total()
@@ -601,9 +618,11 @@ def restore_video(input_path: str | Path, output: str | Path, chain, options: Vi
     ``chain`` needs ``run_batch(NxHxWx3 float32)``, ``scale`` and ``identity()`` (an
     :class:`engine.inference.chain.Chain`). Everything is checked first (:func:`plan_restore`);
     ``on_plan(plan)`` receives the plan before the first frame is decoded. ``progress(done, total)``
-    is called per frame; ``on_segment(i, n)`` as each segment closes; ``should_stop()`` is asked at
-    each segment boundary and, when true, the run ends there with status ``paused`` (a later
-    ``resume=True`` continues). Raises :class:`ArchivistError` for every expected failure, leaving
+    is called per frame; ``on_segment(i, n)`` as each segment closes; ``should_stop()`` is asked
+    after every frame and, when true, the open segment is closed early (``state.json`` records its
+    actual frames and timestamps) and the run ends with status ``paused``; a later ``resume=True``
+    continues after that frame and closes the next segment back on the ``segment_frames`` grid, so
+    an FFV1 output is bit for bit the uninterrupted one. Raises :class:`ArchivistError` for every expected failure, leaving
     no file that looks finished.
 
     What the run creates outside its job folder (the final file while it is assembled, an image
@@ -744,7 +763,7 @@ def _run_frames(run: _Run, frames, chain, options: VideoOptions):
         if options.overlap:
             prepare = run.plan.prepare if run.plan is not None else None
             stats = run_overlapped(frames, chain.run_batch, sink, batch=options.batch, queue_size=options.queue_size,
-                                   prepare=prepare)
+                                   prepare=prepare, waiting=sink.waiting)
         else:
             stats = run_sequential(frames, chain.run_batch, sink)
         if not stats.stopped and sink.seg_frames:

@@ -158,6 +158,59 @@ def test_video_restore_job_survives_a_killed_worker(queue_home, tmp_path, tiny_c
     assert resumed and int(resumed.group(1)) == 20, log[-2000:]  # the second run kept the two closed segments
 
 
+def _pts(path) -> list[int]:
+    import av
+
+    with av.open(str(path)) as f:
+        return [frame.pts for frame in f.decode(video=0)]
+
+
+@pytest.mark.slow
+def test_pausing_a_video_restore_closes_its_segment_early(queue_home, tmp_path, tiny_compact, gate, wait_for,
+                                                            capsys):
+    """Paused at frame 15 of segments of 10 (held there by the test), the worker closes the second
+    segment with its 5 frames and pauses by itself: no frame is thrown away, progress stays at 15,
+    and state.json records the segment as it was closed. Resumed, it goes on after frame 15."""
+    model, _ = tiny_compact
+    clip = tmp_path / "reel.mkv"
+    _write_clip(clip, frames=40)
+    source_pts = _pts(clip)
+    out = tmp_path / "restored.mkv"
+    assert main(["restore", str(clip), "-o", str(out), "-m", str(model), "--queue", "--device", "cpu",
+                 "--segment-frames", "10", "--codec", "ffv1"]) == 0
+    queued = int(capsys.readouterr().out)
+    spec = Store().get(queued).spec
+    assert main(["queue", "remove", str(queued)]) == 0  # the same spec runs below, held by the test
+    with QueueClient() as q:
+        jid = q.submit("gated", {"kind": "restore", "spec": spec, "hold_at": 15, "gate": str(gate)}, device="cpu")
+    start_daemon()
+    gate.wait_held(15)
+    with QueueClient() as q:
+        q.pause(jid)
+    wait_for(lambda: Store().get(jid).status == "paused", timeout=60, what="the video job paused")
+    job = Store().get(jid)
+    with Store() as s:
+        events = [e.message for e in s.events(jid)]
+    assert "paused at a safe boundary" in events and not any("kill" in e or "gone" in e for e in events), events
+    assert (job.done, job.total) == (15, 40)
+    [state_path] = (queue_home / "jobs" / str(jid) / "video").glob("*/state.json")
+    state = json.loads(state_path.read_text())
+    assert [(s["frames"], s["first_pts"], s["last_pts"]) for s in state["segments"]] == [
+        (10, source_pts[0], source_pts[9]), (5, source_pts[10], source_pts[14])]
+    assert [p.name for p in sorted(state_path.parent.glob("segment-*"))] == ["segment-00000.nut",
+                                                                             "segment-00001.nut"]
+
+    gate.open(15)
+    with QueueClient() as q:
+        q.resume(jid)
+    wait_for(lambda: Store().get(jid).status in ("done", "failed"), timeout=120, what="the resumed job ended")
+    job = Store().get(jid)
+    assert job.status == "done", job.error
+    assert _pts(out) == source_pts
+    log = open(job.log_path).read()
+    assert "video done after 5 of 5 segments (resumed after 15)" in log, log[-2000:]  # 10, 5 | 5, 10, 10
+
+
 def test_degrade_job_writes_a_dataset(queue_home, tmp_path, wait_for, capsys):
     src = tmp_path / "clean"
     _frames(src, n=3)

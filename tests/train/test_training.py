@@ -121,7 +121,7 @@ def test_control_file_pauses_and_should_stop_stops(make_config):
     assert not (run_dir("tiny") / "control").exists()
     result = run_training(None, name="tiny", resume=True, should_stop=lambda: "stop")  # the run's own config
     assert result.status == "stopped" and result.iteration == 5
-    request("tiny", "stop")  # a stale request (its trainer died) does not stop the next start
+    (run_dir("tiny") / "control").write_text("stop\n")  # a stale request (its trainer died) does not stop the next start
     assert main(["train", "--resume", "--name", "tiny", "--stop-at", "7"]) == 0
     assert list_checkpoints(run_dir("tiny"))[-1][0] == 7
 
@@ -180,8 +180,9 @@ def test_runs_cli_list_show_promote_remove(make_config, capsys):
     _assert_same(loaded.module.state_dict(), ckpt["g_ema"])
     assert main(["runs", "promote", "r1", "--iter", "7", "--name", "other"]) == 1
     assert "no checkpoint at iteration 7" in capsys.readouterr().err
-    assert main(["runs", "stop", "r1"]) == 0
-    assert (run_dir("r1") / "control").read_text().strip() == "stop"
+    assert main(["runs", "stop", "r1"]) == 1  # nobody would read the request of a finished run
+    assert "run 'r1' is done, not running: nothing to stop" in capsys.readouterr().err
+    assert not (run_dir("r1") / "control").exists()
     assert main(["runs", "remove", "r1"]) == 0
     assert main(["runs", "show", "r1"]) == 1
     assert "no run named 'r1'" in capsys.readouterr().err

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import json
+import os
+import time
 from fractions import Fraction
+from pathlib import Path
 
 import av
+import cv2
 import numpy as np
 import pytest
 
@@ -190,24 +194,153 @@ def test_display_rotation_kept(clip, identity_chain, tmp_path):
     assert probe(tmp_path / "r.mkv").rotation == 90
 
 
-def test_pause_then_resume_is_bit_identical(clip, chain, tmp_path):
-    src = clip("p.mkv", frames=17, audio=True)
-    restore_video(src, tmp_path / "whole.mkv", chain, VideoOptions(segment_frames=5))
-    asked = []
+def _stop_after(n: int) -> dict:
+    """``progress`` and ``should_stop`` for restore_video: stop once ``n`` frames (counted from the
+    first frame of the video) are written."""
+    written = [0]
 
-    def should_stop():
-        asked.append(1)
-        return len(asked) == 2
+    def progress(done, total):
+        written[0] = done
+
+    return {"progress": progress, "should_stop": lambda: written[0] >= n}
+
+
+def test_pause_then_resume_is_bit_identical(clip, chain, tmp_path):
+    """A pause in the middle of a segment closes it early with the frames written so far; the
+    resumed run closes the next one back on the 5-frame grid, and the FFV1 packets equal an
+    uninterrupted run's."""
+    src = clip("p.mkv", frames=17, audio=True)
+    whole = tmp_path / "whole.mkv"
+    restore_video(src, whole, chain, VideoOptions(segment_frames=5))
+    whole_pts = read_video(whole)[0]
 
     out = tmp_path / "part.mkv"
-    paused = restore_video(src, out, chain, VideoOptions(segment_frames=5), should_stop=should_stop)
-    assert paused.status == "paused" and paused.segments_done == 2
+    paused = restore_video(src, out, chain, VideoOptions(segment_frames=5), **_stop_after(7))
+    assert paused.status == "paused" and paused.segments_done == 2 and paused.frames == 7
     assert not out.exists() and not list(tmp_path.glob(".part*"))
     state = json.loads((paused.job_dir / "state.json").read_text())
-    assert [s["frames"] for s in state["segments"]] == [5, 5]
-    done = restore_video(src, out, chain, VideoOptions(segment_frames=5, resume=True))
-    assert done.status == "done" and done.resumed_from == 10 and done.frames == 17
-    assert packets(out) == packets(tmp_path / "whole.mkv")
+    assert [s["frames"] for s in state["segments"]] == [5, 2]
+    # The actual boundaries: first and last presentation timestamps of each closed segment.
+    assert [(s["first_pts"], s["last_pts"]) for s in state["segments"]] == [(whole_pts[0], whole_pts[4]),
+                                                                          (whole_pts[5], whole_pts[6])]
+    assert not list(paused.job_dir.glob("*.partial"))
+
+    segs = []
+    done = restore_video(src, out, chain, VideoOptions(segment_frames=5, resume=True),
+                         on_segment=lambda i, n: segs.append((i, n)))
+    assert done.status == "done" and done.resumed_from == 7 and done.frames == 17
+    assert segs == [(3, 5), (4, 5), (5, 5)]  # 3 frames back to the grid, then 5, then the last 2
+    assert packets(out) == packets(whole)
+
+
+def test_two_pauses_in_one_segment_keep_every_frame(clip, identity_chain, tmp_path):
+    src = clip("p2.mkv", frames=12)
+    whole = tmp_path / "whole.mkv"
+    restore_video(src, whole, identity_chain, VideoOptions(segment_frames=8))
+    out = tmp_path / "o.mkv"
+    first = restore_video(src, out, identity_chain, VideoOptions(segment_frames=8), **_stop_after(3))
+    second = restore_video(src, out, identity_chain, VideoOptions(segment_frames=8, resume=True),
+                           **_stop_after(4))
+    assert (first.frames, second.frames) == (3, 4)
+    state = json.loads((second.job_dir / "state.json").read_text())
+    assert [s["frames"] for s in state["segments"]] == [3, 1]
+    restore_video(src, out, identity_chain, VideoOptions(segment_frames=8, resume=True))
+    assert packets(out) == packets(whole)
+
+
+def test_a_paused_image_sequence_keeps_every_frame(clip, identity_chain, tmp_path):
+    src = clip("seqp.mkv", codec="ffv1", pix_fmt="bgr0", frames=9)
+    out = str(tmp_path / "frames") + "/"
+    paused = restore_video(src, out, identity_chain, VideoOptions(segment_frames=4), **_stop_after(6))
+    assert paused.status == "paused" and paused.frames == 6
+    state = json.loads((paused.job_dir / "state.json").read_text())
+    assert [s["frames"] for s in state["segments"]] == [4, 2]
+    done = restore_video(src, out, identity_chain, VideoOptions(segment_frames=4, resume=True))
+    assert done.resumed_from == 6
+    files = sorted((tmp_path / "frames").iterdir())
+    assert [f.name for f in files] == [f"{i:06d}.png" for i in range(1, 10)]
+    assert np.array_equal(cv2.imread(str(files[6]))[..., ::-1], pattern_frame(6, 64, 48))
+
+
+class HeldChain:
+    """An identity chain that holds the frame numbered ``hold`` inside the model until the test releases it."""
+
+    scale = 1
+
+    def __init__(self, hold: int):
+        import threading
+
+        self.hold, self.seen = hold, 0
+        self.held, self.release = threading.Event(), threading.Event()
+
+    def run_batch(self, images):
+        self.seen += len(images)
+        if self.seen > self.hold and not self.release.is_set():
+            self.held.set()
+            self.release.wait(60)
+        return images
+
+    def identity(self):
+        return [{"model": "identity"}]
+
+
+def test_a_pause_while_the_model_works_does_not_wait_for_it(clip, identity_chain, tmp_path):
+    """The model is busy with frame 9 (held by the test) when the pause comes: the 8 frames already
+    written are closed into a segment at once, before the model is done, and the run stops there."""
+    import threading
+
+    src = clip("m.mkv", frames=16)
+    whole = tmp_path / "whole.mkv"
+    restore_video(src, whole, identity_chain, VideoOptions(segment_frames=10))
+    chain, asked, written, result = HeldChain(hold=8), threading.Event(), [], []
+    out = tmp_path / "o.mkv"
+    worker = threading.Thread(target=lambda: result.append(restore_video(
+        src, out, chain, VideoOptions(segment_frames=10), progress=lambda done, total: written.append(done),
+        should_stop=asked.is_set)))
+    worker.start()
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not (chain.held.is_set() and written and written[-1] == 8):
+            time.sleep(0.01)
+        assert chain.held.is_set() and written[-1] == 8
+        asked.set()
+        state = None
+        while time.monotonic() < deadline and state is None:
+            for path in Path(os.environ["ARCHIVIST_HOME"], "jobs").glob("*/state.json"):
+                state = json.loads(path.read_text())
+            time.sleep(0.01)
+        assert state is not None, "the segment was not closed while the model was busy"
+        assert chain.held.is_set() and not chain.release.is_set()
+        assert [s["frames"] for s in state["segments"]] == [8]
+    finally:
+        chain.release.set()
+        worker.join(60)
+    assert result[0].status == "paused" and result[0].frames == 8
+    restore_video(src, out, identity_chain, VideoOptions(segment_frames=10, resume=True))
+    assert packets(out) == packets(whole)
+
+
+@pytest.mark.parametrize("codec,suffix", [("x264", ".mp4"), ("x265", ".mkv")])
+def test_pause_in_a_segment_of_a_lossy_codec_keeps_every_frame_and_timestamp(clip, identity_chain, tmp_path,
+                                                                            codec, suffix):
+    """B-frames and a segment split by a pause: the same frames at the same times as an uninterrupted run."""
+    src = clip("l.mkv", frames=20, audio=True)
+    opts = {"codec": codec, "segment_frames": 8, "preset": "ultrafast" if codec == "x265" else "veryfast"}
+    whole = tmp_path / f"whole{suffix}"
+    restore_video(src, whole, identity_chain, VideoOptions(**opts))
+    out = tmp_path / f"o{suffix}"
+    paused = restore_video(src, out, identity_chain, VideoOptions(**opts), **_stop_after(11))
+    assert paused.frames == 11
+    restore_video(src, out, identity_chain, VideoOptions(resume=True, **opts))
+    pts, tb, frames, _ = read_video(out)
+    w_pts, w_tb, w_frames, _ = read_video(whole)
+    assert len(frames) == len(w_frames) == 20
+    assert seconds(pts, tb) == seconds(w_pts, w_tb)
+    # The same picture in each place, lossily: each frame is nearer its own counterpart than the next one.
+    mean = [[float(np.abs(a.astype(np.float64) - b).mean()) for b in w_frames] for a in frames]
+    assert all(int(np.argmin(row)) == i for i, row in enumerate(mean)), [np.round(r, 1) for r in mean]
+    with av.open(str(out)) as c, av.open(str(whole)) as w:
+        assert c.streams.audio[0].frames == w.streams.audio[0].frames
 
 
 def test_resume_without_state_simply_starts(clip, identity_chain, tmp_path):
