@@ -188,6 +188,33 @@ def test_compile_matches_eager_on_the_cpu_through_tiles_and_drunet(tiny_compact,
     np.testing.assert_allclose(compiled.run_batch(f), eager.run_batch(f), atol=1 / 255)
 
 
+@pytest.mark.slow
+def test_the_gpu_benchmark_runs_on_the_cpu_and_says_what_it_did_not_measure(capsys, monkeypatch):
+    """benchmarks/bench_backends.py, the script that measures issue 24 on a GPU, end to end here."""
+    import importlib.util
+
+    from tests.conftest import ROOT
+
+    spec = importlib.util.spec_from_file_location("bench_backends", ROOT / "benchmarks" / "bench_backends.py")
+    bench = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, "bench_backends", bench)  # its dataclasses look their module up
+    spec.loader.exec_module(bench)
+    assert bench.main(["--device", "cpu", "--size", "48x32", "--big", "64x48", "--nf", "8", "--nc", "2",
+                       "--seconds", "0.05", "--pipeline-frames", "12", "--only", "fp", "--codec", "ffv1"]) == 0
+    text = capsys.readouterr().out
+    cells = [[c.strip() for c in line.strip("|").split("|")] for line in text.splitlines() if line.startswith("| ")]
+    rows = {tuple(c[:4]): c[4:] for c in cells if c[0] in ("48×32", "64×48")}
+    fps = rows[("48×32", "fp32", "eager", "1")]
+    assert float(fps[0]) > 0 and fps[3] == "0.00"  # the reference against itself
+    assert rows[("48×32", "fp16", "compile+cudagraphs", "4")][0] == "not measured: needs a CUDA device"
+    assert rows[("48×32", "fp16", "tensorrt", "1")][0] == "not measured: needs a CUDA device"
+    assert rows[("64×48", "fp16", "eager", "1")][0] == "not measured: needs a CUDA device"
+    assert ("48×32", "bf16", "eager", "1") not in rows  # --only fp: bf16 left out
+    assert "failed" not in text, text
+    pipeline = next(c for c in cells if c[0].startswith("restore_video, fp32 eager batch 1"))
+    assert float(pipeline[1]) > 0 and "of min(model only" in pipeline[2]
+
+
 # -- the TensorRT engine cache --------------------------------------------------------------------
 def test_engine_cache_key_names_everything_an_engine_depends_on():
     args = dict(model_sha256=SHA, shape=(1, 3, 1080, 1920), precision="fp16", gpu="NVIDIA H200 sm_90",
