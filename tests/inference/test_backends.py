@@ -189,6 +189,35 @@ def test_compile_matches_eager_on_the_cpu_through_tiles_and_drunet(tiny_compact,
 
 
 @pytest.mark.slow
+def test_restore_command_runs_images_and_video_through_the_backend_it_is_given(tiny_compact, tmp_path, caplog):
+    """--backend reaches the networks from both of restore's paths (a folder of images, a video)."""
+    import cv2
+
+    from engine.video.probe import probe
+    from engine.video.synthetic import write_test_clip
+
+    path, _ = tiny_compact
+    caplog.set_level(logging.INFO, logger="engine.inference.backends")
+    images = tmp_path / "scans"
+    images.mkdir()
+    frame = _frames(1, 32, 48)[0]
+    cv2.imwrite(str(images / "a.png"), frame[..., ::-1])
+    for backend in ("eager", "compile"):
+        assert main(["restore", str(images), "-o", str(tmp_path / backend) + "/", "-m", str(path),
+                     "--device", "cpu", "--backend", backend]) == 0
+    assert "model 'tiny': compile for input 1×3×32×48" in caplog.text
+    got, want = (cv2.imread(str(tmp_path / b / "a.png")) for b in ("compile", "eager"))
+    assert _levels(got, want).max() <= 1
+    caplog.clear()
+    clip = write_test_clip(tmp_path / "reel.mkv", frames=5, width=48, height=32)
+    out = tmp_path / "reel-out.mkv"
+    assert main(["restore", str(clip), "-o", str(out), "-m", str(path), "--device", "cpu", "--backend", "compile",
+                 "--batch", "2", "--codec", "ffv1"]) == 0
+    assert "model 'tiny': compile for input 2×3×32×48" in caplog.text
+    assert probe(out).frame_count == 5  # the last frame, alone, ran padded to the batch of two
+
+
+@pytest.mark.slow
 def test_the_gpu_benchmark_runs_on_the_cpu_and_says_what_it_did_not_measure(capsys, monkeypatch):
     """benchmarks/bench_backends.py, the script that measures issue 24 on a GPU, end to end here."""
     import importlib.util
