@@ -88,12 +88,14 @@ class Chain:
 
     @classmethod
     def load(cls, stages: list[Stage], device: str = "auto", precision: str = "auto", tile: int = 0,
-             tile_overlap: int = 40, library=None, backend: str = "auto", cuda_graphs: bool | None = None,
+             tile_overlap: int = 40, library=None, backend: str = "eager", cuda_graphs: bool | None = None,
              compile_mode: str | None = None) -> Chain:
         """Resolve each stage's model (library name or path), load it weights-only and move it to the device.
 
         ``backend`` (``auto``, ``eager``, ``compile``, ``tensorrt``) says how the networks run
         (:mod:`engine.inference.backends`); compiled forms are built per input shape on first use.
+        The default is eager, so evaluation, previews and the demo run exactly as before; ``restore``
+        and its queued jobs pass ``auto`` unless told otherwise.
         ``cuda_graphs`` None replays compiled networks through CUDA graphs on CUDA; True or False
         forces it for eager ones too. ``compile_mode`` overrides torch.compile's mode.
         """
