@@ -146,6 +146,7 @@ def test_queue_submit_keeps_the_backend(tmp_path, tiny_compact, capsys, monkeypa
         assert store.get(jid).spec["backend"] == "compile"
 
 
+@pytest.mark.slow  # torch.compile's first use imports dynamo and inductor: ~7 s here
 def test_a_backend_that_fails_to_build_falls_back_with_one_line(tiny_compact, caplog):
     # An unknown compile mode is a real torch.compile failure, raised when the first frame comes.
     path, _ = tiny_compact
@@ -161,6 +162,27 @@ def test_a_backend_that_fails_to_build_falls_back_with_one_line(tiny_compact, ca
     assert "no-such-mode" in warnings[0] and warnings[0].endswith("falling back to eager")
     eager = Chain.load([Stage(str(path))], device="cpu", backend="eager")
     assert np.array_equal(got, eager.run_batch(frames))
+
+
+@pytest.mark.slow  # torch.compile's first use imports dynamo and inductor: ~7 s here
+def test_auto_builds_a_shape_only_once_it_has_repeated(tiny_compact, caplog):
+    """auto's rule, run on the CPU through the runner a GPU would use: a shape is built at its AUTO_AFTER-th
+    sighting, not before (a build that fails here shows exactly when it was tried), and the fallback is kept."""
+    _, net = tiny_compact
+    runner = backends.StageRunner(net, [Step("compile"), Step("eager")], "tiny", SHA,
+                                  build_after=backends.AUTO_AFTER, compile_mode="no-such-mode")
+    x = torch.rand(1, 3, 16, 24).contiguous(memory_format=torch.channels_last)
+    caplog.set_level(logging.WARNING)
+    with torch.inference_mode():
+        want = net(x)
+        for _ in range(backends.AUTO_AFTER - 1):
+            assert torch.equal(runner(x), want)
+        other = torch.rand(2, 3, 16, 24).contiguous(memory_format=torch.channels_last)
+        assert torch.equal(runner(other), net(other))  # another shape counts on its own
+        assert runner.built() == {} and not caplog.records  # not tried yet
+        assert torch.equal(runner(x), want)
+    assert len(caplog.records) == 1 and "falling back to eager" in caplog.records[0].getMessage()
+    assert list(runner.built().values()) == ["eager"] and runner.steps == [Step("eager")]
 
 
 @pytest.mark.slow
@@ -291,6 +313,7 @@ def test_engine_cache_stores_once_and_reuses(archivist_home):
     assert len(built) == 2 and (folder / f"{key}.engine").read_bytes().startswith(b"ENGINE")
 
 
+@pytest.mark.slow  # the ONNX exporter and onnxruntime: ~2.5 s here
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
 def test_the_onnx_handed_to_tensorrt(tiny_drunet, tmp_path, dtype):
     """Static shape, float32 in and out, the network itself in the engine's precision (strong typing)."""
