@@ -52,11 +52,11 @@ def register(sub) -> None:
                    "and the stream plan")
     add_device_options(p)
     p.add_argument("--backend", choices=BACKENDS, default="auto",
-                   help="how the networks run: eager (plain PyTorch), compile (torch.compile, built once per "
-                   "frame size), tensorrt (a TensorRT engine per frame size, cached in ARCHIVIST_HOME/cache/tensorrt; "
-                   "needs the tensorrt package and a GPU); auto: eager on the CPU, on a GPU tensorrt where "
-                   "installed else compile with CUDA graphs, falling back with one line if it cannot be built "
-                   "(default auto)")
+                   help="how the networks run: eager (plain PyTorch); compile (torch.compile, built once per "
+                   "frame size, on a GPU replayed as CUDA graphs); tensorrt (a TensorRT engine per frame size, cached "
+                   "in ARCHIVIST_HOME/cache/tensorrt; needs a GPU and the tensorrt package); auto: eager on the CPU, "
+                   "on a GPU tensorrt where installed, else compile, for each frame size once it has come three "
+                   "times. A backend that cannot be built falls back to the next with one warning (default auto)")
     add_video_options(p)
     add_queue_options(p)
     p.set_defaults(func=run)
