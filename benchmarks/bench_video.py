@@ -1,7 +1,7 @@
 """Time the video pipeline against the model alone and a plain sequential loop, in one run.
 
     python benchmarks/bench_video.py [--size 640x360] [--frames 90] [--nf 8 --nc 2] [--codec x264]
-                                     [--device cpu|cuda] [--threads 1] [--batch 1]
+                                     [--device cpu|cuda] [--threads 1] [--batch 1] [--backend eager]
 
 On a generated clip (x264) with a fresh Compact it measures:
   model-only   the chain over frames already in memory (no decode, no encode);
@@ -35,6 +35,9 @@ def main() -> int:
     ap.add_argument("--batch", type=int, default=1)
     ap.add_argument("--rounds", type=int, default=3, help="interleaved rounds; the best of each is kept")
     ap.add_argument("--precision", default="auto", help="auto: fp16 on CUDA, fp32 on the CPU")
+    ap.add_argument("--backend", default="eager", choices=("auto", "eager", "compile", "tensorrt"),
+                    help="how the network runs (default eager, as in the table of docs/video.md); "
+                    "benchmarks/bench_backends.py compares them")
     args = ap.parse_args()
     width, height = (int(v) for v in args.size.lower().split("x"))
 
@@ -58,7 +61,8 @@ def main() -> int:
         torch.manual_seed(0)
         spec = compact.spec_for(args.nf, args.nc, 1)
         save_safetensors(tmp / "m.safetensors", compact.build(spec).state_dict(), spec, role="custom")
-        chain = Chain.load([Stage(str(tmp / "m.safetensors"))], device=args.device, precision=args.precision)
+        chain = Chain.load([Stage(str(tmp / "m.safetensors"))], device=args.device, precision=args.precision,
+                           backend=args.backend)
         src = write_test_clip(tmp / "clip.mkv", frames=args.frames, width=width, height=height,
                               options={"preset": "veryfast"})
         info = probe(src)
@@ -101,7 +105,7 @@ def main() -> int:
         model_fps, seq_fps, ovl_fps = best["model"], best["seq"], best["ovl"]
 
     print(f"clip {width}x{height}, {info.frame_count} frames, Compact nf{args.nf} nc{args.nc}, "
-          f"{args.codec}, device {chain.device}, torch threads {torch.get_num_threads()}, batch {args.batch}, "
+          f"{args.codec}, device {chain.device}, backend {chain.backend}, torch threads {torch.get_num_threads()}, batch {args.batch}, "
           f"best of {args.rounds}")
     print(f"model-only  {model_fps:7.2f} fps")
     print(f"sequential  {seq_fps:7.2f} fps")

@@ -38,6 +38,7 @@ def run_checks() -> list[Check]:
     checks = [Check("python", "ok" if sys.version_info >= (3, 10) else "fail",
                     f"Python {platform.python_version()} ({sys.executable})", "install Python 3.10 or newer")]
     checks += _torch_checks()
+    checks += _backend_checks()
     checks += _ffmpeg_checks()
     checks += _state_checks()
     checks += _library_checks()
@@ -68,6 +69,17 @@ def _torch_checks() -> list[Check]:
                "this torch is a CPU build; install a CUDA build of torch for GPU work")
         out.append(Check("cuda", "warn", detail, fix))
     return out
+
+
+def _backend_checks() -> list[Check]:
+    """Which ``--backend`` values can run here; TensorRT is optional, so its absence is no problem."""
+    from engine.inference.backends import tensorrt_missing
+
+    missing = tensorrt_missing()
+    if not missing:
+        return [Check("backends", "ok", "--backend eager, compile, tensorrt (on a CUDA GPU)")]
+    return [Check("backends", "ok", f"--backend eager, compile; tensorrt needs {' and '.join(missing)}, not installed "
+                  "(optional, on a CUDA GPU: pip install tensorrt onnx)")]
 
 
 def _ffmpeg_checks() -> list[Check]:

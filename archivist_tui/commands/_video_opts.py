@@ -126,7 +126,7 @@ def run_video_restore(args: argparse.Namespace) -> int:
     check_output(args.input, args.output, options)  # before the model is loaded
     stages = [parse_stage(m) for m in args.model]
     chain = Chain.load(stages, device=args.device, precision=args.precision, tile=args.tile,
-                       tile_overlap=args.tile_overlap)
+                       tile_overlap=args.tile_overlap, backend=args.backend)
     planned = []
 
     def on_plan(plan) -> None:

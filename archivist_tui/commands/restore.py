@@ -14,6 +14,7 @@ from archivist_tui.commands._video_opts import (
     run_video_restore,
     video_options_for,
 )
+from engine.inference.backends import BACKENDS
 
 
 def register(sub) -> None:
@@ -53,6 +54,12 @@ def register(sub) -> None:
                    help="print one JSON object instead of text: the outputs; for a video the output, its frames "
                    "and the stream plan")
     add_device_options(p)
+    p.add_argument("--backend", choices=BACKENDS, default="auto",
+                   help="how the networks run: eager (plain PyTorch); compile (torch.compile, built once per "
+                   "frame size, on a GPU replayed as CUDA graphs); tensorrt (a TensorRT engine per frame size, cached "
+                   "in ARCHIVIST_HOME/cache/tensorrt; needs a GPU and the tensorrt package); auto: eager on the CPU, "
+                   "on a GPU tensorrt where installed, else compile, for each frame size once it has come three "
+                   "times. A backend that cannot be built falls back to the next with one warning (default auto)")
     add_video_options(p)
     add_queue_options(p)
     p.set_defaults(func=run)
@@ -75,7 +82,7 @@ def run(args: argparse.Namespace) -> int:
     check_outputs(plan_images(args.input, args.output, args.format), args.overwrite)
     stages = [parse_stage(m) for m in args.model]
     chain = Chain.load(stages, device=args.device, precision=args.precision, tile=args.tile,
-                       tile_overlap=args.tile_overlap)
+                       tile_overlap=args.tile_overlap, backend=args.backend)
     with Progress("restore", "images") as progress:
         result = restore_images(args.input, args.output, chain, fmt=args.format, progress=progress, tone=args.tone,
                                 overwrite=args.overwrite)
@@ -97,6 +104,8 @@ def queue_restore(args: argparse.Namespace) -> int:
         spec["overwrite"] = True
     if args.tone != "auto":
         spec["tone"] = args.tone
+    if args.backend != "auto":
+        spec["backend"] = args.backend
     if is_video_job(args):
         from engine.errors import ArchivistError
         from engine.video.encode import parse_encoder_opts

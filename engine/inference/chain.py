@@ -66,30 +66,43 @@ class _LoadedStage:
     spec: object
     module: object
     dtype: object
+    runner: object = None  # engine.inference.backends.StageRunner: how the module runs
 
 
 class Chain:
     """Loaded models on one device, ready to restore frames.
 
-    Build with :meth:`load`; :meth:`run` and :meth:`run_batch` take float32 RGB in [0, 1].
+    Build with :meth:`load`; :meth:`run` and :meth:`run_batch` take RGB frames from the host,
+    :meth:`run_tensor` frames already on the device.
     """
 
-    def __init__(self, stages: list[_LoadedStage], device, tile: int, tile_overlap: int):
+    def __init__(self, stages: list[_LoadedStage], device, tile: int, tile_overlap: int, backend: str = "eager"):
         self.stages = stages
         self.device = device
         self.tile = tile
         self.tile_overlap = tile_overlap
+        self.backend = backend
         self.scale = 1
         for s in stages:
             self.scale *= s.spec.scale
 
     @classmethod
     def load(cls, stages: list[Stage], device: str = "auto", precision: str = "auto", tile: int = 0,
-             tile_overlap: int = 40, library=None) -> Chain:
-        """Resolve each stage's model (library name or path), load it weights-only and move it to the device."""
+             tile_overlap: int = 40, library=None, backend: str = "eager", cuda_graphs: bool | None = None,
+             compile_mode: str | None = None) -> Chain:
+        """Resolve each stage's model (library name or path), load it weights-only and move it to the device.
+
+        ``backend`` (``auto``, ``eager``, ``compile``, ``tensorrt``) says how the networks run
+        (:mod:`engine.inference.backends`); compiled forms are built per input shape on first use.
+        The default is eager, so evaluation, previews and the demo run exactly as before; ``restore``
+        and its queued jobs pass ``auto`` unless told otherwise.
+        ``cuda_graphs`` None replays compiled networks through CUDA graphs on CUDA; True or False
+        forces it for eager ones too. ``compile_mode`` overrides torch.compile's mode.
+        """
         import torch
 
         from engine.devices import resolve_device, resolve_precision
+        from engine.inference.backends import AUTO_AFTER, StageRunner, check_backend, plan_steps
         from engine.models.files import load_model
         from engine.models.library import Library
 
@@ -99,8 +112,10 @@ class Chain:
             raise ArchivistError(f"--tile {tile} invalid: 0 (no tiling) or at least {MIN_TILE}")
         if tile_overlap < 0:
             raise ArchivistError(f"--tile-overlap {tile_overlap} invalid: must be 0 or more")
+        check_backend(backend)
         dev = resolve_device(device)
         dtype = resolve_precision(precision, dev)
+        steps = plan_steps(backend, dev.type, cuda_graphs)
         if dev.type == "cuda":
             # Video frames keep one size: let cuDNN pick its fastest kernels once.
             torch.backends.cudnn.benchmark = True
@@ -126,8 +141,18 @@ class Chain:
             # see benchmarks/bench_compact.py).
             module = model.module.to(device=dev, dtype=stage_dtype, memory_format=torch.channels_last)
             name = Path(path).stem
-            loaded.append(_LoadedStage(stage, name, model.sha256, spec, module, stage_dtype))
-        return cls(loaded, dev, tile, tile_overlap)
+            runner = StageRunner(module, steps, name, model.sha256, compile_mode=compile_mode,
+                                 build_after=AUTO_AFTER if backend == "auto" else 1)
+            loaded.append(_LoadedStage(stage, name, model.sha256, spec, module, stage_dtype, runner))
+        chosen = ", else ".join(str(s) for s in steps[:-1]) or "eager"
+        if backend == "auto" and dev.type == "cuda" and steps[0].backend != "tensorrt":
+            from engine.inference.backends import tensorrt_missing
+
+            log.info("backend auto on %s: %s (tensorrt not used: %s not installed)", dev, chosen,
+                     " and ".join(tensorrt_missing()))
+        else:
+            log.info("backend %s on %s: %s", backend, dev, chosen)
+        return cls(loaded, dev, tile, tile_overlap, backend=str(steps[0]))
 
     def describe(self) -> str:
         """``medium ×1.0 › drunet ×0.5 σ5``."""
@@ -174,11 +199,8 @@ class Chain:
             if peak != 1.0:
                 x = x.mul_(1.0 / peak)
             # One flag per stage, read once the frames are back on the host: no extra device sync.
-            finite = []
-            for stage in self.stages:
-                x = self._run_stage(stage, x)
-                finite.append(torch.isfinite(x).all())
-            x = x.clamp_(0, 1)
+            finite: list = []
+            x = self.run_tensor(x, finite)
             if peak != 1.0:
                 x = x.mul_(peak).round_()
                 x = x.to(torch.uint8) if images.dtype == np.uint8 else x.to(torch.int32)
@@ -187,6 +209,22 @@ class Chain:
         if not all(ok):
             self._refuse_nonfinite(ok.index(False))
         return out.astype(images.dtype, copy=False)
+
+    def run_tensor(self, x, finite: list | None = None):
+        """Restore N×3×H×W float32 frames in [0, 1] already on the chain's device; returns the same, clamped.
+
+        Nothing is copied to or from the host and nothing waits for the device: this is the model
+        alone, as the benchmarks time it. ``finite``, when given, receives one boolean tensor per
+        stage (whether its output held only finite values), to be read once the frames are back.
+        """
+        import torch
+
+        with torch.inference_mode():
+            for stage in self.stages:
+                x = self._run_stage(stage, x)
+                if finite is not None:
+                    finite.append(torch.isfinite(x).all())
+            return x.clamp_(0, 1)
 
     def _refuse_nonfinite(self, index: int) -> None:
         # NaN or infinity would be clamped into black or white frames: stop instead, before the
@@ -211,7 +249,7 @@ class Chain:
                 level = torch.full_like(t[:, :1], s.stage.sigma / 255.0)
                 t = torch.cat([t, level], dim=1)
             t = t.contiguous(memory_format=torch.channels_last)
-            return s.module(t).float()
+            return s.runner(t).float()
 
         tile = self.tile
         while True:

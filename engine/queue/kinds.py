@@ -120,8 +120,8 @@ def is_video(path: str | os.PathLike) -> bool:
 
 
 # -- restore --------------------------------------------------------------------------------------
-RESTORE_KEYS = ("input", "output", "models", "tile", "tile_overlap", "precision", "format", "tone", "video",
-                "overwrite")
+RESTORE_KEYS = ("input", "output", "models", "tile", "tile_overlap", "precision", "format", "tone", "backend",
+                "video", "overwrite")
 # VideoOptions fields a queued video job may set (resume and work_dir belong to the queue).
 VIDEO_KEYS = ("codec", "crf", "preset", "encoder_opts", "segment_frames", "start", "duration", "deinterlace",
               "ivtc", "fps", "batch", "queue_size", "decode_threads", "overlap", "check_space", "audio", "pad_even")
@@ -164,6 +164,15 @@ def _restore_validate(spec: dict) -> dict:
     tone = spec.get("tone", "auto")
     if tone not in ("auto", "color", "gray"):
         raise ArchivistError(f"restore job: tone {tone!r} invalid: allowed are auto, color, gray")
+    backend = spec.get("backend", "auto")
+    if not isinstance(backend, str):
+        raise ArchivistError(f"restore job: spec key 'backend': {backend!r} has the wrong type")
+    from engine.inference.backends import check_backend
+
+    try:
+        check_backend(backend)  # the same check as --backend: tensorrt must be importable
+    except ArchivistError as exc:
+        raise ArchivistError(f"restore job: {exc}") from None
     video = spec.get("video") or {}
     if not isinstance(video, dict):
         raise ArchivistError("restore job: spec key 'video' must be an object of video options")
@@ -187,6 +196,8 @@ def _restore_validate(spec: dict) -> dict:
                "tile_overlap": overlap, "precision": precision, "format": fmt, "video": video}
     if tone != "auto":  # only when given: the spec of an ordinary job stays as it was
         checked["tone"] = tone
+    if backend != "auto":
+        checked["backend"] = backend
     if overwrite:
         checked["overwrite"] = True
     return checked
@@ -235,7 +246,7 @@ def _restore_run(spec: dict, ctx: JobContext) -> bool:
 
     stages = [parse_stage(m) for m in spec["models"]]
     chain = Chain.load(stages, device=ctx.device, precision=spec["precision"], tile=spec["tile"],
-                       tile_overlap=spec["tile_overlap"])
+                       tile_overlap=spec["tile_overlap"], backend=spec.get("backend", "auto"))
     log.info("job %d: chain %s on %s", ctx.job_id, chain.describe(), ctx.device)
     if _is_video_job(spec):
         from engine.video.restore import restore_video

@@ -62,6 +62,16 @@ def test_doctor_json(capsys):
     assert rc == (1 if any(c["status"] == "fail" for c in checks) else 0)
 
 
+def test_doctor_says_which_backends_run_here(capsys, monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "tensorrt", None)  # as on a machine without TensorRT
+    assert main(["doctor"]) in (0, 1)
+    line = next(x for x in capsys.readouterr().out.splitlines() if " backends " in x)
+    assert line.startswith("OK") and "--backend eager, compile; tensorrt needs tensorrt" in line
+    assert "pip install tensorrt onnx" in line
+
+
 def test_doctor_reports_loose_state_permissions(archivist_home, capsys):
     archivist_home.chmod(0o755)
     main(["doctor"])

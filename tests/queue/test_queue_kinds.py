@@ -57,6 +57,24 @@ def test_restore_folder_through_the_queue(queue_home, tmp_path, tiny_compact, wa
     assert sorted(p.name for p in (tmp_path / "queued").iterdir()) == ["keep.txt"]
 
 
+@pytest.mark.slow
+def test_restore_job_runs_through_the_backend_its_spec_names(queue_home, tmp_path, tiny_compact, wait_for, capsys):
+    """``--backend`` travels in the spec to the worker process and reaches the networks there."""
+    model, _ = tiny_compact
+    src = tmp_path / "reel"
+    _frames(src, n=3)
+    assert main(["restore", str(src), "-o", str(tmp_path / "queued") + "/", "-m", str(model), "--queue",
+                 "--device", "cpu", "--backend", "compile"]) == 0
+    jid = int(capsys.readouterr().out.strip())
+    start_daemon()
+    wait_for(lambda: Store().get(jid).status in ("done", "failed"), timeout=240, what="restore job ended")
+    job = Store().get(jid)
+    assert job.status == "done", job.error
+    log = open(job.log_path).read()
+    assert "model 'tiny': compile for input 1×3×32×48" in log, log[-2000:]
+    assert len(list((tmp_path / "queued").iterdir())) == 3
+
+
 def test_restore_spec_validation(queue_home, tmp_path):
     from engine.errors import ArchivistError
 
