@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import stat
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -118,11 +120,21 @@ def test_tensorrt_not_importable_gives_the_install_hint(hidden_tensorrt, tiny_co
         assert store.jobs() == []  # the queued job was refused at submit
 
 
+def _scans(tmp_path: Path) -> Path:
+    """A folder with one small image: a restore of a folder needs something to restore."""
+    import cv2
+
+    folder = tmp_path / "scans"
+    folder.mkdir(exist_ok=True)
+    cv2.imwrite(str(folder / "a.png"), np.full((24, 32, 3), 128, np.uint8))
+    return folder
+
+
 def test_job_spec_backend_is_validated_by_the_same_code(tmp_path, hidden_tensorrt):
     from engine.queue.kinds import get_kind
 
     validate = get_kind("restore").validate
-    base = {"input": str(tmp_path), "output": str(tmp_path / "o") + "/", "models": ["m"]}
+    base = {"input": str(_scans(tmp_path)), "output": str(tmp_path / "o") + "/", "models": ["m"]}
     assert "backend" not in validate(dict(base))  # auto: the spec of an ordinary job stays as it was
     assert "backend" not in validate({**base, "backend": "auto"})
     assert validate({**base, "backend": "compile"})["backend"] == "compile"
@@ -137,7 +149,7 @@ def test_job_spec_backend_is_validated_by_the_same_code(tmp_path, hidden_tensorr
 def test_queue_submit_keeps_the_backend(tmp_path, tiny_compact, capsys, monkeypatch):
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
     path, _ = tiny_compact
-    assert main(["restore", str(tmp_path), "-o", str(tmp_path / "o") + "/", "-m", str(path), "--queue",
+    assert main(["restore", str(_scans(tmp_path)), "-o", str(tmp_path / "o") + "/", "-m", str(path), "--queue",
                  "--backend", "compile"]) == 0
     jid = int(capsys.readouterr().out.strip())
     from engine.queue import Store
@@ -306,7 +318,10 @@ def test_engine_cache_stores_once_and_reuses(archivist_home):
     assert sorted(p.name for p in folder.iterdir()) == [f"{key}.engine", f"{key}.json"]
     assert json.loads((folder / f"{key}.json").read_text()) == describe
     assert stat.S_IMODE(folder.stat().st_mode) == 0o700
-    assert stat.S_IMODE((folder / f"{key}.engine").stat().st_mode) == 0o600
+    umask = os.umask(0)
+    os.umask(umask)
+    # Inside the private folder the file follows the umask, as every file of the state directory does.
+    assert stat.S_IMODE((folder / f"{key}.engine").stat().st_mode) == 0o666 & ~umask
     # A damaged engine (another TensorRT's, a torn file) is built again and replaced.
     (folder / f"{key}.engine").write_bytes(b"garbage")
     assert cached_engine(key, build, load, describe).startswith(b"ENGINE")

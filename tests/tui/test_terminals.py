@@ -146,7 +146,8 @@ def test_the_workstation_stays_readable_in_a_locale_that_cannot_show_its_symbols
     try:
         tmux.start(f"{sys.executable} -m archivist_tui.cli", **env)
         screen = tmux.wait_for("1 Queue")
-        screen = tmux.wait_for("queued")
+        # The row as laid out for the final size (under load the first layout may use an earlier one).
+        screen = tmux.wait_for("premiere *.mkv > medium")
         assert "\\u" not in screen and "\\x" not in screen, screen  # no escaped characters
         header = next(line for line in screen.splitlines() if "1 Queue" in line)
         assert "daemon * down" in header, header  # the status dot as its look-alike

@@ -96,7 +96,8 @@ def test_a_paused_run_leaves_the_old_file_and_resume_counts_only_its_segments(cl
         restore_video(src, out, identity_chain, VideoOptions(segment_frames=3, resume=True))
     assert out.read_bytes() == b"the old result"
     result = restore_video(src, out, identity_chain, VideoOptions(segment_frames=3, resume=True, overwrite=True))
-    assert result.status == "done" and result.resumed_from == 3
+    # The pause closed the first segment after its first frame: the resume continues from there.
+    assert result.status == "done" and result.resumed_from == 1
     assert len(read_video(out)[2]) == 9
     assert not result.job_dir.exists()
 
