@@ -21,17 +21,27 @@ def render() -> str:
     """The whole CLI reference as Markdown."""
     from archivist_tui.cli import build_parser
 
+    # argparse wraps help to $COLUMNS: a fixed width makes the reference the same everywhere. Put
+    # back afterwards: a process that renders it (the test suite) must not pass 100 columns on to
+    # every terminal program it starts (shutil.get_terminal_size believes $COLUMNS first).
+    saved = os.environ.get("COLUMNS")
     os.environ["COLUMNS"] = "100"
-    parser = build_parser()
-    out = [
-        "# Command-line reference",
-        "",
-        "Generated from the parser by `python -m archivist_tui.clidoc`; do not edit by hand.",
-        "",
-    ]
-    for path, p in _walk(parser, ["archivist"]):
-        title = " ".join(path)
-        out += [f"## `{title}`", "", "```text", p.format_help().rstrip(), "```", ""]
+    try:
+        parser = build_parser()
+        out = [
+            "# Command-line reference",
+            "",
+            "Generated from the parser by `python -m archivist_tui.clidoc`; do not edit by hand.",
+            "",
+        ]
+        for path, p in _walk(parser, ["archivist"]):
+            title = " ".join(path)
+            out += [f"## `{title}`", "", "```text", p.format_help().rstrip(), "```", ""]
+    finally:
+        if saved is None:
+            os.environ.pop("COLUMNS", None)
+        else:
+            os.environ["COLUMNS"] = saved
     return "\n".join(out)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -48,7 +49,9 @@ def test_cli_reference_is_current():
     from archivist_tui.clidoc import render
 
     committed = (ROOT / "docs" / "cli.md").read_text()
+    before = os.environ.get("COLUMNS")
     assert committed == render(), "docs/cli.md is stale: python -m archivist_tui.clidoc > docs/cli.md"
+    assert os.environ.get("COLUMNS") == before  # rendering leaves no width behind for later programs
 
 
 def test_doctor_json(capsys):

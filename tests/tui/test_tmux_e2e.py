@@ -23,7 +23,9 @@ class Tmux:
         self.home = home
 
     def tmux(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-        return subprocess.run(["tmux", "-L", self.socket, *args], capture_output=True, text=True, check=check)
+        # The server's environment is ours: without $COLUMNS/$LINES, which would override the size asked for.
+        env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES")}
+        return subprocess.run(["tmux", "-L", self.socket, *args], capture_output=True, text=True, check=check, env=env)
 
     def start(self, command: str, name: str = "tui", **extra_env: str) -> None:
         env = {"ARCHIVIST_HOME": str(self.home), "PYTHONPATH": str(ROOT), "TERM": "xterm-256color", **extra_env}
