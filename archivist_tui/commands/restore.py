@@ -70,6 +70,14 @@ def run(args: argparse.Namespace) -> int:
         from engine.errors import ArchivistError
 
         raise ArchivistError(f"{args.input}: --plan and --audio apply to a video input (or an image sequence with --fps)")
+    if args.cluster is not None:
+        from engine.cluster import check_address
+        from engine.errors import ArchivistError
+
+        if not is_video_job(args):
+            raise ArchivistError(f"{args.input}: --cluster applies to a video input (a folder of images runs on one "
+                                 "machine)")
+        check_address(args.cluster)  # before anything is loaded or queued: the one-line install hint
     if args.queue and not args.plan:
         return queue_restore(args)
     if is_video_job(args):
@@ -131,4 +139,6 @@ def queue_restore(args: argparse.Namespace) -> int:
             spec["video"]["pad_even"] = True
         if args.audio is not None:
             spec["video"]["audio"] = args.audio
+        if args.cluster is not None:
+            spec["cluster"] = args.cluster
     return submit_from_args(args, "restore", spec)
