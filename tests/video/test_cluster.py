@@ -33,15 +33,23 @@ DONE = re.compile(r"segment (\d+) done on Ray worker pid (\d+)")
 
 
 @pytest.fixture(scope="module")
-def ray_cluster():
+def ray_cluster(tmp_path_factory):
+    """One local cluster for the module; Ray's token file (``~/.ray/auth_token``) goes to a temporary home."""
     from engine.cluster import check_address, start_local
 
+    saved = {k: os.environ.get(k) for k in ("HOME", "RAY_AUTH_MODE")}
+    os.environ["HOME"] = str(tmp_path_factory.mktemp("ray-home"))
     check_address("local")
     ray = start_local()
     try:
         yield ray
     finally:
         ray.shutdown()
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
 
 
 class Gate:
