@@ -202,6 +202,102 @@ def restore_segment(recipe: dict, bundle: list, job: dict) -> dict:
             "node": socket.gethostname()}
 
 
+# -- folders of images -----------------------------------------------------------------------------
+IMAGES_PER_TASK = 8  # a folder of scans: one task per batch of images
+
+
+def restore_images_task(recipe: dict, batch: list[dict], job: dict) -> dict:
+    """One Ray task: restore a batch of images (their file bytes) and return the encoded outputs.
+
+    Each image is read from a temporary copy under its own name, so it is decoded exactly as the
+    head would decode the file (:func:`engine.inference.restore.restore_picture`).
+    """
+    import socket
+    import tempfile
+
+    import torch
+
+    from engine.inference.restore import restore_picture
+
+    if job.get("gate"):
+        _wait_gate(job["gate"], job["number"])
+    torch.set_num_threads(job["threads"])
+    chain = _chain_for(recipe, "cuda" if job.get("gpu") else "cpu")
+    out = []
+    with tempfile.TemporaryDirectory(prefix="archivist-images-") as tmp:
+        for item in batch:
+            src = Path(tmp) / item["name"]
+            src.write_bytes(item["data"])
+            out.append(restore_picture(src, Path(item["output"]), chain, job["tone"]))
+            src.unlink()
+    return {"images": out, "pid": os.getpid(), "node": socket.gethostname()}
+
+
+def run_images(ray, pairs, chain, ledger, finals: dict, progress, should_stop, tone: str):
+    """Restore a folder's images on the connected cluster, :data:`IMAGES_PER_TASK` per task.
+
+    Images finished by an earlier attempt (final, or staged in the ledger) are skipped as a local
+    run skips them; each returned image is staged (partial name, ledger) at once, so a pause
+    (which cancels the tasks in flight) or a lost head keeps what came back.
+    """
+    import torch
+
+    from engine.inference.restore import RestoreResult, stage_picture, warn_neutral
+
+    result = RestoreResult()
+    staged = set(ledger.paths("staged"))
+    todo = []
+    for src, dst in pairs:
+        partial = ledger.partial_path(dst)
+        if str(dst.absolute()) in finals or (str(partial.absolute()) in staged and partial.is_file()):
+            result.skipped += 1
+        else:
+            todo.append((src, dst))
+    batches = [todo[i:i + IMAGES_PER_TASK] for i in range(0, len(todo), IMAGES_PER_TASK)]
+    resources = ray.cluster_resources()
+    gpu = resources.get("GPU", 0) >= 1
+    slots = max(1, int(resources.get("GPU" if gpu else "CPU", 1)))
+    task = ray.remote(restore_images_task).options(num_gpus=1 if gpu else 0, num_cpus=0 if gpu else 1,
+                                                   max_retries=3, retry_exceptions=False)
+    recipe = ray.put(_model_recipe(chain))
+    common = {"tone": tone, "threads": torch.get_num_threads(), "gpu": gpu, "gate": os.environ.get(GATE_ENV)}
+    log.info("cluster: %d image(s) in %d task(s) on %s", len(todo), len(batches), _describe_resources(resources))
+    pending: dict = {}
+    waiting = list(enumerate(batches))
+    done = result.skipped
+    neutral = 0
+    try:
+        while waiting or pending:
+            while waiting and len(pending) < 2 * slots:
+                number, batch = waiting.pop(0)
+                items = [{"name": src.name, "data": src.read_bytes(), "output": str(dst)} for src, dst in batch]
+                pending[task.remote(recipe, items, dict(common, number=number))] = (number, batch)
+            if should_stop is not None and should_stop():
+                for ref in pending:
+                    ray.cancel(ref, force=True)
+                result.stopped = True
+                break
+            ready, _ = ray.wait(list(pending), num_returns=1, timeout=0.2)
+            for ref in ready:
+                number, batch = pending.pop(ref)
+                returned = _task_result(ray, ref, f"images batch {number + 1}")
+                for (src, dst), (data, was_neutral) in zip(batch, returned["images"]):
+                    stage_picture(ledger, dst, data)
+                    neutral += was_neutral
+                    log.info("restored %s -> %s", src, dst)
+                done += len(batch)
+                log.info("images batch %d done on Ray worker pid %d at %s", number + 1, returned["pid"],
+                         returned["node"])
+                if progress is not None:
+                    progress(done, len(pairs))
+    except BaseException:
+        for ref in pending:
+            ray.cancel(ref, force=True)
+        raise
+    warn_neutral(neutral)
+    return result
+
+
 # -- the head ---------------------------------------------------------------------------------------
 def run_segments(ray, run, plan, chain, options, progress: Callable[[int, int | None], None] | None,
                  should_stop: Callable[[], bool] | None) -> bool:
@@ -262,7 +358,7 @@ def run_segments(ray, run, plan, chain, options, progress: Callable[[int, int | 
             ready, _ = ray.wait(list(pending), num_returns=1, timeout=0.2)
             for ref in ready:
                 seg = pending.pop(ref)
-                result = _result(ray, ref, seg)
+                result = _task_result(ray, ref, f"segment {seg.number + 1}")
                 _keep(run, seg, result, finished)
                 done_frames += seg.frames
                 log.info("segment %d done on Ray worker pid %d at %s%s", seg.number + 1, result["pid"],
@@ -289,16 +385,17 @@ def _matches(record: dict, todo) -> bool:
                for s in todo)
 
 
-def _result(ray, ref, seg) -> dict:
+def _task_result(ray, ref, what: str) -> dict:
+    """A task's return value; its failure as one line (the task's own ArchivistError as it was)."""
     try:
         return ray.get(ref)
     except ray.exceptions.RayTaskError as exc:
         cause = getattr(exc, "cause", None)
         if isinstance(cause, ArchivistError):
             raise ArchivistError(str(cause)) from None
-        raise ArchivistError(f"segment {seg.number + 1} failed on the cluster: {cause or exc}") from None
+        raise ArchivistError(f"{what} failed on the cluster: {cause or exc}") from None
     except ray.exceptions.RayError as exc:
-        raise ArchivistError(f"segment {seg.number + 1} lost on the cluster (after Ray's retries): {exc}") from None
+        raise ArchivistError(f"{what} lost on the cluster (after Ray's retries): {exc}") from None
 
 
 def _keep(run, seg, result: dict, finished: dict) -> None:

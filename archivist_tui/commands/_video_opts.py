@@ -36,10 +36,6 @@ def add_video_options(parser: argparse.ArgumentParser) -> None:
                    help="frame rate of an image-sequence INPUT (24, 23.976, 24000/1001)")
     g.add_argument("--work-dir", default=None, metavar="DIR",
                    help="where segments are kept while the job runs (default ARCHIVIST_HOME/jobs)")
-    g.add_argument("--cluster", default=None, metavar="ADDRESS",
-                   help="restore the segments as tasks on a Ray cluster and assemble them here: auto (the cluster "
-                   "this machine belongs to), ray://HOST:PORT, HOST:PORT, or local (one started on 127.0.0.1 for "
-                   "this run). Needs pip install \"archivist[cluster]\"; see docs/cluster.md")
     g.add_argument("--batch", type=int_arg("--batch"), default=1, metavar="N", help="frames per model call (default 1)")
     g.add_argument("--no-space-check", action="store_true", help="skip the free-space estimate before starting")
     g.add_argument("--audio", choices=("copy", "aac", "opus", "flac", "drop"), default=None,

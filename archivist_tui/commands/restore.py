@@ -60,6 +60,11 @@ def register(sub) -> None:
                    "in ARCHIVIST_HOME/cache/tensorrt; needs a GPU and the tensorrt package); auto: eager on the CPU, "
                    "on a GPU tensorrt where installed, else compile, for each frame size once it has come three "
                    "times. A backend that cannot be built falls back to the next with one warning (default auto)")
+    p.add_argument("--cluster", default=None, metavar="ADDRESS",
+                   help="restore on a Ray cluster, one task per video segment or per batch of images, and write "
+                   "the output here: auto (the cluster this machine belongs to), ray://HOST:PORT, HOST:PORT, or "
+                   "local (one started on 127.0.0.1 for this run). Needs pip install \"archivist[cluster]\"; see "
+                   "docs/cluster.md")
     add_video_options(p)
     add_queue_options(p)
     p.set_defaults(func=run)
@@ -72,11 +77,7 @@ def run(args: argparse.Namespace) -> int:
         raise ArchivistError(f"{args.input}: --plan and --audio apply to a video input (or an image sequence with --fps)")
     if args.cluster is not None:
         from engine.cluster import check_address
-        from engine.errors import ArchivistError
 
-        if not is_video_job(args):
-            raise ArchivistError(f"{args.input}: --cluster applies to a video input (a folder of images runs on one "
-                                 "machine)")
         check_address(args.cluster)  # before anything is loaded or queued: the one-line install hint
     if args.queue and not args.plan:
         return queue_restore(args)
@@ -93,7 +94,7 @@ def run(args: argparse.Namespace) -> int:
                        tile_overlap=args.tile_overlap, backend=args.backend)
     with Progress("restore", "images") as progress:
         result = restore_images(args.input, args.output, chain, fmt=args.format, progress=progress, tone=args.tone,
-                                overwrite=args.overwrite)
+                                overwrite=args.overwrite, cluster=args.cluster)
     if args.json:
         import json
 
@@ -139,6 +140,6 @@ def queue_restore(args: argparse.Namespace) -> int:
             spec["video"]["pad_even"] = True
         if args.audio is not None:
             spec["video"]["audio"] = args.audio
-        if args.cluster is not None:
-            spec["cluster"] = args.cluster
+    if args.cluster is not None:
+        spec["cluster"] = args.cluster
     return submit_from_args(args, "restore", spec)

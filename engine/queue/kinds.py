@@ -186,8 +186,6 @@ def _restore_validate(spec: dict) -> dict:
     if cluster is not None:
         from engine.cluster import check_address
 
-        if not (video or is_video(src)):
-            raise ArchivistError("restore job: spec key 'cluster' applies to a video input")
         try:
             check_address(cluster)  # the address's form, and Ray installed here (the one-line hint)
         except ArchivistError as exc:
@@ -284,7 +282,7 @@ def _restore_run(spec: dict, ctx: JobContext) -> bool:
 
     result = restore_images(spec["input"], spec["output"], chain, fmt=spec["format"], progress=ctx.progress,
                             should_stop=ctx.should_stop, tone=spec.get("tone", "auto"), overwrite=overwrite,
-                            ledger=ledger)
+                            ledger=ledger, cluster=spec.get("cluster"))
     if result.skipped:
         log.info("job %d: %d image(s) were finished by an earlier attempt", ctx.job_id, result.skipped)
     return not result.stopped

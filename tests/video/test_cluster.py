@@ -204,31 +204,69 @@ def test_a_paused_cluster_run_is_finished_by_a_local_run_and_back(ray_cluster, c
 
 @needs_ray
 @pytest.mark.slow
-def test_queued_restore_job_runs_on_the_cluster(ray_cluster, clip, tiny_compact, tmp_path, caplog):
-    """``archivist restore --queue --cluster local`` stores the address in the spec; the job's run
-    spreads the segments over the cluster and writes the local run's file."""
+def test_queued_restore_job_runs_on_the_cluster(ray_cluster, clip, tiny_compact, tmp_path, archivist_home):
+    """``archivist restore --queue --cluster ADDRESS``: the daemon's worker process spreads the segments
+    over the cluster; its job log names a Ray worker pid per segment, none its own or the test's."""
     from archivist_tui.cli import main
     from engine.inference.chain import Chain, Stage
-    from engine.queue.client import QueueClient
-    from engine.queue.kinds import JobContext, get_kind
+    from engine.queue import Store
+    from engine.queue.daemon import start_daemon
+    from tests.queue.conftest import _stop_everything, _wait_for, write_config
 
     model, _ = tiny_compact
     src = clip("q.mp4", **CLIP)
     local = tmp_path / "local.mkv"
     chain = Chain.load([Stage(str(model))], device="cpu", precision="fp32", backend="auto")
     restore_video(src, local, chain, VideoOptions(segment_frames=5))
+    address = ray_cluster.get_runtime_context().gcs_address  # the daemon's worker joins the test's cluster
     out = tmp_path / "queued.mkv"
-    assert main(["restore", str(src), "-o", str(out), "-m", str(model), "--precision", "fp32",
-                 "--segment-frames", "5", "--cluster", "local", "--queue"]) == 0
-    [job] = QueueClient().list_jobs()
-    assert job.spec["cluster"] == "local"
-    work = tmp_path / "jobs" / str(job.id)
-    work.mkdir(parents=True)
-    ctx = JobContext(job.id, "cpu", work, lambda done, total: None, lambda: False)
-    with caplog.at_level(logging.INFO, logger="engine.cluster"):
-        assert get_kind("restore").run(job.spec, ctx) is True
+    assert main(["restore", str(src), "-o", str(out), "-m", str(model), "--precision", "fp32", "--device", "cpu",
+                 "--segment-frames", "5", "--cluster", address, "--queue"]) == 0
+    with Store() as store:
+        [job] = store.jobs()
+    assert job.spec["cluster"] == address
+    write_config(archivist_home)
+    try:
+        start_daemon()
+        _wait_for(lambda: Store().get(job.id).status in ("done", "failed"), timeout=120, what="the job to end")
+        job = Store().get(job.id)
+        assert job.status == "done", job.error
+        log = Path(job.log_path).read_text()
+    finally:
+        _stop_everything()
     _same_video(out, local)
-    assert {pid for _, pid in _done_segments(caplog.text)} - {os.getpid()}
+    done = _done_segments(log)
+    assert sorted(n for n, _ in done) == [1, 2, 3, 4], log[-3000:]
+    pids = {pid for _, pid in done}
+    assert job.worker_pid not in pids and os.getpid() not in pids
+
+
+@needs_ray
+@pytest.mark.slow
+def test_a_folder_of_images_on_the_cluster_equals_the_local_run(ray_cluster, chain, tmp_path, caplog):
+    """Ten scans (one gray) in two batches of eight and two: the same files, byte for byte."""
+    import cv2
+
+    from engine.inference.restore import restore_images
+
+    src = tmp_path / "scans"
+    src.mkdir()
+    rng = np.random.default_rng(5)
+    for i in range(10):
+        image = rng.integers(0, 255, (24, 32, 3), dtype=np.uint8)
+        if i == 3:
+            image[..., 1] = image[..., 2] = image[..., 0]  # black and white, stored as RGB
+        assert cv2.imwrite(str(src / f"scan{i:02d}.png"), image)
+    local = restore_images(src, tmp_path / "local/", chain)
+    with caplog.at_level(logging.INFO, logger="engine.cluster"):
+        spread = restore_images(src, tmp_path / "cluster/", chain, cluster="local")
+    assert [p.name for p in spread.outputs] == [p.name for p in local.outputs] and len(local.outputs) == 10
+    for a, b in zip(local.outputs, spread.outputs):
+        assert a.read_bytes() == b.read_bytes(), a.name
+    batches = re.findall(r"images batch (\d+) done on Ray worker pid (\d+)", caplog.text)
+    assert sorted(int(n) for n, _ in batches) == [1, 2]
+    assert os.getpid() not in {int(pid) for _, pid in batches}
+    assert not list((tmp_path / "cluster").glob(".*"))  # no partial file left
 
 
 def test_without_ray_cluster_gives_the_install_hint(clip, tiny_compact, tmp_path, monkeypatch, capsys):
