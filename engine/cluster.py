@@ -274,7 +274,7 @@ def run_images(ray, pairs, chain, ledger, finals: dict, progress, should_stop, t
                 pending[task.remote(recipe, items, dict(common, number=number))] = (number, batch)
             if should_stop is not None and should_stop():
                 for ref in pending:
-                    ray.cancel(ref, force=True)
+                    ray.cancel(ref)
                 result.stopped = True
                 break
             ready, _ = ray.wait(list(pending), num_returns=1, timeout=0.2)
@@ -292,7 +292,7 @@ def run_images(ray, pairs, chain, ledger, finals: dict, progress, should_stop, t
                     progress(done, len(pairs))
     except BaseException:
         for ref in pending:
-            ray.cancel(ref, force=True)
+            ray.cancel(ref)
         raise
     warn_neutral(neutral)
     return result
@@ -352,7 +352,7 @@ def run_segments(ray, run, plan, chain, options, progress: Callable[[int, int | 
                 pending[task.remote(recipe, ray.put(read_bundle(index, seg)), job)] = seg
             if should_stop is not None and should_stop():
                 for ref in pending:
-                    ray.cancel(ref, force=True)
+                    ray.cancel(ref)
                 log.info("cluster: paused; %d task(s) in flight cancelled", len(pending))
                 return True
             ready, _ = ray.wait(list(pending), num_returns=1, timeout=0.2)
@@ -367,7 +367,7 @@ def run_segments(ray, run, plan, chain, options, progress: Callable[[int, int | 
                     progress(done_frames, run.total_frames)
     except BaseException:
         for ref in pending:
-            ray.cancel(ref, force=True)
+            ray.cancel(ref)
         raise
     return False
 

@@ -129,33 +129,30 @@ def test_cluster_run_equals_local_run_on_two_workers(ray_cluster, clip, chain, t
 
 @needs_ray
 @pytest.mark.slow
-def test_a_killed_worker_still_gives_the_identical_file(ray_cluster, clip, chain, tmp_path, caplog, monkeypatch):
-    src = clip("k.mp4", **CLIP)
-    local = tmp_path / "local.mkv"
-    restore_video(src, local, chain, VideoOptions(segment_frames=5))
+def test_a_folder_of_images_on_the_cluster_equals_the_local_run(ray_cluster, chain, tmp_path, caplog):
+    """Ten scans (one gray) in two batches of eight and two: the same files, byte for byte."""
+    import cv2
 
-    gate = Gate(tmp_path / "gate", monkeypatch)
-    killed = []
+    from engine.inference.restore import restore_images
 
-    def kill_one():
-        number, pid = gate.wait_started(2)[0]
-        os.kill(pid, signal.SIGKILL)  # mid-run: the task holds its segment's packets and the model
-        killed.append((number, pid))
-        gate.go()
-
-    killer = gate.in_background(kill_one)
-    out = tmp_path / "cluster.mkv"
+    src = tmp_path / "scans"
+    src.mkdir()
+    rng = np.random.default_rng(5)
+    for i in range(10):
+        image = rng.integers(0, 255, (24, 32, 3), dtype=np.uint8)
+        if i == 3:
+            image[..., 1] = image[..., 2] = image[..., 0]  # black and white, stored as RGB
+        assert cv2.imwrite(str(src / f"scan{i:02d}.png"), image)
+    local = restore_images(src, tmp_path / "local/", chain)
     with caplog.at_level(logging.INFO, logger="engine.cluster"):
-        result = restore_video(src, out, chain, VideoOptions(segment_frames=5), cluster="local")
-    killer.join(5)
-    assert not killer.errors and killed
-    assert result.status == "done"
-    _same_video(out, local)
-    done = _done_segments(caplog.text)
-    assert sorted(n for n, _ in done) == [1, 2, 3, 4]  # the lost task ran again, and counted once
-    number, pid = killed[0]
-    assert pid not in {p for _, p in done}
-    assert number + 1 in [n for n, _ in done]
+        spread = restore_images(src, tmp_path / "cluster/", chain, cluster="local")
+    assert [p.name for p in spread.outputs] == [p.name for p in local.outputs] and len(local.outputs) == 10
+    for a, b in zip(local.outputs, spread.outputs):
+        assert a.read_bytes() == b.read_bytes(), a.name
+    batches = re.findall(r"images batch (\d+) done on Ray worker pid (\d+)", caplog.text)
+    assert sorted(int(n) for n, _ in batches) == [1, 2]
+    assert os.getpid() not in {int(pid) for _, pid in batches}
+    assert not list((tmp_path / "cluster").glob(".*"))  # no partial file left
 
 
 def _stop_after_segments(n: int):
@@ -204,6 +201,37 @@ def test_a_paused_cluster_run_is_finished_by_a_local_run_and_back(ray_cluster, c
 
 @needs_ray
 @pytest.mark.slow
+def test_a_killed_worker_still_gives_the_identical_file(ray_cluster, clip, chain, tmp_path, caplog, monkeypatch):
+    src = clip("k.mp4", **CLIP)
+    local = tmp_path / "local.mkv"
+    restore_video(src, local, chain, VideoOptions(segment_frames=5))
+
+    gate = Gate(tmp_path / "gate", monkeypatch)
+    killed = []
+
+    def kill_one():
+        number, pid = gate.wait_started(2)[0]
+        os.kill(pid, signal.SIGKILL)  # mid-run: the task holds its segment's packets and the model
+        killed.append((number, pid))
+        gate.go()
+
+    killer = gate.in_background(kill_one)
+    out = tmp_path / "cluster.mkv"
+    with caplog.at_level(logging.INFO, logger="engine.cluster"):
+        result = restore_video(src, out, chain, VideoOptions(segment_frames=5), cluster="local")
+    killer.join(5)
+    assert not killer.errors and killed
+    assert result.status == "done"
+    _same_video(out, local)
+    done = _done_segments(caplog.text)
+    assert sorted(n for n, _ in done) == [1, 2, 3, 4]  # the lost task ran again, and counted once
+    number, pid = killed[0]
+    assert pid not in {p for _, p in done}
+    assert number + 1 in [n for n, _ in done]
+
+
+@needs_ray
+@pytest.mark.slow
 def test_queued_restore_job_runs_on_the_cluster(ray_cluster, clip, tiny_compact, tmp_path, archivist_home):
     """``archivist restore --queue --cluster ADDRESS``: the daemon's worker process spreads the segments
     over the cluster; its job log names a Ray worker pid per segment, none its own or the test's."""
@@ -241,32 +269,6 @@ def test_queued_restore_job_runs_on_the_cluster(ray_cluster, clip, tiny_compact,
     assert job.worker_pid not in pids and os.getpid() not in pids
 
 
-@needs_ray
-@pytest.mark.slow
-def test_a_folder_of_images_on_the_cluster_equals_the_local_run(ray_cluster, chain, tmp_path, caplog):
-    """Ten scans (one gray) in two batches of eight and two: the same files, byte for byte."""
-    import cv2
-
-    from engine.inference.restore import restore_images
-
-    src = tmp_path / "scans"
-    src.mkdir()
-    rng = np.random.default_rng(5)
-    for i in range(10):
-        image = rng.integers(0, 255, (24, 32, 3), dtype=np.uint8)
-        if i == 3:
-            image[..., 1] = image[..., 2] = image[..., 0]  # black and white, stored as RGB
-        assert cv2.imwrite(str(src / f"scan{i:02d}.png"), image)
-    local = restore_images(src, tmp_path / "local/", chain)
-    with caplog.at_level(logging.INFO, logger="engine.cluster"):
-        spread = restore_images(src, tmp_path / "cluster/", chain, cluster="local")
-    assert [p.name for p in spread.outputs] == [p.name for p in local.outputs] and len(local.outputs) == 10
-    for a, b in zip(local.outputs, spread.outputs):
-        assert a.read_bytes() == b.read_bytes(), a.name
-    batches = re.findall(r"images batch (\d+) done on Ray worker pid (\d+)", caplog.text)
-    assert sorted(int(n) for n, _ in batches) == [1, 2]
-    assert os.getpid() not in {int(pid) for _, pid in batches}
-    assert not list((tmp_path / "cluster").glob(".*"))  # no partial file left
 
 
 def test_without_ray_cluster_gives_the_install_hint(clip, tiny_compact, tmp_path, monkeypatch, capsys):
