@@ -400,6 +400,8 @@ def _task_result(ray, ref, what: str) -> dict:
 
 def _keep(run, seg, result: dict, finished: dict) -> None:
     """Write a returned segment under its final name (via a partial name) and record it."""
+    if result["frames"] != seg.frames:
+        raise ArchivistError(f"segment {seg.number + 1}: {result['frames']} frames came back, {seg.frames} expected")
     partial = run.segment_path(seg.number, partial=True)
     try:
         with open(partial, "wb") as fh:
@@ -410,8 +412,6 @@ def _keep(run, seg, result: dict, finished: dict) -> None:
     except OSError as exc:
         partial.unlink(missing_ok=True)
         raise ArchivistError(f"{partial}: cannot write: {exc.strerror or exc}") from None
-    if result["frames"] != seg.frames:
-        raise ArchivistError(f"segment {seg.number + 1}: {result['frames']} frames came back, {seg.frames} expected")
     finished[seg.number] = {"index": seg.number, "frames": seg.frames, "first_pts": seg.first_pts,
                             "last_pts": seg.last_pts, "reorder": result["reorder"], "worker": result["pid"]}
     _advance(run, finished)

@@ -286,6 +286,21 @@ def test_without_ray_cluster_gives_the_install_hint(clip, tiny_compact, tmp_path
     assert not (tmp_path / "o.mkv").exists()
 
 
+@needs_ray
+@pytest.mark.parametrize("options,output,words", [
+    ({"start": 0.2}, "o.mkv", "--start, --duration, --deinterlace or --ivtc"),
+    ({"deinterlace": True}, "o.mkv", "--start, --duration, --deinterlace or --ivtc"),
+    ({}, "frames/", "image sequences"),
+])
+def test_what_the_cluster_does_not_do_is_refused_before_anything_is_written(clip, identity_chain, tmp_path,
+                                                                             archivist_home, options, output, words):
+    src = clip("n.mp4", frames=4)
+    with pytest.raises(ArchivistError, match=re.escape(words)):
+        restore_video(src, f"{tmp_path}/{output}", identity_chain, VideoOptions(**options), cluster="local")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["n.mp4"]
+    assert not (archivist_home / "jobs").exists() or not any((archivist_home / "jobs").iterdir())
+
+
 @pytest.mark.parametrize("address", ["", "ray://", "http://x:1", "host", "local cluster"])
 def test_a_bad_cluster_address_is_refused_by_name(address):
     from engine.cluster import check_address
