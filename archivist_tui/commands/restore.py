@@ -63,8 +63,8 @@ def register(sub) -> None:
     p.add_argument("--cluster", default=None, metavar="ADDRESS",
                    help="restore on a Ray cluster, one task per video segment or per batch of images, and write "
                    "the output here: auto (the cluster this machine belongs to), ray://HOST:PORT, HOST:PORT, or "
-                   "local (one started on 127.0.0.1 for this run). Needs pip install \"archivist[cluster]\"; see "
-                   "docs/cluster.md")
+                   "local (one started on 127.0.0.1 for this run). Needs pip install \"archivist[cluster]\"; "
+                   "'archivist docs cluster' explains it")
     add_video_options(p)
     add_queue_options(p)
     p.set_defaults(func=run)
