@@ -141,7 +141,7 @@ def run_video_restore(args: argparse.Namespace) -> int:
 
     with Progress("restore", "frames") as progress:
         result = restore_video(args.input, args.output, chain, options, progress=progress, on_segment=on_segment,
-                               on_plan=on_plan)
+                               on_plan=on_plan, cluster=args.cluster)
     if args.json:
         doc = {"status": result.status, "output": str(result.output), "frames": result.frames,
                "segments": result.segments_done, "seconds": round(result.seconds, 3),

@@ -60,6 +60,11 @@ def register(sub) -> None:
                    "in ARCHIVIST_HOME/cache/tensorrt; needs a GPU and the tensorrt package); auto: eager on the CPU, "
                    "on a GPU tensorrt where installed, else compile, for each frame size once it has come three "
                    "times. A backend that cannot be built falls back to the next with one warning (default auto)")
+    p.add_argument("--cluster", default=None, metavar="ADDRESS",
+                   help="restore on a Ray cluster, one task per video segment or per batch of images, and write "
+                   "the output here: auto (the cluster this machine belongs to), ray://HOST:PORT, HOST:PORT, or "
+                   "local (one started on 127.0.0.1 for this run). Needs pip install \"archivist[cluster]\"; "
+                   "'archivist docs cluster' explains it")
     add_video_options(p)
     add_queue_options(p)
     p.set_defaults(func=run)
@@ -70,6 +75,10 @@ def run(args: argparse.Namespace) -> int:
         from engine.errors import ArchivistError
 
         raise ArchivistError(f"{args.input}: --plan and --audio apply to a video input (or an image sequence with --fps)")
+    if args.cluster is not None:
+        from engine.cluster import check_address
+
+        check_address(args.cluster)  # before anything is loaded or queued: the one-line install hint
     if args.queue and not args.plan:
         return queue_restore(args)
     if is_video_job(args):
@@ -85,7 +94,7 @@ def run(args: argparse.Namespace) -> int:
                        tile_overlap=args.tile_overlap, backend=args.backend)
     with Progress("restore", "images") as progress:
         result = restore_images(args.input, args.output, chain, fmt=args.format, progress=progress, tone=args.tone,
-                                overwrite=args.overwrite)
+                                overwrite=args.overwrite, cluster=args.cluster)
     if args.json:
         import json
 
@@ -131,4 +140,6 @@ def queue_restore(args: argparse.Namespace) -> int:
             spec["video"]["pad_even"] = True
         if args.audio is not None:
             spec["video"]["audio"] = args.audio
+    if args.cluster is not None:
+        spec["cluster"] = args.cluster
     return submit_from_args(args, "restore", spec)

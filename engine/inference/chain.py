@@ -67,6 +67,7 @@ class _LoadedStage:
     module: object
     dtype: object
     runner: object = None  # engine.inference.backends.StageRunner: how the module runs
+    path: Path | None = None  # the model file it was read from (a cluster run ships its bytes)
 
 
 class Chain:
@@ -83,6 +84,7 @@ class Chain:
         self.tile_overlap = tile_overlap
         self.backend = backend
         self.scale = 1
+        self.load_args: dict = {}
         for s in stages:
             self.scale *= s.spec.scale
 
@@ -143,7 +145,7 @@ class Chain:
             name = Path(path).stem
             runner = StageRunner(module, steps, name, model.sha256, compile_mode=compile_mode,
                                  build_after=AUTO_AFTER if backend == "auto" else 1)
-            loaded.append(_LoadedStage(stage, name, model.sha256, spec, module, stage_dtype, runner))
+            loaded.append(_LoadedStage(stage, name, model.sha256, spec, module, stage_dtype, runner, Path(path)))
         chosen = ", else ".join(str(s) for s in steps[:-1]) or "eager"
         if backend == "auto" and dev.type == "cuda" and steps[0].backend != "tensorrt":
             from engine.inference.backends import tensorrt_missing
@@ -152,7 +154,11 @@ class Chain:
                      " and ".join(tensorrt_missing()))
         else:
             log.info("backend %s on %s: %s", backend, dev, chosen)
-        return cls(loaded, dev, tile, tile_overlap, backend=str(steps[0]))
+        chain = cls(loaded, dev, tile, tile_overlap, backend=str(steps[0]))
+        # How it was asked for, so a cluster worker loads the same chain (engine.cluster).
+        chain.load_args = {"precision": precision, "tile": tile, "tile_overlap": tile_overlap, "backend": backend,
+                           "cuda_graphs": cuda_graphs, "compile_mode": compile_mode}
+        return chain
 
     def describe(self) -> str:
         """``medium ×1.0 › drunet ×0.5 σ5``."""

@@ -115,6 +115,7 @@ def restore_images(
     tone: str = "auto",
     overwrite: bool = False,
     ledger: Ledger | None = None,
+    cluster: str | None = None,
 ) -> RestoreResult:
     """Restore an image or a folder of images through ``chain``.
 
@@ -127,8 +128,15 @@ def restore_images(
     ``should_stop`` is polled between images (a paused queue job: the finished partial files wait).
     ``tone``: ``auto`` restores a gray image (stored gray, or RGB with equal channels) in black and
     white, ``color`` never, ``gray`` always.
+
+    ``cluster`` (``auto``, ``local``, ``ray://host:port``): batches of images are restored as Ray
+    tasks (:func:`engine.cluster.run_images`); the files, names and resume are the same.
     """
     check_tone(tone)
+    if cluster is not None:
+        from engine.cluster import check_address
+
+        check_address(cluster)
     direct = ledger is None
     ledger = ledger or Ledger(None, process_tag())
     pairs = plan_images(input_path, output, fmt)
@@ -143,7 +151,13 @@ def restore_images(
         ledger.mkdirs(out_dir)
         if not os.access(out_dir, os.W_OK):
             raise ArchivistError(f"{out_dir}: output folder is not writable")
-        result = _restore_all(pairs, chain, ledger, finals, progress, should_stop, tone)
+        if cluster is not None:
+            from engine.cluster import connect, run_images
+
+            with connect(cluster) as ray:
+                result = run_images(ray, pairs, chain, ledger, finals, progress, should_stop, tone)
+        else:
+            result = _restore_all(pairs, chain, ledger, finals, progress, should_stop, tone)
         if not result.stopped:
             for _src, dst in pairs:
                 if str(dst.absolute()) not in finals:
@@ -170,25 +184,43 @@ def _restore_all(pairs, chain, ledger: Ledger, finals: dict[str, bool], progress
         if str(dst.absolute()) in finals or (str(partial.absolute()) in staged and partial.is_file()):
             result.skipped += 1
         else:
-            pic = read_picture(src)
-            if pic.is_gray(tone):
-                # Three exactly equal channels in, one gray channel out: no colour cast survives.
-                gray_in = pic.rgb if pic.stored_gray else replicate(luma(pic.rgb))
-                restored = luma(chain.run(gray_in))
-                neutral += tone == "auto" and not pic.stored_gray
-            else:
-                restored = chain.run(pic.rgb)
-            data = encode_picture(restored, dst.suffix.lower().lstrip("."), pic.bit_depth, pic.alpha, shown=dst)
-            ledger.record("partial", partial)
-            try:
-                write_new(partial, data)
-            except OSError as exc:
-                raise ArchivistError(os_error_line(exc, dst)) from None
-            ledger.record("staged", partial)
+            data, was_neutral = restore_picture(src, dst, chain, tone)
+            neutral += was_neutral
+            stage_picture(ledger, dst, data)
             log.info("restored %s -> %s", src, dst)
         if progress is not None:
             progress(i + 1, len(pairs))
-    if neutral:
-        log.warning("%d RGB image(s) with equal colour channels restored in black and white (written as gray); "
-                    "--color keeps them in colour", neutral)
+    warn_neutral(neutral)
     return result
+
+
+def restore_picture(src: Path, dst: Path, chain, tone: str) -> tuple[bytes, bool]:
+    """One image restored and encoded for ``dst``'s format: (file bytes, was an RGB image made gray)."""
+    pic = read_picture(src)
+    neutral = False
+    if pic.is_gray(tone):
+        # Three exactly equal channels in, one gray channel out: no colour cast survives.
+        gray_in = pic.rgb if pic.stored_gray else replicate(luma(pic.rgb))
+        restored = luma(chain.run(gray_in))
+        neutral = tone == "auto" and not pic.stored_gray
+    else:
+        restored = chain.run(pic.rgb)
+    return encode_picture(restored, dst.suffix.lower().lstrip("."), pic.bit_depth, pic.alpha, shown=dst), neutral
+
+
+def stage_picture(ledger: Ledger, dst: Path, data: bytes) -> None:
+    """Write a restored image under its partial name, recorded in the ledger before and after."""
+    partial = ledger.partial_path(dst)
+    ledger.record("partial", partial)
+    try:
+        write_new(partial, data)
+    except OSError as exc:
+        raise ArchivistError(os_error_line(exc, dst)) from None
+    ledger.record("staged", partial)
+
+
+def warn_neutral(count: int) -> None:
+    """One warning for the RGB images restored in black and white because their channels were equal."""
+    if count:
+        log.warning("%d RGB image(s) with equal colour channels restored in black and white (written as gray); "
+                    "--color keeps them in colour", count)

@@ -121,7 +121,7 @@ def is_video(path: str | os.PathLike) -> bool:
 
 # -- restore --------------------------------------------------------------------------------------
 RESTORE_KEYS = ("input", "output", "models", "tile", "tile_overlap", "precision", "format", "tone", "backend",
-                "video", "overwrite")
+                "video", "overwrite", "cluster")
 # VideoOptions fields a queued video job may set (resume and work_dir belong to the queue).
 VIDEO_KEYS = ("codec", "crf", "preset", "encoder_opts", "segment_frames", "start", "duration", "deinterlace",
               "ivtc", "fps", "batch", "queue_size", "decode_threads", "overlap", "check_space", "audio", "pad_even")
@@ -182,6 +182,14 @@ def _restore_validate(spec: dict) -> dict:
     overwrite = spec.get("overwrite", False)
     if not isinstance(overwrite, bool):
         raise ArchivistError(f"restore job: spec key 'overwrite': {overwrite!r} invalid: allowed true or false")
+    cluster = spec.get("cluster")
+    if cluster is not None:
+        from engine.cluster import check_address
+
+        try:
+            check_address(cluster)  # the address's form, and Ray installed here (the one-line hint)
+        except ArchivistError as exc:
+            raise ArchivistError(f"restore job: {exc}") from None
     # Checked now, not when the job runs: the options, and the output (not the input, not there
     # unless overwrite).
     if video or is_video(src):
@@ -200,6 +208,8 @@ def _restore_validate(spec: dict) -> dict:
         checked["backend"] = backend
     if overwrite:
         checked["overwrite"] = True
+    if cluster is not None:
+        checked["cluster"] = cluster
     return checked
 
 
@@ -261,7 +271,8 @@ def _restore_run(spec: dict, ctx: JobContext) -> bool:
 
         try:
             result = restore_video(spec["input"], spec["output"], chain, options=options, progress=ctx.progress,
-                                   should_stop=ctx.should_stop, on_plan=on_plan, ledger=ledger)
+                                   should_stop=ctx.should_stop, on_plan=on_plan, ledger=ledger,
+                                   cluster=spec.get("cluster"))
         finally:
             _rmdir_if_empty(ctx.work_dir / "video")  # its segments' folder goes when they do
         log.info("job %d: video %s after %d of %s segments (resumed after %d)", ctx.job_id, result.status,
@@ -271,7 +282,7 @@ def _restore_run(spec: dict, ctx: JobContext) -> bool:
 
     result = restore_images(spec["input"], spec["output"], chain, fmt=spec["format"], progress=ctx.progress,
                             should_stop=ctx.should_stop, tone=spec.get("tone", "auto"), overwrite=overwrite,
-                            ledger=ledger)
+                            ledger=ledger, cluster=spec.get("cluster"))
     if result.skipped:
         log.info("job %d: %d image(s) were finished by an earlier attempt", ctx.job_id, result.skipped)
     return not result.stopped

@@ -198,12 +198,17 @@ class VideoSource:
 
 
     def _pixels(self, frame) -> np.ndarray:
-        if not self.gray:
-            return to_float(frame_to_rgb(frame, self.high_bit_depth))
-        from engine.inference.tone import replicate
-        from engine.video.tone import frame_to_gray
+        return frame_pixels(frame, self.high_bit_depth, self.gray)
 
-        return replicate(frame_to_gray(frame, source_range(int(frame.color_range or 0), frame.format.name)))
+
+def frame_pixels(frame, high_bit_depth: bool, gray: bool) -> np.ndarray:
+    """A decoded frame as the model's HxWx3 float32 RGB; ``gray``: its gray in three equal channels."""
+    if not gray:
+        return to_float(frame_to_rgb(frame, high_bit_depth))
+    from engine.inference.tone import replicate
+    from engine.video.tone import frame_to_gray
+
+    return replicate(frame_to_gray(frame, source_range(int(frame.color_range or 0), frame.format.name)))
 
 
 def _filtered(frames, stream, spec: str):

@@ -326,6 +326,7 @@ class _Run:
         self.should_stop = should_stop
         self.on_segment = on_segment
         self.segments: list[dict] = []
+        self.ahead: list[dict] = []  # a cluster run's segments finished after an unfinished one (engine.cluster)
         self.pts_offset: int | None = None
         self.time_base: Fraction | None = None
         self.total_frames: int | None = None
@@ -371,6 +372,7 @@ class _Run:
             "version": STATE_VERSION, "key": self.key, "segments": self.segments, "complete": complete,
             "pts_offset": self.pts_offset, "time_base": str(self.time_base) if self.time_base else None,
             "segment_frames": self.options.segment_frames, **self.meta,
+            **({"ahead": self.ahead} if self.ahead else {}),
         })
 
     def load_state(self) -> bool:
@@ -387,6 +389,7 @@ class _Run:
                 break
             segments.append(seg)
         self.segments = segments
+        self.ahead = [seg for seg in state.get("ahead", []) if self.segment_path(seg["index"]).is_file()]
         self.pts_offset = state.get("pts_offset")
         tb = state.get("time_base")
         self.time_base = Fraction(tb) if tb else None
@@ -612,7 +615,7 @@ def restore_video(input_path: str | Path, output: str | Path, chain, options: Vi
                   should_stop: Callable[[], bool] | None = None,
                   on_segment: Callable[[int, int], None] | None = None,
                   on_plan: Callable[[RestorePlan], None] | None = None,
-                  ledger: Ledger | None = None) -> VideoResult:
+                  ledger: Ledger | None = None, cluster: str | None = None) -> VideoResult:
     """Restore a video file (or an image sequence, with ``options.fps``) through ``chain`` into ``output``.
 
     ``chain`` needs ``run_batch(NxHxWx3 float32)``, ``scale`` and ``identity()`` (an
@@ -630,16 +633,28 @@ def restore_video(input_path: str | Path, output: str | Path, chain, options: Vi
     job's; by default one in the job folder) before it is made; the final name is given by one
     rename. An existing output is refused unless ``options.overwrite``, and then replaced only by
     that rename. A run that fails before its first segment leaves no job folder behind.
+
+    ``cluster`` (``auto``, ``local``, ``ray://host:port``): the segments are restored as Ray tasks
+    (:mod:`engine.cluster`) and assembled here; the job key, the segments and ``state.json`` are
+    the local run's, so either kind of run resumes the other.
     """
     options = options or VideoOptions()
     started = time.monotonic()
+    if cluster is not None:
+        from engine.cluster import check_address
+
+        check_address(cluster)
     scale = int(getattr(chain, "scale", 1) or 1)
     mine = frozenset(ledger.finals()) if ledger is not None else frozenset()
     plan = plan_restore(input_path, output, options, scale, mine)
+    if cluster is not None:
+        _check_cluster_plan(plan, options)
     if on_plan is not None:
         on_plan(plan)
     run = _prepare_run(plan, chain, options, progress, should_stop, on_segment, ledger)
     try:
+        if cluster is not None:
+            return _restore_on_cluster(plan, run, chain, options, started, cluster)
         return _restore_frames(plan, run, chain, options, started)
     except BaseException:
         if not run.segments:  # nothing worth keeping for --resume: no empty job folder is left
@@ -648,7 +663,28 @@ def restore_video(input_path: str | Path, output: str | Path, chain, options: Vi
         raise
 
 
+def _check_cluster_plan(plan: RestorePlan, options: VideoOptions) -> None:
+    """What a cluster run does not do (yet), refused before anything is written."""
+    if plan.info is None or plan.sequence_out is not None:
+        raise ArchivistError("--cluster restores a video file into a video file: image sequences (in or out) "
+                             "run on one machine (leave out --cluster)")
+    if options.video_filter or options.start or options.duration is not None:
+        raise ArchivistError("--cluster does not combine with --start, --duration, --deinterlace or --ivtc: "
+                             "leave out --cluster for these")
+
+
+def _restore_on_cluster(plan: RestorePlan, run: _Run, chain, options: VideoOptions, started: float,
+                        address: str) -> VideoResult:
+    from engine.cluster import connect, run_segments
+
+    done_frames = run.frames_before
+    with connect(address) as ray:
+        stopped = run_segments(ray, run, plan, chain, options, run.progress, run.should_stop)
+    return _conclude(plan, run, options, started, done_frames, stopped)
+
+
 def _restore_frames(plan: RestorePlan, run: _Run, chain, options: VideoOptions, started: float) -> VideoResult:
+    run.ahead = []  # a cluster run's segments past the first unfinished one are made again here, in order
     done_frames = run.frames_before
     info = plan.info
     if plan.info is None:
@@ -659,9 +695,14 @@ def _restore_frames(plan: RestorePlan, run: _Run, chain, options: VideoOptions, 
                              first_index=done_frames, video_filter=options.video_filter,
                              threads=options.decode_threads, gray=plan.gray)
     stats = _run_frames(run, frames, chain, options)
+    return _conclude(plan, run, options, started, done_frames, stats.stopped)
 
+
+def _conclude(plan: RestorePlan, run: _Run, options: VideoOptions, started: float, done_frames: int,
+              stopped: bool) -> VideoResult:
+    """Paused: the result says so; else the final file from the segments, and the job folder removed."""
     produced = sum(s["frames"] for s in run.segments)
-    if stats.stopped:
+    if stopped:
         log.info("paused after segment %d", len(run.segments))
         return VideoResult("paused", plan.output_path, produced, len(run.segments), run.segments_total(), run.key,
                            run.job_dir, time.monotonic() - started, done_frames)
