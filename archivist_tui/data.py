@@ -1,8 +1,9 @@
 """What the TUI reads from ``ARCHIVIST_HOME``, without torch, and how it asks the engine to act.
 
-Everything here runs in the TUI's thread workers: reading files (model headers, metrics lines,
-the queue's SQLite store) is cheap and torch-free; anything that needs torch (import, export,
-preview, speed test) runs as a separate ``archivist`` process so the TUI never loads it.
+Everything here runs in the TUI's thread workers. State is read through the engine's torch-free
+read API (the queue's store opened read-only, the daemon's lock, a run's status and metrics
+tail), and this module only formats it; anything that needs torch (import, export, preview,
+speed test) runs as a separate ``archivist`` process so the TUI never loads it.
 """
 
 from __future__ import annotations
@@ -10,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import sqlite3
 import subprocess
 import sys
 import threading
@@ -18,7 +18,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from engine.fsnames import from_column, from_document
 from engine.paths import archivist_home
 
 
@@ -348,112 +347,58 @@ def job_name_parts(kind: str, spec: dict[str, Any]) -> tuple[str, str]:
     return (src, f" → {shown(Path(str(out)).name)}") if out else (src, "")
 
 
-# Each job's row as last read (all columns but the spec) and the JobRow made of it; the spec per
-# (id, created_at). A poll re-reads the columns that move, and builds a JobRow only for rows that
-# changed: the spec never changes after a job is queued, so it is read (and parsed) once per job.
-_rows_cache: dict[int, tuple[tuple, JobRow]] = {}
-_specs_cache: dict[tuple, dict[str, Any]] = {}
+# What the Queue screen made of each job, by the engine's PolledJob: the poll hands back the same
+# object while a job's row is unchanged, so an unchanged job is neither parsed nor formatted again.
+_poll: Any = None
+_rows_cache: dict[int, tuple[Any, JobRow]] = {}
 
 
-def _read_queue(path: Path, read):
-    """``read(connection)`` on the queue database opened read-only (only SQLite opens the file).
+def _jobs_poll() -> Any:
+    """The engine's cached reader of the queue, for this ``ARCHIVIST_HOME`` (tests change it)."""
+    global _poll
+    from engine.queue.store import JobsPoll
 
-    Where that fails because nothing can be written (a full disk: SQLite cannot size its shared
-    memory file) and no write-ahead log holds anything, the database file alone is the whole queue
-    and is read as immutable, so the screen still shows the jobs instead of an empty queue.
-    """
-    uri = path.resolve().as_uri()
-    try:
-        wal = os.stat(f"{path}-wal").st_size
-    except FileNotFoundError:
-        wal = 0
-    except OSError:
-        wal = -1
-    tries = [f"{uri}?mode=ro"] + ([f"{uri}?mode=ro&immutable=1"] if wal == 0 else [])
-    for i, target in enumerate(tries):
-        try:
-            con = sqlite3.connect(target, uri=True, timeout=1)
-        except sqlite3.Error:
-            if i + 1 < len(tries):
-                continue
-            raise
-        try:
-            return read(con)
-        except sqlite3.OperationalError:
-            if i + 1 == len(tries):
-                raise
-        finally:
-            con.close()
-    return None
+    path = queue_db()
+    if _poll is None or _poll.path != path:
+        _poll = JobsPoll(path)
+        _rows_cache.clear()
+    return _poll
 
 
 def list_jobs() -> list[JobRow] | None:
-    """The jobs in ``ARCHIVIST_HOME/queue.db`` (opened read-only), or None when there is no store yet.
+    """The jobs in ``ARCHIVIST_HOME/queue.db``, or None when there is no store yet.
 
-    Reads the store's ``jobs`` table as the queue (issue 5) writes it: id, kind, spec (JSON),
-    status, request, device, slot, done, total, rate, eta, error, log_path. A running job with a
-    pending pause or cancel reads ``pausing``/``cancelling`` (the engine's own rule). Unchanged
-    jobs are not parsed again (10,000 queued jobs: one poll reads, compares, and rebuilds nothing).
+    Read through the engine (:class:`engine.queue.store.JobsPoll`: the store opened read-only,
+    specs parsed once, the engine's status rule); a store that cannot be read shows no jobs.
+    Unchanged jobs are not formatted again (10,000 queued jobs: one poll rebuilds nothing).
     """
-    path = queue_db()
-    if not path.exists():
-        return None
+    from engine.errors import ArchivistError
+
     try:
-        rows, names = _read_queue(path, _read_jobs)
-    except sqlite3.Error:
+        polled = _jobs_poll().read()
+    except ArchivistError:
         return []
+    if polled is None:
+        return None
     out = []
-    seen = set()
-    for r in rows:
-        job_id = r[0]
-        seen.add(job_id)
-        cached = _rows_cache.get(job_id)
-        if cached is not None and cached[0] == r:
+    for job in polled:
+        cached = _rows_cache.get(job.id)
+        if cached is not None and cached[0] is job:
             out.append(cached[1])
             continue
-        job = _job_row(dict(zip(names, r)), _specs_cache.get(r[:2], {}))
-        _rows_cache[job_id] = (r, job)
-        out.append(job)
-    if len(_rows_cache) > len(seen) or len(_specs_cache) > len(seen):  # removed jobs, another database
-        for job_id in set(_rows_cache) - seen:
+        row = _job_row(job)
+        _rows_cache[job.id] = (job, row)
+        out.append(row)
+    if len(_rows_cache) > len(out):  # removed jobs
+        for job_id in set(_rows_cache) - {r.id for r in out}:
             del _rows_cache[job_id]
-        for key in [k for k in _specs_cache if k[0] not in seen or _rows_cache[k[0]][0][:2] != k]:
-            del _specs_cache[key]
     return out
 
 
-def _read_jobs(con: sqlite3.Connection) -> tuple[list, list[str]]:
-    columns = [c[0] for c in con.execute("SELECT * FROM jobs LIMIT 0").description]
-    names = ["id", "created_at"] + [c for c in columns if c not in ("id", "created_at", "spec")]
-    created = "created_at" if "created_at" in columns else "NULL"  # (id, created_at) keys a job's spec
-    rows = con.execute(f"SELECT id, {created}, {', '.join(names[2:])} FROM jobs ORDER BY id").fetchall()
-    missing = [r[0] for r in rows if r[:2] not in _specs_cache]
-    for i in range(0, len(missing), 500):
-        chunk = missing[i:i + 500]
-        marks = ", ".join("?" for _ in chunk)
-        for job_id, when, text in con.execute(f"SELECT id, {created}, spec FROM jobs WHERE id IN ({marks})", chunk):
-            try:
-                # File names are stored as their bytes (engine.fsnames): back to this process's strings.
-                spec = from_document(json.loads(text or "{}"))
-            except ValueError:
-                spec = {}
-            _specs_cache[(job_id, when)] = spec if isinstance(spec, dict) else {}
-    return rows, names
-
-
-def _job_row(d: dict[str, Any], spec: dict[str, Any]) -> JobRow:
-    d["spec"] = spec
-    for key in ("output", "log_path"):
-        if isinstance(d.get(key), (str, bytes)):
-            d[key] = from_column(d[key])
+def _job_row(job: Any) -> JobRow:
+    d = dict(job.columns)
     kind = str(d.get("kind", "?"))
-    status = str(d.get("status") or "?")
-    if d.get("request"):
-        # The engine's rule; imported only when a request is pending (the queue package costs
-        # a tenth of a second to import, which every start-up would otherwise pay).
-        from engine.queue.store import shown_status
-
-        status = shown_status(status, d["request"])
+    status = job.status
     done, total = d.get("done"), d.get("total")
     progress = (done or 0) / total if total else (1.0 if status == "done" else 0.0)
     rate = d.get("rate")
@@ -461,25 +406,22 @@ def _job_row(d: dict[str, Any], spec: dict[str, Any]) -> JobRow:
     running = d.get("status") == "running"
     rate_text = f"{rate:.1f} {unit}" if isinstance(rate, (int, float)) and running else "–"
     eta = clock(d.get("eta")) if running else "–"
-    head, tail = job_name_parts(kind, spec)
-    return JobRow(id=int(d.get("id", 0)), kind=kind, name=head + tail, status=status,
+    head, tail = job_name_parts(kind, job.spec)
+    return JobRow(id=job.id, kind=kind, name=head + tail, status=status,
                   progress=float(progress), rate=rate_text, eta=eta,
                   device=str(d.get("slot") or d.get("device") or "any"), detail=d, name_tail=tail)
 
 
 def job_events(job_id: int, limit: int = 8) -> list[tuple[float, str]]:
-    """The newest events of one job (time, message), oldest first, from the store's ``events`` table."""
-    path = queue_db()
-    if not path.exists():
-        return []
-    try:
-        rows = _read_queue(path, lambda con: con.execute(
-            "SELECT time, message FROM events WHERE job_id = ? ORDER BY id DESC LIMIT ?", (job_id, limit)).fetchall())
-    except sqlite3.Error:
-        return []
+    """The newest events of one job (time, message), oldest first, read through the engine's store."""
     from archivist_tui.output import shown
+    from engine.errors import ArchivistError
 
-    return [(float(t), shown(m)) for t, m in reversed(rows)]
+    try:
+        events = _jobs_poll().events(job_id, limit)
+    except ArchivistError:
+        return []
+    return [(float(e.time), shown(e.message)) for e in events]
 
 
 def log_tail(path: str | None, lines: int = 6, max_bytes: int = 8192) -> list[str]:

@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sqlite3
 import statistics
 import subprocess
 import sys
@@ -25,6 +24,7 @@ from pathlib import Path
 import psutil
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
 
 
 def tmux(socket: str, *args: str) -> str:
@@ -48,16 +48,12 @@ def start(socket: str, home: Path) -> tuple[float, float]:
 
 
 def make_store(home: Path) -> None:
-    con = sqlite3.connect(home / "queue.db")
-    con.execute("CREATE TABLE jobs (id INTEGER PRIMARY KEY, kind TEXT, spec TEXT, status TEXT, priority INTEGER "
-                "DEFAULT 0, device TEXT DEFAULT 'any', slot TEXT, done REAL, total REAL, rate REAL, eta REAL, "
-                "error TEXT, log_path TEXT)")
-    con.execute("CREATE TABLE events (id INTEGER PRIMARY KEY, job_id INTEGER, time REAL, source TEXT, message TEXT)")
-    con.execute("INSERT INTO jobs (kind, spec, status, slot, done, total, rate, eta) VALUES "
-                "('restore', ?, 'running', 'cpu', 0, 10000, 40, 250)",
-                (json.dumps({"input": "reel.mkv", "output": "out.mkv", "models": ["medium"]}),))
-    con.commit()
-    con.close()
+    """One restore job running at 0 of 10,000 frames, in a store made by the engine."""
+    from engine.queue.store import Store
+
+    with Store(home / "queue.db") as store:
+        job = store.insert_job("restore", {"input": "reel.mkv", "output": "out.mkv", "models": ["medium"]})
+        store.update(job, status="running", slot="cpu", done=0, total=10000, rate=40, eta=250)
 
 
 def main() -> int:
@@ -86,17 +82,18 @@ def main() -> int:
             pid = int(tmux(socket, "list-panes", "-t", "tui", "-F", "#{pane_pid}").split()[0])
             proc = psutil.Process(pid)
             time.sleep(2.0)  # let the first polls settle
-            con = sqlite3.connect(home / "queue.db")
+            from engine.queue.store import Store
+
+            store = Store(home / "queue.db")
             proc.cpu_percent()
             t0 = time.perf_counter()
             done = 0
             while time.perf_counter() - t0 < args.idle:
                 done += 20
-                con.execute("UPDATE jobs SET done = ?, eta = ? WHERE id = 1", (done, (10000 - done) / 40))
-                con.commit()
+                store.execute("UPDATE jobs SET done = ?, eta = ? WHERE id = 1", (done, (10000 - done) / 40))
                 time.sleep(0.5)
             cpu = proc.cpu_percent()
-            con.close()
+            store.close()
             print(f"idle CPU with the queue open and one job running: {cpu:.1f} % of a core "
                   f"over {args.idle:.0f} s (goal < 2 %)")
         finally:

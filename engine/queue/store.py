@@ -289,6 +289,25 @@ class Store:
             self.read_only = exc
             log.warning("the queue is read but cannot be written now: %s", exc)
 
+    @classmethod
+    def for_reading(cls, path: str | os.PathLike | None = None) -> Store:
+        """The database opened read-only, as a face that only looks at the queue opens it.
+
+        Never created, migrated or written (every write raises); only SQLite opens the file. On a
+        full disk, where even SQLite's read-only mode cannot size its shared-memory file, a database
+        whose write-ahead log holds nothing is read as immutable: the screen still shows the jobs.
+        Raises :class:`StoreError` (``cantopen`` when there is no database yet) or an
+        :class:`ArchivistError` for a file that is not an Archivist queue.
+        """
+        self = cls.__new__(cls)
+        self.path = Path(path) if path is not None else queue_db_path()
+        self._lock = threading.RLock()
+        self.read_only = StoreError(f"{self.path}: opened for reading only", "readonly")
+        if not self.path.exists():
+            raise StoreError(f"{self.path}: no queue database yet", "cantopen")
+        self._conn = _open_read_only(self.path, self.read_only)
+        return self
+
     def close(self) -> None:
         self._conn.close()
 
@@ -391,6 +410,32 @@ class Store:
             lines.append(f'{encode(head)[:-1]}, "spec": {spec}}}')
         return lines
 
+    def job_columns(self) -> tuple[list[str], list[tuple]]:
+        """Every job's columns but its spec, as plain tuples in id order, and the columns' names.
+
+        The first two columns are ``id`` and ``created_at`` (which key a job's spec: see
+        :meth:`specs`). Path columns are as stored; :class:`JobsPoll` decodes them. This is the
+        cheap half of a poll: the spec, the one large column, never changes after a job is queued.
+        """
+        columns = [c for c in JOB_FIELDS if c not in _INTERNAL_COLUMNS and c not in ("id", "created_at", "spec")]
+        names = ["id", "created_at", *columns]
+        return names, self._query(f"SELECT {', '.join(names)} FROM jobs ORDER BY id", plain=True)
+
+    def specs(self, job_ids: list[int]) -> dict[tuple[int, float], dict]:
+        """The specs of these jobs, keyed by (id, created_at); file names back as this process's strings."""
+        found: dict[tuple[int, float], dict] = {}
+        for i in range(0, len(job_ids), 500):  # SQLite's limit on bound parameters
+            chunk = job_ids[i:i + 500]
+            marks = ", ".join("?" for _ in chunk)
+            for job_id, when, text in self._query(f"SELECT id, created_at, spec FROM jobs WHERE id IN ({marks})",
+                                                  tuple(chunk), plain=True):
+                try:
+                    spec = from_document(json.loads(text or "{}"))
+                except ValueError:
+                    spec = {}
+                found[(job_id, when)] = spec if isinstance(spec, dict) else {}
+        return found
+
     def events(self, job_id: int | None = None, limit: int = 1000) -> list[Event]:
         """The newest ``limit`` events (of one job, or all), oldest first."""
         if job_id is None:
@@ -488,6 +533,80 @@ class Store:
 def _text(value):
     """A message for a text column: a file name's undecodable bytes read ``\xff`` (SQLite takes UTF-8 only)."""
     return readable(value) if isinstance(value, str) else value
+
+
+@dataclass(eq=False)
+class PolledJob:
+    """One job as a polling face reads it: its columns (``spec`` included, file names decoded) and
+    the status to show. :meth:`JobsPoll.read` hands back the same object while the row is unchanged."""
+
+    columns: dict
+    status: str
+
+    @property
+    def id(self) -> int:
+        return int(self.columns["id"])
+
+    @property
+    def spec(self) -> dict:
+        return self.columns["spec"]
+
+
+class JobsPoll:
+    """The queue as a face that shows it every second reads it: the store opened read-only, each
+    job's spec read and parsed once, and an unchanged row handed back as the same :class:`PolledJob`.
+
+    With 10,000 queued jobs a poll reads the small columns, compares, and builds nothing; a face
+    that caches what it made of a job by the :class:`PolledJob`'s identity rebuilds nothing either.
+    """
+
+    def __init__(self, path: str | os.PathLike | None = None):
+        self.path = Path(path) if path is not None else queue_db_path()
+        self._rows: dict[int, tuple[tuple, PolledJob]] = {}
+        self._specs: dict[tuple, dict] = {}
+
+    def read(self) -> list[PolledJob] | None:
+        """Every job in id order; None when there is no queue database yet.
+
+        Raises :class:`StoreError` (with its kind) or :class:`ArchivistError` when it cannot be read.
+        """
+        if not self.path.exists():
+            return None
+        with Store.for_reading(self.path) as store:
+            names, rows = store.job_columns()
+            missing = [r[0] for r in rows if r[:2] not in self._specs]
+            if missing:
+                self._specs.update(store.specs(missing))
+        out = []
+        seen = set()
+        for row in rows:
+            job_id = row[0]
+            seen.add(job_id)
+            cached = self._rows.get(job_id)
+            if cached is not None and cached[0] == row:
+                out.append(cached[1])
+                continue
+            columns = dict(zip(names, row))
+            columns["spec"] = self._specs.get(row[:2], {})
+            for key in PATH_COLUMNS:
+                if isinstance(columns.get(key), (str, bytes)):
+                    columns[key] = from_column(columns[key])
+            job = PolledJob(columns, shown_status(str(columns.get("status") or "?"), columns.get("request")))
+            self._rows[job_id] = (row, job)
+            out.append(job)
+        if len(self._rows) > len(seen) or len(self._specs) > len(seen):  # removed jobs, another database
+            for job_id in set(self._rows) - seen:
+                del self._rows[job_id]
+            for key in [k for k in self._specs if k[0] not in seen or self._rows[k[0]][0][:2] != k]:
+                del self._specs[key]
+        return out
+
+    def events(self, job_id: int, limit: int = 8) -> list[Event]:
+        """The newest ``limit`` events of one job, oldest first ([] when there is no database yet)."""
+        if not self.path.exists():
+            return []
+        with Store.for_reading(self.path) as store:
+            return store.events(job_id, limit)
 
 
 def shown_status(status: str, request: str | None) -> str:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import sqlite3
 import time
 
 import pytest
@@ -11,27 +9,28 @@ from textual.widgets import DataTable, Input, Label, Static
 
 from tests.tui.conftest import cell_texts, make_app, wait_for
 
-# The columns of the store's jobs/events tables the TUI reads (engine/queue/store.py, issue 5).
-JOBS_SQL = """CREATE TABLE jobs (id INTEGER PRIMARY KEY AUTOINCREMENT, kind TEXT NOT NULL, spec TEXT NOT NULL,
-    status TEXT NOT NULL, priority INTEGER NOT NULL DEFAULT 0, device TEXT NOT NULL DEFAULT 'any', slot TEXT,
-    done REAL, total REAL, rate REAL, eta REAL, error TEXT, log_path TEXT)"""
-EVENTS_SQL = """CREATE TABLE events (id INTEGER PRIMARY KEY AUTOINCREMENT, job_id INTEGER, time REAL NOT NULL,
-    source TEXT NOT NULL, message TEXT NOT NULL)"""
-
 
 def write_store(home, log_path, event_time: float | None = None):
-    con = sqlite3.connect(home / "queue.db")
-    con.execute(JOBS_SQL)
-    con.execute(EVENTS_SQL)
+    """Two jobs in a real store made by the engine: #1 running at 81 % with one event, #2 queued."""
+    from engine.queue.store import Store
+
     spec = {"input": "/data/reel_03.mkv", "output": "/data/out/reel_03.mkv", "models": ["medium", "drunet:0.5:5"]}
-    con.execute("INSERT INTO jobs (kind, spec, status, slot, done, total, rate, eta, log_path) VALUES "
-                "('restore', ?, 'running', 'cpu', 81, 100, 41.2, 192, ?)", (json.dumps(spec), str(log_path)))
-    con.execute("INSERT INTO jobs (kind, spec, status) VALUES ('restore', ?, 'queued')",
-                (json.dumps({"input": "/data/reel_04.mkv", "output": "/o", "models": ["medium"]}),))
-    con.execute("INSERT INTO events (job_id, time, source, message) VALUES (1, ?, 'worker', 'segment 17 closed')",
-                (event_time or time.time(),))
-    con.commit()
-    con.close()
+    with Store(home / "queue.db") as store:
+        first = store.insert_job("restore", spec)
+        store.insert_job("restore", {"input": "/data/reel_04.mkv", "output": "/o", "models": ["medium"]})
+        store.update(first, status="running", slot="cpu", done=81, total=100, rate=41.2, eta=192,
+                     log_path=str(log_path))
+        store.execute("DELETE FROM events")  # only the worker's line below (the snapshot shows it)
+        store.execute("INSERT INTO events (job_id, time, source, message) VALUES (?, ?, 'worker', 'segment 17 closed')",
+                      (first, event_time or time.time()))
+
+
+def execute(home, sql: str, *params) -> None:
+    """One write on the store, through the engine's connection (only SQLite opens the file)."""
+    from engine.queue.store import Store
+
+    with Store(home / "queue.db") as store:
+        store.execute(sql, params)
 
 
 async def test_queue_screen_lists_jobs_and_shows_detail(archivist_home, tmp_path):
@@ -65,10 +64,7 @@ async def test_queue_screen_lists_jobs_and_shows_detail(archivist_home, tmp_path
         await wait_for(pilot, lambda: not isinstance(app.screen, LogView), what="log closed")
 
         # progress moves: the table follows
-        con = sqlite3.connect(archivist_home / "queue.db")
-        con.execute("UPDATE jobs SET status='done', done=100 WHERE id=1")
-        con.commit()
-        con.close()
+        execute(archivist_home, "UPDATE jobs SET status='done', done=100 WHERE id=1")
         await wait_for(pilot, lambda: cell_texts(table)[0][3] == "done", what="done")
 
 
@@ -273,15 +269,11 @@ async def test_queue_table_follows_added_and_removed_jobs_in_place(archivist_hom
     filled again because a column must grow (job 10 after job 9)."""
     write_store(archivist_home, tmp_path / "log")
 
-    def execute(sql: str, *params) -> None:
-        con = sqlite3.connect(archivist_home / "queue.db")
-        con.execute(sql, params)
-        con.commit()
-        con.close()
-
     def add(name: str) -> None:
-        execute("INSERT INTO jobs (kind, spec, status) VALUES ('restore', ?, 'queued')",
-                json.dumps({"input": f"/data/{name}.mkv", "output": "/o", "models": ["medium"]}))
+        from engine.queue.store import Store
+
+        with Store(archivist_home / "queue.db") as store:
+            store.insert_job("restore", {"input": f"/data/{name}.mkv", "output": "/o", "models": ["medium"]})
 
     def shown(table) -> list[list[str]]:
         return [[str(getattr(c, "plain", c)) for c in table.get_row_at(i)] for i in range(table.row_count)]
@@ -292,9 +284,9 @@ async def test_queue_table_follows_added_and_removed_jobs_in_place(archivist_hom
     async with app.run_test(size=(140, 36)) as pilot:
         table = app.screen.query_one(DataTable)
         await wait_for(pilot, lambda: table.row_count == 8, what="eight jobs")
-        execute("DELETE FROM jobs WHERE id = 4")
+        execute(archivist_home, "DELETE FROM jobs WHERE id = 4")
         add("reel_09")
-        execute("UPDATE jobs SET status = 'failed' WHERE id = 5")
+        execute(archivist_home, "UPDATE jobs SET status = 'failed' WHERE id = 5")
         await wait_for(pilot, lambda: [r[0] for r in shown(table)] == ["1", "2", "3", "5", "6", "7", "8", "9"],
                        what="job 4 gone, job 9 added")
         rows = shown(table)
