@@ -12,7 +12,6 @@ seconds with psutil (goal < 2 % of a core).
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import subprocess
