@@ -48,6 +48,24 @@ def int_arg(name: str, lo: int = -INT64_MAX, hi: int = INT64_MAX) -> Callable[[s
     return parse
 
 
+def tiling_arg(flag: str, key: str) -> Callable[[str], int]:
+    """An argparse ``type`` for ``--tile``/``--tile-overlap``: the chain's own rule
+    (:func:`engine.inference.chain.tiling_problem`), its error naming the flag."""
+    whole = int_arg(flag)
+
+    def parse(text: str) -> int:
+        value = whole(text)
+        from engine.inference.chain import tiling_problem
+
+        problem = tiling_problem(key, value)
+        if problem:
+            raise argparse.ArgumentTypeError(f"{value} invalid: {problem}")
+        return value
+
+    parse.__name__ = flag
+    return parse
+
+
 PRIORITY_LIMIT = 1_000_000
 # Shared types: a job id (a SQLite row id) and a queue priority.
 job_id_arg = int_arg("ID")

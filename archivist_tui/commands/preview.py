@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from archivist_tui.commands._common import add_device_options, int_arg
+from archivist_tui.commands._common import add_device_options, int_arg, tiling_arg
 
 
 def register(sub) -> None:
@@ -23,7 +23,7 @@ def register(sub) -> None:
     where.add_argument("--time", default=None, metavar="T", help="the first frame at or after T (seconds or [HH:]MM:SS)")
     p.add_argument("--layout", choices=("side", "split"), default="side",
                    help="side: before | after; split: left half before, right half after (default side)")
-    p.add_argument("--tile", type=int_arg("--tile"), default=0, metavar="N", help="process in N×N tiles (0: whole frame)")
+    p.add_argument("--tile", type=tiling_arg("--tile", "tile"), default=0, metavar="N", help="process in N×N tiles (0: whole frame)")
     p.add_argument("--overwrite", action="store_true", help="replace OUT when it exists (by default refused)")
     add_device_options(p)
     p.set_defaults(func=run)

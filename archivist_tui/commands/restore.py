@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from archivist_tui.commands._common import add_device_options, int_arg
+from archivist_tui.commands._common import add_device_options, tiling_arg
 from archivist_tui.commands._queue_opts import add_queue_options, submit_from_args
 from archivist_tui.commands._video_opts import (
     add_video_options,
@@ -33,9 +33,9 @@ def register(sub) -> None:
                    ".mkv/.mp4/.mov file, or a folder ending in / or a %%06d.png pattern for an image sequence")
     p.add_argument("-m", "--model", action="append", required=True, metavar="MODEL",
                    help="MODEL[:strength[:sigma]]; repeat to chain, e.g. -m archivist-medium -m drunet-color:0.5:5")
-    p.add_argument("--tile", type=int_arg("--tile"), default=0, metavar="N",
+    p.add_argument("--tile", type=tiling_arg("--tile", "tile"), default=0, metavar="N",
                    help="process in N×N tiles to bound memory (0: whole frame; default 0)")
-    p.add_argument("--tile-overlap", type=int_arg("--tile-overlap"), default=40, metavar="N",
+    p.add_argument("--tile-overlap", type=tiling_arg("--tile-overlap", "tile_overlap"), default=40, metavar="N",
                    help="context pixels shared by neighbouring tiles; the cross-fade sits in the middle (default 40)")
     p.add_argument("--format", choices=("png", "tiff"), default=None,
                    help="output image format for folders (default png; 16-bit input stays 16-bit)")

@@ -18,6 +18,30 @@ from engine.errors import ArchivistError
 log = logging.getLogger(__name__)
 
 SIGMA_MAX = 50.0
+TILING_KEYS = ("tile", "tile_overlap")
+
+
+def tiling_problem(key: str, value: object) -> str | None:
+    """What is wrong with a ``tile`` size or a ``tile_overlap`` (pixels), or None when it is allowed.
+
+    One rule for every face: the chain, a queued job's spec at submit, the command line's flags and
+    the TUI's form all ask here, and each names the value its own way (a key, a flag, a field).
+    """
+    if not isinstance(value, int) or isinstance(value, bool):
+        return "allowed a whole number of pixels"
+    if key == "tile" and (value < 0 or 0 < value < MIN_TILE):
+        return f"allowed 0 (no tiling) or at least {MIN_TILE}"
+    if value < 0:
+        return "allowed 0 or more"
+    return None
+
+
+def check_tiling(tile: object, tile_overlap: object) -> None:
+    """Raise one error naming the key (``tile``, ``tile_overlap``) of a value the chain cannot use."""
+    for key, value in zip(TILING_KEYS, (tile, tile_overlap)):
+        problem = tiling_problem(key, value)
+        if problem:
+            raise ArchivistError(f"{key} {value!r} invalid: {problem}")
 DEFAULT_SIGMA = 5.0
 MIN_TILE = 64
 
@@ -110,10 +134,7 @@ class Chain:
 
         if not stages:
             raise ArchivistError("no model given: use -m MODEL (a library name or a model file)")
-        if tile < 0 or (0 < tile < MIN_TILE):
-            raise ArchivistError(f"--tile {tile} invalid: 0 (no tiling) or at least {MIN_TILE}")
-        if tile_overlap < 0:
-            raise ArchivistError(f"--tile-overlap {tile_overlap} invalid: must be 0 or more")
+        check_tiling(tile, tile_overlap)
         check_backend(backend)
         dev = resolve_device(device)
         dtype = resolve_precision(precision, dev)
@@ -268,7 +289,7 @@ class Chain:
                 if current // 2 < MIN_TILE:
                     raise ArchivistError(
                         f"out of GPU memory on {self.device} even with {current}px tiles; "
-                        "try --precision fp16, a smaller --tile or another device"
+                        "try fp16 precision, a smaller tile or another device"
                     ) from None
                 tile = current // 2
                 log.warning("CUDA out of memory: retrying with %dpx tiles", tile)

@@ -136,7 +136,7 @@ def _restore_validate(spec: dict) -> dict:
         raise ArchivistError("restore job: spec key 'models' must be a non-empty list of MODEL[:strength[:sigma]]")
     if not src.exists():
         raise ArchivistError(f"restore job: input {src}: no such file or folder")
-    from engine.inference.chain import parse_stage
+    from engine.inference.chain import TILING_KEYS, parse_stage, tiling_problem
 
     absolute = []
     for m in models:
@@ -150,9 +150,10 @@ def _restore_validate(spec: dict) -> dict:
     out_abs = str(out_path.resolve()) + (os.sep if trailing_sep else "")
     tile = spec.get("tile", 0)
     overlap = spec.get("tile_overlap", 40)
-    for key, value in (("tile", tile), ("tile_overlap", overlap)):
-        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-            raise ArchivistError(f"restore job: spec key {key!r}: {value!r} invalid: allowed an integer >= 0")
+    for key, value in zip(TILING_KEYS, (tile, overlap)):  # the rule the chain applies when the job runs
+        problem = tiling_problem(key, value)
+        if problem:
+            raise ArchivistError(f"restore job: spec key {key!r}: {value!r} invalid: {problem}")
     precision = spec.get("precision", "auto")
     from engine.devices import PRECISIONS
 

@@ -87,6 +87,33 @@ def test_restore_spec_validation(queue_home, tmp_path):
             q.submit("restore", {"input": str(tmp_path), "output": "o/", "models": ["m:2"]})
 
 
+def test_a_tile_the_chain_would_refuse_is_refused_at_submit(queue_home, tmp_path, tiny_compact, capsys):
+    """Tiles are 0 or at least 64 when the job runs, so a queued job with tile 32 is refused when it is
+    submitted, by the same rule: the engine names the spec's key, the command line its flag. Nothing
+    is queued either way."""
+    from engine.errors import ArchivistError
+
+    _frames(tmp_path / "scans", n=1)
+    model = str(tiny_compact[0])
+    spec = {"input": str(tmp_path / "scans"), "output": str(tmp_path / "out") + "/", "models": [model]}
+    with QueueClient() as q:
+        with pytest.raises(ArchivistError) as refused:
+            q.submit("restore", {**spec, "tile": 32})
+        assert str(refused.value) == ("restore job: spec key 'tile': 32 invalid: allowed 0 (no tiling) or at "
+                                      "least 64")
+        with pytest.raises(ArchivistError, match="spec key 'tile_overlap': -1 invalid: allowed 0 or more"):
+            q.submit("restore", {**spec, "tile_overlap": -1})
+        assert q.submit("restore", {**spec, "tile": 64}) > 0  # the smallest tile the chain takes
+    capsys.readouterr()
+    for flag, value, line in (("--tile", "32", "argument --tile: 32 invalid: allowed 0 (no tiling) or at least 64"),
+                              ("--tile-overlap", "-1", "argument --tile-overlap: -1 invalid: allowed 0 or more")):
+        assert main(["restore", spec["input"], "-o", spec["output"], "-m", model, flag, value, "--queue"]) == 2
+        err = capsys.readouterr().err
+        assert err == f"archivist: error: {line} (see 'archivist restore --help')\n"
+    with Store() as store:
+        assert [j.spec["tile"] for j in store.jobs()] == [64]
+
+
 def test_registry(monkeypatch):
     assert {"restore", "degrade", "train", "selftest", "gated"} <= set(kinds())
     monkeypatch.delenv("ARCHIVIST_TEST_KINDS")
