@@ -8,7 +8,6 @@ speed test) runs as a separate ``archivist`` process so the TUI never loads it.
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import subprocess
@@ -157,107 +156,17 @@ def tui_cache_dir() -> Path:
 
 
 # -- training runs ---------------------------------------------------------------------------
-@dataclass
-class RunInfo:
-    """One training run as read from ``ARCHIVIST_HOME/runs/<run>/`` (the trainer's files, issue 6).
-
-    ``config.yaml`` (``train.total_iters``), ``run.json`` (status, iteration, pid),
-    ``metrics.jsonl`` (``kind`` train: ``iteration``, ``l_pix``, ``l_percep``, ``l_g_gan``, ``l_d``,
-    ``p_d_real``, ``p_d_fake``, ``lr_g``, ``it_per_s``, ``data_wait``, ``cpu_mem_mb``, ``gpu_mem_mb``;
-    ``kind`` val: ``psnr``, ``ssim``), ``checkpoints/iter_NNNNNNNNN.pt``, ``previews/iter_*.png``.
-    """
-
-    name: str
-    path: Path
-    state: str
-    train: list[dict[str, Any]] = field(default_factory=list)
-    val: list[dict[str, Any]] = field(default_factory=list)
-    total_iters: int | None = None
-    previews: list[Path] = field(default_factory=list)
-    checkpoints: list[Path] = field(default_factory=list)
-
-    @property
-    def last(self) -> dict[str, Any]:
-        return self.train[-1] if self.train else {}
-
-    @property
-    def iteration(self) -> int:
-        its = [r.get("iteration", 0) for r in (self.train[-1:] + self.val[-1:])]
-        return int(max(its)) if its else 0
+_runs_watch: Any = None
 
 
-class MetricsTail:
-    """Reads a ``metrics.jsonl`` incrementally: only the lines added since the last read."""
+def list_runs() -> list[Any]:
+    """Every run folder, newest first, with its metrics so far (:class:`engine.train.runs.RunsWatch`)."""
+    global _runs_watch
+    if _runs_watch is None:
+        from engine.train.runs import RunsWatch
 
-    def __init__(self, path: Path, keep: int = 5000):
-        self.path = path
-        self.offset = 0
-        self.keep = keep
-        self.rows: list[dict[str, Any]] = []
-
-    def read(self) -> list[dict[str, Any]]:
-        try:
-            size = self.path.stat().st_size
-        except OSError:
-            return self.rows
-        if size < self.offset:  # rewritten from scratch
-            self.offset, self.rows = 0, []
-        if size == self.offset:
-            return self.rows
-        with open(self.path, "rb") as f:
-            f.seek(self.offset)
-            data = f.read(size - self.offset)
-        end = data.rfind(b"\n") + 1  # leave a half-written last line for next time
-        self.offset += end
-        for line in data[:end].splitlines():
-            try:
-                row = json.loads(line)
-            except ValueError:
-                continue
-            if isinstance(row, dict):
-                self.rows.append(row)
-        if len(self.rows) > self.keep:
-            self.rows = self.rows[-self.keep:]
-        return self.rows
-
-
-_tails: dict[Path, MetricsTail] = {}
-
-
-def _total_iters(path: Path) -> int | None:
-    import yaml
-
-    try:
-        doc = yaml.safe_load((path / "config.yaml").read_text(encoding="utf-8")) or {}
-        value = (doc.get("train") or {}).get("total_iters")
-        return int(value) if value is not None else None
-    except (OSError, ValueError, TypeError, AttributeError, yaml.YAMLError):
-        return None
-
-
-def run_state(path: Path) -> str:
-    """A run's status by the engine's one rule (:func:`engine.train.runs.run_status`)."""
-    from engine.train.runs import read_state, run_status
-
-    return run_status(read_state(path))
-
-
-def list_runs() -> list[RunInfo]:
-    """Every run folder under ``ARCHIVIST_HOME/runs``, newest first, with its metrics so far."""
-    root = archivist_home() / "runs"
-    if not root.is_dir():
-        return []
-    runs = []
-    folders = [p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")]
-    for d in sorted(folders, key=lambda p: p.stat().st_mtime, reverse=True):
-        tail = _tails.setdefault(d / "metrics.jsonl", MetricsTail(d / "metrics.jsonl"))
-        rows = tail.read()
-        train = [r for r in rows if r.get("kind", "train") == "train"]
-        val = [r for r in rows if r.get("kind") == "val"]
-        previews = sorted((d / "previews").glob("*.png")) if (d / "previews").is_dir() else []
-        ckpts = sorted((d / "checkpoints").glob("iter_*.pt")) if (d / "checkpoints").is_dir() else []
-        runs.append(RunInfo(d.name, d, run_state(d), train, val, _total_iters(d), previews, ckpts))
-    return runs
+        _runs_watch = RunsWatch()
+    return _runs_watch.read()
 
 
 # -- the job queue ---------------------------------------------------------------------------
@@ -312,10 +221,6 @@ def spec_fields(kind: str, spec: dict[str, Any]) -> list[tuple[str, str]]:
     return [(shown(k), shown(v)) for k, v in out]  # one line each, whatever a name holds
 
 
-def queue_db() -> Path:
-    return archivist_home() / "queue.db"
-
-
 def clock(seconds: Any) -> str:
     """``1:12:40`` (or ``–`` when unknown)."""
     if not isinstance(seconds, (int, float)) or seconds != seconds or seconds < 0:
@@ -356,9 +261,9 @@ _rows_cache: dict[int, tuple[Any, JobRow]] = {}
 def _jobs_poll() -> Any:
     """The engine's cached reader of the queue, for this ``ARCHIVIST_HOME`` (tests change it)."""
     global _poll
-    from engine.queue.store import JobsPoll
+    from engine.queue.store import JobsPoll, queue_db_path
 
-    path = queue_db()
+    path = queue_db_path()
     if _poll is None or _poll.path != path:
         _poll = JobsPoll(path)
         _rows_cache.clear()
@@ -441,12 +346,10 @@ def log_tail(path: str | None, lines: int = 6, max_bytes: int = 8192) -> list[st
 
 # -- daemon and devices ----------------------------------------------------------------------
 def daemon_state() -> str:
-    """'up', 'down' or 'none' (no queue yet): the daemon holds a lock on ``ARCHIVIST_HOME`` itself."""
-    from engine.daemonlock import daemon_holder
+    """'up', 'down' or 'none' (no queue yet), by the engine's lock check (:func:`engine.daemonlock.daemon_state`)."""
+    from engine.daemonlock import daemon_state as state
 
-    if daemon_holder(archivist_home()) is not None:
-        return "up"
-    return "down" if queue_db().exists() else "none"
+    return state(archivist_home())
 
 
 _nvml: Any = None

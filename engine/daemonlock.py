@@ -132,6 +132,14 @@ def daemon_holder(home: Path) -> int | None:
     return None
 
 
+def daemon_state(home: Path) -> str:
+    """``up`` while a daemon holds the lock on ``home`` (:func:`daemon_holder`), else ``down``, or
+    ``none`` while there is no queue yet (no ``queue.db``): what the faces show as the daemon's state."""
+    if daemon_holder(home) is not None:
+        return "up"
+    return "down" if (home / "queue.db").exists() else "none"
+
+
 class DaemonLock:
     """What the daemon holds for its whole life: the folder's lock and the pid file's lock."""
 

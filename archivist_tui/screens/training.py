@@ -1,6 +1,6 @@
 """3 Training: the runs under ``ARCHIVIST_HOME/runs`` with their curves and latest preview.
 
-Reads the trainer's files (see :class:`archivist_tui.data.RunInfo`): ``metrics.jsonl`` is read
+Reads the trainer's files (see :class:`engine.train.runs.RunSnapshot`): ``metrics.jsonl`` is read
 incrementally (new lines only), charts redraw only when their series change. Pause, stop and
 promote go through ``archivist runs ...``; resume goes through the queue, one job per run
 (the paused job of the run is queued again).

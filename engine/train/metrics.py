@@ -1,26 +1,34 @@
-"""Image quality figures for validation (PSNR, SSIM on RGB) and the metrics log."""
+"""Image quality figures for validation (PSNR, SSIM on RGB), the metrics log, and its tail for faces.
+
+Importing this module costs no numpy, OpenCV or torch: the TUI reads metrics tails through it.
+"""
 
 from __future__ import annotations
 
 import json
 import logging
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import cv2
-import numpy as np
+if TYPE_CHECKING:
+    import numpy as np
 
 log = logging.getLogger(__name__)
 
 
 def psnr(a: np.ndarray, b: np.ndarray) -> float:
     """PSNR in dB of two float images in [0, 1] (RGB, all channels)."""
+    import numpy as np
+
     mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
     return 99.0 if mse <= 1e-12 else float(10 * np.log10(1.0 / mse))
 
 
 def ssim(a: np.ndarray, b: np.ndarray) -> float:
     """SSIM (Wang et al. 2004, 11×11 Gaussian σ 1.5) on 0–255 RGB, averaged over channels."""
+    import cv2
+    import numpy as np
+
     c1, c2 = (0.01 * 255) ** 2, (0.03 * 255) ** 2
     vals = []
     for ch in range(a.shape[2]):
@@ -76,3 +84,43 @@ class MetricsLog:
     def close(self) -> None:
         if self.tb is not None:
             self.tb.close()
+
+
+class MetricsTail:
+    """Reads a ``metrics.jsonl`` incrementally: only the lines added since the last read.
+
+    A half-written last line is left for the next read; a file that shrank (rewritten by a resume's
+    :meth:`MetricsLog.truncate_after`) is read again from the start. Keeps the newest ``keep`` rows.
+    """
+
+    def __init__(self, path: Path, keep: int = 5000):
+        self.path = path
+        self.offset = 0
+        self.keep = keep
+        self.rows: list[dict[str, Any]] = []
+
+    def read(self) -> list[dict[str, Any]]:
+        """Every row read so far (the newest ``keep``), after reading what was appended."""
+        try:
+            size = self.path.stat().st_size
+        except OSError:
+            return self.rows
+        if size < self.offset:  # rewritten from scratch
+            self.offset, self.rows = 0, []
+        if size == self.offset:
+            return self.rows
+        with open(self.path, "rb") as f:
+            f.seek(self.offset)
+            data = f.read(size - self.offset)
+        end = data.rfind(b"\n") + 1  # leave a half-written last line for next time
+        self.offset += end
+        for line in data[:end].splitlines():
+            try:
+                row = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(row, dict):
+                self.rows.append(row)
+        if len(self.rows) > self.keep:
+            self.rows = self.rows[-self.keep:]
+        return self.rows

@@ -13,6 +13,7 @@ import logging
 import os
 import re
 import shutil
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -163,6 +164,78 @@ def run_status(state: dict[str, Any]) -> str:
     if status == "running" and not process_alive(state.get("pid"), state.get("started")):
         return "interrupted"
     return status
+
+
+def total_iters(rdir: Path) -> int | None:
+    """``train.total_iters`` of a run's ``config.yaml``, or None when missing or unreadable."""
+    import yaml
+
+    try:
+        doc = yaml.safe_load((rdir / "config.yaml").read_text(encoding="utf-8")) or {}
+        value = (doc.get("train") or {}).get("total_iters")
+        return int(value) if value is not None else None
+    except (OSError, ValueError, TypeError, AttributeError, yaml.YAMLError):
+        return None
+
+
+@dataclass
+class RunSnapshot:
+    """One run as a face that watches it reads it: its status by :func:`run_status`, its metrics so
+    far, previews and checkpoint files.
+
+    ``train`` rows hold ``iteration``, ``l_pix``, ``l_percep``, ``l_g_gan``, ``l_d``, ``p_d_real``,
+    ``p_d_fake``, ``lr_g``, ``it_per_s``, ``data_wait``, ``cpu_mem_mb``, ``gpu_mem_mb``; ``val`` rows
+    ``iteration``, ``psnr``, ``ssim``. ``total_iters`` comes from ``config.yaml``.
+    """
+
+    name: str
+    path: Path
+    state: str
+    train: list[dict[str, Any]] = field(default_factory=list)
+    val: list[dict[str, Any]] = field(default_factory=list)
+    total_iters: int | None = None
+    previews: list[Path] = field(default_factory=list)
+    checkpoints: list[Path] = field(default_factory=list)
+
+    @property
+    def last(self) -> dict[str, Any]:
+        return self.train[-1] if self.train else {}
+
+    @property
+    def iteration(self) -> int:
+        its = [r.get("iteration", 0) for r in (self.train[-1:] + self.val[-1:])]
+        return int(max(its)) if its else 0
+
+
+class RunsWatch:
+    """Every run folder, read again on each poll at the cost of what was appended (torch-free).
+
+    Each run's ``metrics.jsonl`` is followed by a :class:`engine.train.metrics.MetricsTail`, so a
+    poll reads only new lines; the status is :func:`run_status`, the rule ``archivist runs`` shows.
+    """
+
+    def __init__(self) -> None:
+        self._tails: dict[Path, Any] = {}
+
+    def read(self) -> list[RunSnapshot]:
+        """Every run folder under ``ARCHIVIST_HOME/runs``, newest first."""
+        from engine.paths import archivist_home
+        from engine.train.metrics import MetricsTail
+
+        root = archivist_home() / "runs"
+        if not root.is_dir():
+            return []
+        folders = [p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")]
+        out = []
+        for d in sorted(folders, key=lambda p: p.stat().st_mtime, reverse=True):
+            path = d / "metrics.jsonl"
+            rows = self._tails.setdefault(path, MetricsTail(path)).read()
+            train = [r for r in rows if r.get("kind", "train") == "train"]
+            val = [r for r in rows if r.get("kind") == "val"]
+            previews = sorted((d / "previews").glob("*.png")) if (d / "previews").is_dir() else []
+            ckpts = [p for _, p in list_checkpoints(d)]
+            out.append(RunSnapshot(d.name, d, run_status(read_state(d)), train, val, total_iters(d), previews, ckpts))
+        return out
 
 
 def last_metrics(rdir: Path, kind: str) -> dict[str, Any] | None:

@@ -70,7 +70,7 @@ async def test_training_screen_follows_a_run(archivist_home, png):
 
 
 def test_metrics_tail_reads_only_complete_new_lines(tmp_path):
-    from archivist_tui.data import MetricsTail
+    from engine.train.metrics import MetricsTail
 
     path = tmp_path / "metrics.jsonl"
     path.write_text('{"iteration": 1}\n{"iteration": 2}\n{"itera')
