@@ -102,28 +102,19 @@ def child_env() -> dict[str, str]:
     return env
 
 
-def run_archivist(args: list[str], timeout: float = 600) -> CommandResult:
-    """Run ``archivist ARGS`` in a child process (the engine, torch included, lives there)."""
-    argv = archivist_argv() + args
-    try:
-        proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, env=child_env(),
-                              stdin=subprocess.DEVNULL)
-    except subprocess.TimeoutExpired:
-        return CommandResult(args, 124, "", f"archivist {' '.join(args)}: timed out after {timeout:.0f} s")
-    return CommandResult(args, proc.returncode, proc.stdout, proc.stderr)
-
-
 _running: dict[str, subprocess.Popen] = {}
 _running_lock = threading.Lock()
 
 
-def run_render(args: list[str], timeout: float = 600, slot: str | None = None) -> CommandResult:
-    """Run one ``archivist_tui.render`` task (preview, speed test) in a child process.
+def run_archivist(args: list[str], timeout: float = 600, slot: str | None = None) -> CommandResult:
+    """Run ``archivist ARGS`` in a child process (the engine, torch included, lives there).
 
-    With ``slot``, starting a task ends the one still running in the same slot: a preview made
-    stale by a newer edit stops instead of taking the CPU from the one that matters.
+    Every action of the TUI that the engine does goes through this one door: the same commands a
+    shell user types. With ``slot``, starting a command ends the one still running in the same
+    slot: a preview made stale by a newer edit stops instead of taking the CPU from the one that
+    matters (its result reads ``superseded``).
     """
-    argv = [sys.executable, "-m", "archivist_tui.render", *args]
+    argv = archivist_argv() + args
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=child_env(),
                             stdin=subprocess.DEVNULL)
     if slot is not None:
@@ -137,13 +128,13 @@ def run_render(args: list[str], timeout: float = 600, slot: str | None = None) -
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.communicate()
-        return CommandResult(args, 124, "", f"timed out after {timeout:.0f} s")
+        return CommandResult(args, 124, "", f"archivist {' '.join(args)}: timed out after {timeout:.0f} s")
     finally:
         if slot is not None:
             with _running_lock:
                 if _running.get(slot) is proc:
                     del _running[slot]
-    if proc.returncode < 0:
+    if proc.returncode < 0 and slot is not None:
         return CommandResult(args, proc.returncode, out, "superseded")
     return CommandResult(args, proc.returncode, out, err)
 

@@ -48,6 +48,22 @@ def int_arg(name: str, lo: int = -INT64_MAX, hi: int = INT64_MAX) -> Callable[[s
     return parse
 
 
+def float_arg(name: str, lo: float, hi: float) -> Callable[[str], float]:
+    """An argparse ``type`` for a finite number in ``[lo, hi]`` whose error names the bounds."""
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text.strip())
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+        if not lo <= value <= hi:  # NaN fails this too
+            raise argparse.ArgumentTypeError(f"{text} out of range: allowed {lo:g} to {hi:g}")
+        return value
+
+    parse.__name__ = name
+    return parse
+
+
 def tiling_arg(flag: str, key: str) -> Callable[[str], int]:
     """An argparse ``type`` for ``--tile``/``--tile-overlap``: the chain's own rule
     (:func:`engine.inference.chain.tiling_problem`), its error naming the flag."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from archivist_tui.commands._common import add_json_option, int_arg
+from archivist_tui.commands._common import add_device_options, add_json_option, float_arg, int_arg
 from engine.models.library import ROLES
 
 
@@ -58,12 +58,40 @@ def register(sub) -> None:
     q.add_argument("name", metavar="NAME")
     q.set_defaults(func=cmd_remove)
 
+    q = msub.add_parser("speed", help="frames per second of a chain on this machine",
+                        description="Run the chain given by -m over noise frames of SIZE×SIZE for about "
+                        "SECONDS (after one warm-up frame) and print its speed.")
+    q.add_argument("-m", "--model", action="append", required=True, metavar="MODEL",
+                   help="MODEL[:strength[:sigma]]; repeat to chain")
+    q.add_argument("--size", type=int_arg("--size", 8, 16384), default=128, metavar="N",
+                   help="frame width and height in pixels (default 128)")
+    q.add_argument("--seconds", type=float_arg("--seconds", 0.0, 3600.0), default=1.0, metavar="S",
+                   help="how long to measure (default 1)")
+    add_device_options(q)
+    add_json_option(q)
+    q.set_defaults(func=cmd_speed)
+
     try:
         from archivist_tui.commands.models_fetch import add_fetch_parser
     except ImportError:  # fetch arrives in its own module
         pass
     else:
         add_fetch_parser(msub)
+
+
+def cmd_speed(args: argparse.Namespace) -> int:
+    from engine.inference.chain import Chain, parse_stage
+
+    chain = Chain.load([parse_stage(m) for m in args.model], device=args.device, precision=args.precision)
+    doc = chain.speed(args.size, args.seconds)
+    if args.json:
+        from archivist_tui.output import print_json
+
+        print_json(doc)
+        return 0
+    print(f"{doc['chain']}: {doc['fps']:.1f} fps at {doc['size']}×{doc['size']} on {doc['device']} "
+          f"({doc['frames']} frames)")
+    return 0
 
 
 def _fmt_params(n: int) -> str:

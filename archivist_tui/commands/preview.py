@@ -14,7 +14,8 @@ def register(sub) -> None:
         description="Restore one frame of INPUT with the chain given by -m and write the original and the "
         "result side by side (or split down the middle) to OUT.png.",
     )
-    p.add_argument("input", metavar="INPUT", help="a video file or an image")
+    p.add_argument("input", metavar="INPUT", nargs="?", default=None,
+                   help="a video file or an image (default: the built-in sample frame, a drawn cel frame)")
     p.add_argument("-m", "--model", action="append", required=True, metavar="MODEL",
                    help="MODEL[:strength[:sigma]]; repeat to chain")
     p.add_argument("-o", "--output", required=True, metavar="OUT.png", help="the picture to write (.png or .tiff)")
@@ -30,16 +31,18 @@ def register(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from engine.errors import ArchivistError
     from engine.inference.chain import Chain, parse_stage
+    from engine.ownership import check_absent, check_not_input
     from engine.video.preview import preview_frame
     from engine.video.restore import parse_time
 
+    if args.input is None and (args.frame is not None or args.time is not None):
+        raise ArchivistError("--frame and --time choose a frame of INPUT: give INPUT (a video file)")
     time = parse_time(args.time, "--time") if args.time is not None else None
-    from pathlib import Path
-
-    from engine.ownership import check_absent, check_not_input
-
-    check_not_input(args.output, [args.input])  # before the model is loaded
+    check_not_input(args.output, [args.input] if args.input is not None else [])  # before the model is loaded
     check_absent(Path(args.output), args.overwrite)
     stages = [parse_stage(m) for m in args.model]
     chain = Chain.load(stages, device=args.device, precision=args.precision, tile=args.tile)

@@ -1,14 +1,14 @@
-"""``archivist profiles``: list, show, validate and create degradation profiles."""
+"""``archivist profiles``: list, show, validate, preview and create degradation profiles."""
 
 from __future__ import annotations
 
 import argparse
 
-from archivist_tui.commands._common import add_json_option
+from archivist_tui.commands._common import add_json_option, int_arg
 
 
 def register(subparsers) -> None:
-    parser = subparsers.add_parser("profiles", help="degradation profiles and mixes: list, show, validate, new",
+    parser = subparsers.add_parser("profiles", help="degradation profiles and mixes: list, show, validate, preview, new",
                                    description="Degradation profiles and mixes (shipped and yours).")
     sub = parser.add_subparsers(dest="profiles_command", metavar="ACTION", parser_class=type(parser))
 
@@ -25,11 +25,74 @@ def register(subparsers) -> None:
     p.add_argument("path", metavar="PATH")
     p.set_defaults(func=_validate)
 
+    p = sub.add_parser("preview", help="age one frame with a profile: write the clean and the damaged picture",
+                       description="Degrade one frame (an image, or the built-in sample frame) with PROFILE at "
+                       "SEED, write the clean and the damaged picture, and print what the degrader drew.")
+    p.add_argument("name", metavar="PROFILE", help="profile or mix name, or a YAML path")
+    p.add_argument("--clean", required=True, metavar="OUT.png", help="the frame before damage")
+    p.add_argument("--damaged", required=True, metavar="OUT.png", help="the frame after damage")
+    p.add_argument("--seed", type=int_arg("--seed", 0, 2**63 - 1), default=1234, metavar="N",
+                   help="the seed of the damage drawn (default 1234)")
+    p.add_argument("--frame", default=None, metavar="IMAGE",
+                   help="the frame to age (default: the built-in sample frame, a drawn cel frame)")
+    p.add_argument("--overwrite", action="store_true", help="replace OUT files that exist (by default refused)")
+    add_json_option(p)
+    p.set_defaults(func=_preview)
+
     p = sub.add_parser("new", help="create a user profile in ARCHIVIST_HOME/profiles/")
     p.add_argument("name", metavar="NAME")
     p.add_argument("--from", dest="template", default="normal", metavar="NAME",
                    help="profile to start from (default normal)")
     p.set_defaults(func=_new)
+
+
+def _preview(args: argparse.Namespace) -> int:
+    import json
+    from pathlib import Path
+
+    import cv2
+
+    from engine.degrade import degrade, load_profile
+    from engine.errors import ArchivistError
+    from engine.imagefiles import read_image, write_image
+    from engine.ownership import check_absent, check_not_input, same_file
+
+    clean, damaged = Path(args.clean), Path(args.damaged)
+    # Everything checked before anything is written: suffixes, folders, the input, existing files.
+    for flag, out in (("--clean", clean), ("--damaged", damaged)):
+        if out.suffix.lower() != ".png":
+            raise ArchivistError(f"{flag} {out}: must end in .png")
+        if not out.parent.is_dir():
+            raise ArchivistError(f"{flag} {out}: folder {out.parent} does not exist")
+        check_not_input(out, [args.frame] if args.frame else [])
+        check_absent(out, args.overwrite)
+    if clean.absolute() == damaged.absolute() or (clean.exists() and same_file(clean, damaged)):
+        raise ArchivistError(f"--clean and --damaged are the same file ({clean}): give two paths")
+    profile = load_profile(args.name)
+    if args.frame:
+        img = read_image(Path(args.frame), cv2.IMREAD_COLOR)
+        if img is None:
+            raise ArchivistError(f"{args.frame}: not a readable image")
+        img = cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+    else:
+        from engine.synth.cel import cel_frame
+        from engine.video.preview import SAMPLE_SEED
+
+        img = cel_frame(SAMPLE_SEED, 256, 192)
+    lq, record = degrade(img, profile, args.seed)
+    for out, rgb in ((clean, img), (damaged, lq)):
+        tmp = out.with_name(f".{out.name}.part.png")  # any name: cv2.imwrite crashes on one that is not UTF-8
+        if not write_image(tmp, cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)):
+            tmp.unlink(missing_ok=True)
+            raise ArchivistError(f"{out}: cannot be written")
+        tmp.replace(out)
+    if args.json:
+        print(json.dumps(record, default=str))
+        return 0
+    print(f"clean:   {clean}\ndamaged: {damaged}")
+    for key, value in record.items() if isinstance(record, dict) else ():
+        print(f"  {key}: {value}")
+    return 0
 
 
 def _list(args: argparse.Namespace) -> int:

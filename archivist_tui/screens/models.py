@@ -2,7 +2,7 @@
 
 Listing reads safetensors headers here; every change (import, fetch, rename, role, export,
 remove) and every picture or timing runs in a child process (``archivist models ...``,
-``python -m archivist_tui.render ...``) so torch never loads in the TUI.
+``archivist preview``, ``archivist models speed``) so torch never loads in the TUI.
 """
 
 from __future__ import annotations
@@ -249,17 +249,16 @@ class ModelsScreen(ArchivistScreen):
     @work(thread=True, exclusive=True, group="models-preview")
     def _render_preview(self, stages: list[str]) -> None:
         from archivist_tui.app import ActionDone
-        from archivist_tui.data import run_render, tui_cache_dir
+        from archivist_tui.data import run_archivist, tui_cache_dir
 
         out = tui_cache_dir() / "models-preview.png"
-        args = ["preview", str(out)]
+        args = ["preview", *([str(self.frame)] if self.frame is not None else []), "-o", str(out),
+                "--layout", "split", "--overwrite"]
         for s in stages:
             args += ["-m", s]
-        if self.frame is not None:
-            args += ["--frame", str(self.frame)]
         self.app.call_from_thread(self.query_one("#models-caption", Static).update,
                                   f"rendering {' › '.join(stages)}…")
-        result = run_render(args, slot="models-preview")
+        result = run_archivist(args, slot="models-preview")
         if result.stderr == "superseded":
             return
         if result.ok:
@@ -280,12 +279,12 @@ class ModelsScreen(ArchivistScreen):
     @work(thread=True, exclusive=True, group="models-speed")
     def _speed(self, name: str) -> None:
         from archivist_tui.app import ActionDone
-        from archivist_tui.data import run_render
+        from archivist_tui.data import run_archivist
 
-        result = run_render(["speed", "-m", name, "--size", "128", "--seconds", "1"])
+        result = run_archivist(["models", "speed", "-m", name, "--size", "128", "--seconds", "1", "--json"])
         if not result.ok:
             self.app.post_message(ActionDone(result.message, False))
             return
-        doc = json.loads(result.stdout.strip().splitlines()[-1])
+        doc = json.loads(result.stdout)
         self.app.post_message(ActionDone(
             f"{name}: {doc['fps']:.1f} fps at {doc['size']}×{doc['size']} on {doc['device']}", True))

@@ -741,14 +741,15 @@ class ProfilesScreen(ArchivistScreen):
     @work(thread=True, exclusive=True, group="profiles-preview")
     def _render_worker(self, generation: int, source: str, clean: Path, damaged: Path, seed: int,
                        frame: str | None) -> None:
-        from archivist_tui.data import run_render
+        from archivist_tui.data import run_archivist
 
-        args = ["degrade", str(clean), str(damaged), "--profile", source, "--seed", str(seed)]
+        args = ["profiles", "preview", source, "--clean", str(clean), "--damaged", str(damaged), "--seed", str(seed),
+                "--json"]
         if frame:
             args += ["--frame", frame]
         # A newer render in the same slot ends this one ("superseded"); one that finished anyway
         # is dropped by its generation in render_finished.
-        result = run_render(args, timeout=120, slot="profiles-preview")
+        result = run_archivist(args, timeout=120, slot="profiles-preview")
         if result.stderr == "superseded":
             return
         if not result.ok:

@@ -198,6 +198,25 @@ class Chain:
             for s in self.stages
         ]
 
+    def speed(self, size: int = 128, seconds: float = 1.0) -> dict:
+        """Frames per second of this chain on ``size``×``size`` noise frames, after one warm-up frame.
+
+        Runs for at least ``seconds`` and two frames; returns ``fps``, ``frames``, ``size``,
+        ``device`` and ``chain`` (:meth:`describe`).
+        """
+        import time
+
+        if size < 8:
+            raise ArchivistError(f"size {size} invalid: allowed 8 pixels or more")
+        img = np.random.default_rng(0).integers(0, 255, (size, size, 3), dtype=np.uint8)
+        self.run(img)  # warm-up: kernels chosen, memory allocated
+        n, t0 = 0, time.perf_counter()
+        while time.perf_counter() - t0 < seconds or n < 2:
+            self.run(img)
+            n += 1
+        dt = time.perf_counter() - t0
+        return {"fps": n / dt, "frames": n, "size": size, "device": str(self.device), "chain": self.describe()}
+
     def run(self, image: np.ndarray) -> np.ndarray:
         """Restore one H×W×3 RGB image (uint8, uint16 or float32 in [0, 1]); same dtype back."""
         return self.run_batch(image[None])[0]

@@ -62,9 +62,20 @@ def compose(before: np.ndarray, after: np.ndarray, layout: str = "side") -> np.n
     return np.concatenate([before, gap, after], axis=1)
 
 
-def preview_frame(input_path: str | Path, chain, output: str | Path, frame: int | None = None,
+SAMPLE_SEED = 7  # the built-in sample frame: a procedural cel frame, 256×192
+
+
+def sample_frame() -> np.ndarray:
+    """The built-in sample frame (float32 RGB in [0, 1]) a preview uses when given no input."""
+    from engine.synth.cel import cel_frame
+
+    return cel_frame(SAMPLE_SEED, 256, 192).astype(np.float32) / 255.0
+
+
+def preview_frame(input_path: str | Path | None, chain, output: str | Path, frame: int | None = None,
                   time: float | None = None, layout: str = "side", overwrite: bool = False) -> Path:
-    """Restore one frame of ``input_path`` with ``chain`` and write the before/after picture to ``output``.
+    """Restore one frame of ``input_path`` (None: :func:`sample_frame`) with ``chain`` and write the
+    before/after picture to ``output``.
 
     The output may not be the input; an existing one is refused unless ``overwrite``.
     """
@@ -77,12 +88,12 @@ def preview_frame(input_path: str | Path, chain, output: str | Path, frame: int 
         raise ArchivistError(f"{output.parent}: output folder does not exist")
     from engine.ownership import check_absent, check_not_input
 
-    check_not_input(output, [input_path])
+    check_not_input(output, [input_path] if input_path is not None else [])
     check_absent(output, overwrite)
     if layout not in LAYOUTS:
         raise ArchivistError(f"layout {layout!r} invalid: allowed are {', '.join(LAYOUTS)}")
-    rgb, depth = grab_frame(input_path, frame, time)
-    if _is_gray(Path(input_path)):
+    rgb, depth = grab_frame(input_path, frame, time) if input_path is not None else (sample_frame(), 8)
+    if input_path is not None and _is_gray(Path(input_path)):
         # As the restore itself would do it: three equal channels in, gray out (engine.video.tone).
         from engine.inference.tone import luma, replicate
 
