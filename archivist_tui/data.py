@@ -292,7 +292,7 @@ def list_jobs() -> list[JobRow] | None:
 
 
 def _job_row(job: Any) -> JobRow:
-    d = dict(job.columns)
+    d = job.columns  # the engine's own dict: read, never changed here
     kind = str(d.get("kind", "?"))
     status = job.status
     done, total = d.get("done"), d.get("total")

@@ -194,3 +194,48 @@ def test_claims_from_two_processes_never_overlap(queue_home):
     with Store() as s:
         assert {j.id for j in s.jobs("running")} == a | b
 
+
+
+def test_the_faces_poll_reads_only_and_hands_back_unchanged_jobs_as_they_were(queue_home):
+    """``JobsPoll``, the read API of the TUI's Queue screen: the store opened read-only (nothing
+    created before there is a queue, nothing written), each spec parsed once, an unchanged job the
+    same object, a changed one new, a removed one gone; names that are not UTF-8 come back as the
+    same strings; a file that is not an Archivist queue is an error, never jobs."""
+    from engine.queue.store import JobsPoll, StoreError
+
+    poll = JobsPoll()
+    assert poll.read() is None and poll.events(1) == []
+    assert not (queue_home / "queue.db").exists()  # looking created nothing
+    reel = os.fsdecode(b"reel_\xff.mkv")  # a name in no encoding at all
+    with Store() as store:
+        a = store.insert_job("restore", {"input": f"/films/{reel}", "models": ["m"]}, output=f"/out/{reel}")
+        b = store.insert_job("restore", {"input": "/films/b.mkv", "models": ["m"]})
+        c = store.insert_job("degrade", {"input": "/frames", "output": "/pairs"})
+    first = poll.read()
+    assert [j.id for j in first] == [a, b, c]
+    assert first[0].spec["input"] == f"/films/{reel}" and first[0].columns["output"] == f"/out/{reel}"
+    assert os.fsencode(first[0].columns["log_path"]).endswith(b"/jobs/%d/log" % a)
+    with Store() as store:
+        store.update(b, status="running", done=5.0, total=10.0, request="pause")
+        store.execute("DELETE FROM jobs WHERE id = ?", (c,))
+    second = poll.read()
+    assert [j.id for j in second] == [a, b]
+    assert second[0] is first[0]  # unchanged: nothing read into a new object
+    assert second[1] is not first[1] and second[1].status == "pausing"  # the engine's rule for a pending request
+    assert second[1].spec is first[1].spec  # the spec is read and parsed once per job
+    assert [e.message for e in poll.events(a)] == ["submitted restore job (priority 0, device any)"]
+    files = [queue_home / "queue.db", queue_home / "queue.db-wal"]  # (-shm is SQLite's lock memory: readers touch it)
+    before = [(p.stat().st_size, p.stat().st_mtime_ns) for p in files]
+    poll.read()
+    assert [(p.stat().st_size, p.stat().st_mtime_ns) for p in files] == before
+    with pytest.raises(StoreError, match="opened for reading only"):
+        with Store.for_reading() as store:
+            store.update(a, status="failed")
+
+    foreign = queue_home / "other.db"
+    con = sqlite3.connect(foreign)
+    con.execute("CREATE TABLE jobs (id INTEGER PRIMARY KEY, kind TEXT, spec TEXT, status TEXT)")
+    con.commit()
+    con.close()
+    with pytest.raises(ArchivistError, match="not an Archivist queue database"):
+        JobsPoll(foreign).read()
