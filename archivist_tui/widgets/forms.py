@@ -14,8 +14,6 @@ from textual.screen import ModalScreen
 from textual.suggester import Suggester
 from textual.widgets import Input, Label
 
-CODECS = ("", "ffv1", "x264", "x265", "prores", "png", "tiff")
-
 
 class PathSuggester(Suggester):
     """Completes a path one component at a time, relative paths resolved under ``root``."""
@@ -132,28 +130,34 @@ class AddRestoreForm(ModalScreen[RestoreRequest | None]):
         if (src_path.suffix.lower() not in VIDEO_SUFFIXES and out_path.suffix.lower() not in (".png", ".tif", ".tiff")
                 and not out_text.endswith(os.sep)):
             out_text += os.sep  # images go into a folder, as the field says (a name without a suffix)
+        # The engine's own rules (imported here, when the form is sent: no torch, and none at start-up):
+        # the stage syntax with its strength and sigma ranges, the codecs, the device requests.
+        from engine.errors import ArchivistError
+        from engine.inference.chain import parse_stage
+        from engine.queue.client import check_device_request
+        from engine.video.encode import CODECS
+
         chain = self._value("chain").split()
         if not chain:
             return "chain: at least one model"
-        for stage in chain:
-            name = stage.split(":")[0]
+        for text in chain:
+            try:
+                name = parse_stage(text).model
+            except ArchivistError as exc:
+                return f"chain: {exc}"
             if name not in self.models and not Path(os.path.expanduser(name)).is_file():
                 return f"chain: {name!r} is neither a library model nor a model file"
-            for part in stage.split(":")[1:]:
-                try:
-                    float(part)
-                except ValueError:
-                    return f"chain: {stage!r}: strength and sigma must be numbers"
         codec = self._value("codec")
-        if codec not in CODECS:
-            return f"codec: {codec!r} not one of {', '.join(c for c in CODECS if c)}"
+        if codec and codec not in CODECS:
+            return f"codec: {codec!r} not one of {', '.join(CODECS)}"
         try:
             priority = int(self._value("priority") or "0")
         except ValueError:
             return "priority: a whole number"
-        device = self._value("device") or "any"
-        if device not in ("any", "cpu", "cuda") and not (device.startswith("cuda:") and device[5:].isdigit()):
-            return f"device: {device!r}: allowed are any, cpu, cuda:N"
+        try:
+            device = check_device_request(self._value("device") or "any")
+        except ArchivistError as exc:
+            return f"device: {exc}"
         return RestoreRequest(str(src_path), out_text, chain, codec, priority, device)
 
     def on_input_submitted(self, event: Input.Submitted) -> None:

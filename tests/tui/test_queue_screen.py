@@ -91,6 +91,12 @@ async def test_add_form_validates_before_queueing(archivist_home, library_model,
         await pilot.pause()
         assert "neither a library model" in str(error.render())
 
+        # The chain's own rules, not a copy of them: a strength above 1 is refused here, not by the job.
+        form.query_one("#form-chain", Input).value = "tiny:2"
+        form.action_submit()
+        await pilot.pause()
+        assert str(error.render()) == "✗ chain: stage 'tiny': strength 2 out of range: allowed 0 to 1"
+
         form.query_one("#form-chain", Input).value = "tiny:0.5"
         form.query_one("#form-device", Input).value = "gpu"
         form.action_submit()
