@@ -62,6 +62,36 @@ def _version() -> str:
     return f"archivist {__version__}"
 
 
+# Arguments that name a file or a folder. An empty one would silently mean the current folder
+# (Path("") is "."): a script whose variable is unset would restore or write into wherever it runs.
+PATH_DESTS = frozenset({"input", "inputs", "output", "work_dir", "config", "frame", "images", "path", "paths",
+                        "source", "dest", "folder"})
+
+
+def _empty_path(parser: argparse.ArgumentParser, args: argparse.Namespace) -> str | None:
+    """The name of the first path argument given as an empty string (``-o/--output``, ``INPUT``), or None."""
+    for dest, value in vars(args).items():
+        if dest not in PATH_DESTS:
+            continue
+        values = value if isinstance(value, list) else [value]
+        if any(v == "" for v in values):  # (a name of spaces is a name: only the empty string is none)
+            return _option_name(parser, dest)
+    return None
+
+
+def _option_name(parser: argparse.ArgumentParser, dest: str) -> str:
+    """How the command line spells the argument stored in ``dest`` (its flags, or its metavar)."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for child in action.choices.values():
+                name = _option_name(child, dest)
+                if name != dest:
+                    return name
+        elif action.dest == dest:
+            return "/".join(action.option_strings) or str(action.metavar or dest)
+    return dest
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; returns the exit code (0 ok, 1 failure, 2 usage error)."""
     from archivist_tui.output import guard_streams
@@ -76,6 +106,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return exc.exit_code
     except SystemExit as exc:  # --help and --version
         return int(exc.code or 0)
+    empty = _empty_path(parser, args)
+    if empty is not None:  # an unset shell variable ("-o $OUT"): never "the current folder"
+        print(f"archivist: error: {empty}: an empty path names no file or folder", file=sys.stderr)
+        return 2
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING,
         format="archivist: %(levelname)s: %(message)s",

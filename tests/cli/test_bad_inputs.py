@@ -161,6 +161,15 @@ ROWS = [
     # -- the command line itself
     Row("cli-unknown-command", lambda w: ["frobnicate"], "invalid choice", 2),
     Row("restore-missing-args", lambda w: ["restore"], "required", 2),
+    # An unset shell variable ("-o $OUT") is an empty path: never the current folder.
+    Row("restore-empty-output", lambda w: ["restore", w.image(), "-o", "", "-m", w.model()], "-o/--output: an empty path", 2),
+    Row("restore-empty-input", lambda w: ["restore", "", "-o", w.p("x.png"), "-m", w.model()], "INPUT: an empty path", 2),
+    Row("restore-empty-input-queued", lambda w: ["restore", "", "-o", w.p("x"), "-m", w.model(), "--queue"],
+        "INPUT: an empty path", 2),
+    Row("degrade-empty-output", lambda w: ["degrade", w.image(), "-o", "", "--profile", "normal"],
+        "-o/--output: an empty path", 2),
+    Row("restore-empty-work-dir", lambda w: ["restore", w.image(), "-o", w.p("x.png"), "-m", w.model(), "--work-dir", ""],
+        "--work-dir: an empty path", 2),
     Row("cli-unknown-flag", lambda w: ["models", "import", "x.pth", "--frobnicate"], "unrecognized arguments", 2),
     Row("restore-tile-not-a-number", lambda w: ["restore", "a.png", "-o", "b.png", "-m", "x", "--tile", "abc"],
         "'abc' is not a whole number", 2),
