@@ -55,6 +55,9 @@ def read_document(path: Path) -> object:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ArchivistError(f"{path}: cannot read: {exc.strerror}") from exc
+    except UnicodeDecodeError as exc:  # a Latin-1 file, or no text at all
+        raise ArchivistError(f"{path}: not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at offset {exc.start}); "
+                             "profiles are UTF-8 YAML") from None
     try:
         return yaml.safe_load(text)
     except yaml.YAMLError as exc:

@@ -152,6 +152,13 @@ class Row:
     status: int | None = None  # exact exit status where it matters (2: usage)
 
 
+def _latin1_profile(w: World) -> str:
+    """A profile saved by an editor in Latin-1: ``café`` is one byte 0xe9, not UTF-8."""
+    path = w.tmp / "latin1.yaml"
+    path.write_bytes(b"name: caf\xe9\ndescription: caf\xe9\neffects: {}\n")
+    return str(path)
+
+
 def _hidden(w: World, package: str = "onnx") -> list[str]:
     sys.modules[package] = None  # type: ignore[assignment]  # importing it now fails, as if not installed
     return ["models", "export", w.model(), "--format", "onnx", "-o", w.p("t.onnx")]
@@ -161,6 +168,9 @@ ROWS = [
     # -- the command line itself
     Row("cli-unknown-command", lambda w: ["frobnicate"], "invalid choice", 2),
     Row("restore-missing-args", lambda w: ["restore"], "required", 2),
+    Row("profiles-validate-latin1", lambda w: ["profiles", "validate", _latin1_profile(w)], "not UTF-8 text (byte 0xe9"),
+    Row("degrade-mix-latin1", lambda w: ["degrade", w.image(), "-o", w.p("d"), "--mix", _latin1_profile(w)],
+        "not UTF-8 text"),
     # An unset shell variable ("-o $OUT") is an empty path: never the current folder.
     Row("restore-empty-output", lambda w: ["restore", w.image(), "-o", "", "-m", w.model()], "-o/--output: an empty path", 2),
     Row("restore-empty-input", lambda w: ["restore", "", "-o", w.p("x.png"), "-m", w.model()], "INPUT: an empty path", 2),

@@ -129,3 +129,13 @@ def test_degrade_command_clips_with_a_profile_file_and_two_workers(cli, tmp_path
     assert len(list((out_dir / "lq" / "s1_0000").glob("frame_*.png"))) == 3
     entry = json.loads((out_dir / "manifest.jsonl").read_text().splitlines()[0])
     assert entry["profile"] == "mine" and entry["frames"] == 3
+
+
+def test_a_user_profile_that_is_not_utf8_is_listed_as_invalid(cli, home):
+    (home / "profiles").mkdir(parents=True)
+    (home / "profiles" / "cafe.yaml").write_bytes(b"name: caf\xe9\neffects: {}\n")  # saved as Latin-1
+    rc, out, err = cli("profiles", "list")
+    assert rc == 0 and "Traceback" not in err
+    assert "normal" in out  # every other profile is still listed
+    row = next(line for line in out.splitlines() if line.split() and line.split()[0] == "cafe")
+    assert "INVALID" in row.upper()
