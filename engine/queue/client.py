@@ -185,13 +185,22 @@ class QueueClient:
         return sorted({*queued, *asked, *pending})
 
     def resume_all(self) -> list[int]:
-        """Queue every paused job again, in one transaction; returns their ids."""
+        """Queue every paused job again and withdraw every pending pause (as :meth:`resume` does for
+        one job), in one transaction; returns their ids.
+
+        A job still ``pausing`` right after ``pause --all`` is part of "all": skipping it left it
+        paused once its worker stopped.
+        """
+        now = time.time()
         with self.store.transaction() as conn:
             ids = [r[0] for r in conn.execute(
-                "UPDATE jobs SET status = 'queued', updated_at = ? WHERE status = 'paused' RETURNING id",
-                (time.time(),))]
+                "UPDATE jobs SET status = 'queued', updated_at = ? WHERE status = 'paused' RETURNING id", (now,))]
+            withdrawn = [r[0] for r in conn.execute(
+                "UPDATE jobs SET request = NULL, request_at = NULL, updated_at = ?"
+                " WHERE status = 'running' AND request = 'pause' RETURNING id", (now,))]
             add_events(conn, ids, "client", "resumed")
-        return sorted(ids)
+            add_events(conn, withdrawn, "client", "pause withdrawn")
+        return sorted({*ids, *withdrawn})
 
     def retry(self, job_id: int) -> None:
         """Queue a failed or cancelled job again with a fresh attempt count."""
