@@ -238,22 +238,15 @@ class QueueScreen(ArchivistScreen):
         self.query_one("#queue-detail", Static).update(text)
 
     # -- actions -----------------------------------------------------------------------------
-    def _queue_cli(self, args: list[str], done: str, select_new: bool = False) -> None:
-        self._run(args, done, select_new)
+    def _queue_cli(self, args: list[str], done: str) -> None:
+        self._run(args, done)
 
     @work(thread=True, group="queue-action")
-    def _run(self, args: list[str], done: str, select_new: bool = False) -> None:
+    def _run(self, args: list[str], done: str) -> None:
         from archivist_tui.app import ActionDone
         from archivist_tui.data import run_archivist
 
         result = run_archivist(args)
-        if result.ok and select_new:
-            # `--queue` prints the new job's id: select it once the next poll lists it.
-            last = result.stdout.strip().splitlines()[-1:] or [""]
-            if last[0].strip().isdigit():
-                job_id = int(last[0])
-                self.app.call_from_thread(setattr, self, "_select_id", job_id)
-                done = f"{done} as job {job_id}"
         self.app.post_message(ActionDone(done if result.ok else result.message, result.ok))
 
     def _job_action(self, verb: str, *extra: str) -> None:
@@ -270,8 +263,16 @@ class QueueScreen(ArchivistScreen):
         from archivist_tui.widgets.forms import AddRestoreForm
 
         def got(request: Any) -> None:
-            if request is not None:
-                self._queue_cli(request.argv(), f"queued {Path(request.input).name}", select_new=True)
+            # The form has queued it already (it stays open on a refusal): show it and select it.
+            from archivist_tui.app import ActionDone
+
+            if request is None:
+                return
+            done = f"queued {Path(request.input).name}"
+            if request.job_id is not None:
+                self._select_id = request.job_id
+                done = f"{done} as job {request.job_id}"
+            self.app.post_message(ActionDone(done, True))
 
         root = Path(getattr(self.app, "files_root", None) or Path.cwd())
         self.app.push_screen(AddRestoreForm(root, [e.name for e in sorted(list_models(), key=lambda e: e.builtin)]), got)

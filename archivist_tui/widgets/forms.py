@@ -48,6 +48,7 @@ class RestoreRequest:
     codec: str = ""
     priority: int = 0
     device: str = "any"
+    job_id: int | None = None  # set once the queue took it
 
     def argv(self) -> list[str]:
         args = ["restore", self.input, "-o", self.output]
@@ -60,7 +61,11 @@ class RestoreRequest:
 
 
 class AddRestoreForm(ModalScreen[RestoreRequest | None]):
-    """``a`` on the Queue: validated before anything is queued; escape cancels."""
+    """``a`` on the Queue: validated before anything is queued; escape cancels.
+
+    The form queues the job itself and closes only when the queue took it: a refusal (the form's
+    own checks or the command's) shows as one line in the form, with everything typed kept.
+    """
 
     DEFAULT_CSS = """
     AddRestoreForm { align: center middle; }
@@ -78,6 +83,7 @@ class AddRestoreForm(ModalScreen[RestoreRequest | None]):
         super().__init__()
         self.root = root
         self.models = models
+        self._sending = False
 
     def compose(self) -> ComposeResult:
         suggest = PathSuggester(self.root)
@@ -170,11 +176,35 @@ class AddRestoreForm(ModalScreen[RestoreRequest | None]):
             self.action_submit()
 
     def action_submit(self) -> None:
+        if self._sending:
+            return  # one submission at a time: a second ctrl+s would queue the job twice
         result = self.validate()
+        error = self.query_one("#form-error", Label)
         if isinstance(result, str):
-            self.query_one("#form-error", Label).update(f"✗ {result}")
+            error.update(f"✗ {result}")
             return
-        self.dismiss(result)
+        self._sending = True
+        error.update("queueing…")
+        self.run_worker(lambda: self._send(result), thread=True, group="add-form", exit_on_error=False)
+
+    def _send(self, request: RestoreRequest) -> None:
+        """Runs ``archivist restore ... --queue`` (in a thread: it starts a child process)."""
+        from archivist_tui.data import run_archivist
+
+        result = run_archivist(request.argv())
+        last = result.stdout.strip().splitlines()[-1:] or [""]
+        if result.ok and last[0].strip().isdigit():
+            request.job_id = int(last[0])  # `--queue` prints the new job's id
+        self.app.call_from_thread(self._sent, request, result.ok, result.message)
+
+    def _sent(self, request: RestoreRequest, ok: bool, message: str) -> None:
+        self._sending = False
+        if ok:
+            self.dismiss(request)
+        else:
+            # The command's refusal (the output is the input, the output exists, ...): the form
+            # stays, so nothing typed is lost and the next keys go to the form, not the job list.
+            self.query_one("#form-error", Label).update(f"✗ {message}")
 
     def action_cancel(self) -> None:
         self.dismiss(None)

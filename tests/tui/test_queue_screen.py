@@ -110,6 +110,47 @@ async def test_add_form_validates_before_queueing(archivist_home, library_model,
                                   "--queue", "--priority", "0", "--device", "cpu"]
 
 
+async def test_a_refused_add_keeps_the_form_and_what_was_typed(archivist_home, library_model, tmp_path, png):
+    """At 80x24, typed with keys: the command refuses (the output is the input); the form stays
+    open with the one-line reason and every field as typed, and the next keys go into the form,
+    not to the job list (where `c` would cancel the selected job)."""
+    from archivist_tui.widgets.forms import AddRestoreForm
+    from engine.queue.client import QueueClient
+
+    src = png("a.png")
+    with QueueClient() as client:
+        job = client.submit("restore", {"input": str(src), "output": str(tmp_path / "o1.png"), "models": ["tiny"]})
+    app = make_app(files_root=str(tmp_path))
+    async with app.run_test(size=(80, 24)) as pilot:
+        table = app.screen.query_one(DataTable)
+        await wait_for(pilot, lambda: table.row_count == 1, what="the job listed")
+        await pilot.press("a")
+        await wait_for(pilot, lambda: isinstance(app.screen, AddRestoreForm), what="form")
+        form = app.screen
+        await pilot.press(*"a.png", "enter", *"a.png", "enter")
+        form.query_one("#form-chain", Input).value = "tiny"
+        await pilot.press("ctrl+s")
+        error = form.query_one("#form-error", Label)
+        await wait_for(pilot, lambda: "output is the input" in str(error.render()) or app.screen is not form,
+                       what="the refusal")
+        assert app.screen is form
+        assert str(error.render()).startswith("✗ ") and len(str(error.render()).splitlines()) == 1
+        assert "archivist: error" not in str(error.render())
+        assert form.query_one("#form-input", Input).value == "a.png"
+        assert form.query_one("#form-output", Input).value == "a.png"
+        # The next keys land in the form: fix the output and queue it.
+        form.query_one("#form-output", Input).focus()
+        await pilot.press("end", "backspace", "backspace", "backspace", "backspace", *"c.png")
+        assert form.query_one("#form-output", Input).value == "ac.png"
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: app.screen is not form, what="the form closed")
+        await wait_for(pilot, lambda: table.row_count == 2, what="the new job listed")
+        await wait_for(pilot, lambda: table.cursor_row == 1, what="the new job selected")
+    with QueueClient() as client:
+        assert client.get(job).status == "queued"  # nothing typed reached the job list
+        assert client.get(job + 1).spec["output"] == str(tmp_path / "ac.png")
+
+
 async def test_path_completion_is_rooted(tmp_path, png):
     from archivist_tui.widgets.forms import PathSuggester
 
