@@ -22,7 +22,7 @@ import os
 import sys
 import time
 import unicodedata
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 ELLIPSIS = "…"
@@ -149,20 +149,43 @@ FIT_MINIMUM = 12  # cells a shortened column keeps, however narrow the terminal
 
 
 def print_table(rows: Iterable[Sequence[Any]], headers: Sequence[str], fit: str | None = None,
-                width: int | None = None) -> None:
+                width: int | None = None,
+                give_way: Sequence[tuple[str, Callable[[str], str] | None]] = ()) -> None:
     """A plain aligned table, one line per row whatever the cells hold; empty cells print as '-'.
 
     ``fit`` names the column that gives way (its cells shortened from the start) so that a line
-    fits ``width`` cells (default: the terminal's; a pipe gets everything).
+    fits ``width`` cells (default: the terminal's; a pipe gets everything). Where the other columns
+    leave ``fit`` less than :data:`FIT_MINIMUM`, the steps of ``give_way`` are taken in order until
+    they do: ``(name, None)`` drops that column, ``(name, narrower)`` passes its cells through
+    ``narrower``.
     """
+    headers = list(headers)
     rows = [["-" if c is None or c == "" else shown(c) for c in row] for row in rows]
     widths = [cells(h) for h in headers]
     for row in rows:
         widths = [max(w, cells(c)) for w, c in zip(widths, row)]
     width = output_width() if width is None else width
     if fit is not None and width is not None and fit in headers:
-        i = list(headers).index(fit)
-        others = sum(widths) - widths[i] + 2 * (len(headers) - 1)
+        steps = iter(give_way)
+        while True:
+            i = headers.index(fit)
+            others = sum(widths) - widths[i] + 2 * (len(headers) - 1)
+            if others + max(FIT_MINIMUM, cells(fit)) <= width:
+                break
+            step = next(steps, None)
+            if step is None:
+                break  # nothing more may go: the line is as short as it can be
+            name, narrower = step
+            if name not in headers or name == fit:
+                continue
+            j = headers.index(name)
+            if narrower is None:
+                for cols in (headers, widths, *rows):
+                    del cols[j]
+            else:
+                for row in rows:
+                    row[j] = row[j] if row[j] == "-" else narrower(row[j])
+                widths[j] = max([cells(name)] + [cells(row[j]) for row in rows])
         room = max(FIT_MINIMUM, cells(headers[i]), width - others)
         if widths[i] > room:
             widths[i] = room

@@ -72,6 +72,11 @@ def _progress(job) -> str:
     return ""
 
 
+def _percent_only(progress: str) -> str:
+    """``8500/10411 (82%)`` as ``82%``: the progress column narrowed."""
+    return progress.rsplit("(", 1)[-1].rstrip(")") if progress.endswith("%)") else progress
+
+
 def _eta(job) -> str:
     if job.status != "running" or job.eta is None:
         return ""
@@ -93,9 +98,12 @@ def run_list(args: argparse.Namespace) -> int:
         rows.append([j.id, j.kind, j.shown_status, j.priority, j.slot or j.device, _progress(j),
                      f"{j.rate:.2f}/s" if j.rate and j.status == "running" else "", _eta(j),
                      f"#{j.after_id}" if j.after_id else "", j.output or ""])
-    # A long output name gives way (its start), never the status columns.
+    # A long output name gives way (its start), never the status columns. On a narrow terminal
+    # (80 columns and less) the lesser columns go first, least telling first; the whole record
+    # stays in `queue show` and `--json`.
     print_table(rows, ["ID", "KIND", "STATUS", "PRI", "DEVICE", "PROGRESS", "RATE", "ETA", "AFTER", "OUTPUT"],
-                fit="OUTPUT")
+                fit="OUTPUT", give_way=[("AFTER", None), ("PRI", None), ("RATE", None),
+                                        ("PROGRESS", _percent_only), ("DEVICE", None), ("ETA", None)])
     return 0
 
 

@@ -52,3 +52,42 @@ def test_queue_commands_work_without_a_daemon(queue_home, tmp_path, capsys):
 def test_restore_queue_rejects_a_bad_device(queue_home, tmp_path, capsys):
     assert main(["restore", str(tmp_path), "-o", "x/", "-m", "medium", "--queue", "--device", "tpu"]) == 1
     assert "invalid queue device 'tpu': allowed are any, cpu or cuda:N" in capsys.readouterr().err
+
+
+def test_queue_list_fits_an_80_or_60_column_terminal(queue_home, tmp_path, capsys, monkeypatch):
+    """Every line fits COLUMNS: OUTPUT gives way from its start, then the lesser columns go
+    (AFTER, PRI, RATE, ...), never ID, STATUS, PROGRESS or the end of the output's name."""
+    from rich.cells import cell_len
+
+    from engine.queue.store import Store
+
+    out = tmp_path / ("deep-" * 8) / "reel_03_restored.mkv"
+    with Store() as store:
+        first = store.insert_job("restore", {"input": "/data/reel_03.mkv", "output": str(out), "models": ["medium"]},
+                                 output=str(out))
+        store.update(first, status="running", slot="cuda:0", done=8500, total=10411, rate=41.2, eta=192,
+                     request="cancel")
+        second = store.insert_job("restore", {"input": "/data/reel_04.mkv", "output": str(tmp_path / "reel_04.mkv"),
+                                              "models": ["medium"]}, priority=10, after_id=first,
+                                  output=str(tmp_path / "reel_04.mkv"))
+    full = {}
+    for columns in (None, "80", "60"):
+        if columns is None:
+            monkeypatch.delenv("COLUMNS", raising=False)  # captured output: no terminal, every column
+        else:
+            monkeypatch.setenv("COLUMNS", columns)
+        assert main(["queue", "list"]) == 0
+        lines = capsys.readouterr().out.splitlines()
+        assert len(lines) == 3, lines  # a header and one line per job
+        header = lines[0].split()
+        full[columns] = header
+        if columns is not None:
+            assert all(cell_len(line) <= int(columns) for line in lines), [cell_len(line) for line in lines]
+        for wanted in ("ID", "STATUS", "PROGRESS", "OUTPUT"):
+            assert wanted in header
+        assert lines[1].split()[:3] == [str(first), "restore", "cancelling"]
+        assert lines[2].split()[:3] == [str(second), "restore", "queued"]
+        assert "82%" in lines[1]
+        assert lines[1].endswith("_restored.mkv") and lines[2].endswith("reel_04.mkv")
+    assert full[None] == ["ID", "KIND", "STATUS", "PRI", "DEVICE", "PROGRESS", "RATE", "ETA", "AFTER", "OUTPUT"]
+    assert "ETA" in full["80"] and len(full["60"]) < len(full["80"]) < len(full[None])
