@@ -186,9 +186,12 @@ class DaemonLock:
         if not _try_flock(fd, fcntl.LOCK_EX, patience):
             os.close(fd)
             return False
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
-        os.fsync(fd)
+        try:
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+            os.fsync(fd)
+        except OSError as exc:  # a full disk: the lock is what counts; heal() writes the pid once it can
+            log.warning("%s: cannot write the pid now (%s); written once possible", self.pid_file, exc.strerror)
         if self.pid_fd is not None:
             os.close(self.pid_fd)
         self.pid_fd = fd

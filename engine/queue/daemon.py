@@ -34,12 +34,13 @@ from engine.errors import ArchivistError
 from engine.paths import archivist_home
 from engine.queue.config import QueueConfig, load_config
 from engine.queue.kinds import get_kind, kinds
-from engine.queue.store import FINAL_STATUSES, Job, Store, private_dirs
+from engine.queue.store import FINAL_STATUSES, Job, Store, StoreError, private_dirs
 
 log = logging.getLogger("archivist.daemon")
 
 CRASH_SIGNALS = {signal.SIGSEGV, signal.SIGABRT, signal.SIGBUS, signal.SIGILL, signal.SIGFPE}
 LOG_FILE = "daemon.log"
+READY_FD_ENV = "ARCHIVIST_DAEMON_READY_FD"  # the descriptor a started daemon writes "ready" to
 ORPHAN_GRACE = 2.0  # seconds (at least 5 polls) a claimed job may go without a worker pid before it is orphaned
 
 
@@ -138,7 +139,9 @@ def daemon_status() -> DaemonStatus:
 
 
 def start_daemon(timeout: float = 30.0) -> int:
-    """Start a detached daemon (new session, no terminal) and wait until it holds its lock; returns its pid."""
+    """Start a detached daemon (new session, no terminal); returns its pid once it holds its lock and
+    has opened the queue database (or, should the disk have filled meanwhile, is up and retrying: a
+    warning says why)."""
     running = daemon_pid()
     if running is not None:
         raise ArchivistError(f"the daemon is already running (pid {running if running > 0 else '?'}, "
@@ -150,28 +153,60 @@ def start_daemon(timeout: float = 30.0) -> int:
     log_path = daemon_log_path()
     fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
     start_offset = os.lseek(fd, 0, os.SEEK_END)
+    # The daemon says "ready" on a pipe once its store is open: a pipe needs no disk space.
+    ready_r, ready_w = os.pipe()
+    env[READY_FD_ENV] = str(ready_w)
     try:
         proc = subprocess.Popen(
             [sys.executable, "-m", "engine.queue.daemon"],
             stdin=subprocess.DEVNULL, stdout=fd, stderr=fd, env=env, cwd="/",
-            start_new_session=True, close_fds=True,
+            start_new_session=True, close_fds=True, pass_fds=(ready_w,),
         )
+    except BaseException:
+        os.close(ready_r)
+        raise
     finally:
         os.close(fd)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if daemon_pid() == proc.pid:
-            return proc.pid
-        if proc.poll() is not None:
-            with open(log_path, encoding="utf-8", errors="replace") as f:
-                f.seek(start_offset)
-                tail = [ln for ln in f.read().splitlines() if ln.strip()]
-            reason = tail[-1] if tail else f"exit code {proc.returncode}"
-            raise ArchivistError(f"the daemon did not start: {reason} (log: {log_path})")
-        time.sleep(0.05)
+        os.close(ready_w)
+    try:
+        said = _wait_ready(ready_r, timeout)
+    finally:
+        os.close(ready_r)
+    if said:  # it says so only after taking its lock
+        if said != "ready":
+            log.warning("the daemon is up but %s", said)
+        return proc.pid
+    if said == "" or proc.poll() is not None:  # it exited (the pipe closed unsaid)
+        proc.wait()
+        with open(log_path, encoding="utf-8", errors="replace") as f:
+            f.seek(start_offset)
+            tail = [ln for ln in f.read().splitlines() if ln.strip()]
+        reason = tail[-1] if tail else f"exit code {proc.returncode}"
+        raise ArchivistError(f"the daemon did not start: {reason} (log: {log_path})")
     proc.kill()  # never leave behind a daemon that nobody was told about
     proc.wait()
     raise ArchivistError(f"the daemon did not report ready within {timeout:g} s and was stopped (log: {log_path})")
+
+
+def _wait_ready(fd: int, timeout: float) -> str | None:
+    """The daemon's first line on the ready pipe; "" when it closed the pipe without one (it exited),
+    None when nothing came within ``timeout``."""
+    import select
+
+    data = b""
+    deadline = time.monotonic() + timeout
+    while b"\n" not in data:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return None
+        readable, _, _ = select.select([fd], [], [], left)
+        if not readable:
+            return None
+        chunk = os.read(fd, 4096)
+        if not chunk:
+            return ""
+        data += chunk
+    return data.split(b"\n", 1)[0].decode("utf-8", "replace").strip()
 
 
 def stop_daemon(timeout: float | None = None) -> int | None:
@@ -226,10 +261,15 @@ class _Worker:
 class Daemon:
     """The scheduling loop. Create, then :meth:`run` (blocks until SIGTERM/SIGINT)."""
 
-    def __init__(self, config: QueueConfig, store: Store | None = None, lock: DaemonLock | None = None):
+    store: Store  # opened by run() (retried while the disk is full) unless one is given
+
+    def __init__(self, config: QueueConfig, store: Store | None = None, lock: DaemonLock | None = None,
+                 ready_fd: int | None = None):
         self.config = config
-        self.store = store or Store()
-        self.lock = lock  # its pid file is written again when someone deletes it
+        if store is not None:
+            self.store = store
+        self.lock = lock
+        self.ready_fd = ready_fd  # told "ready" once the store is open (``start_daemon`` waits for it)  # its pid file is written again when someone deletes it
         self.workers: dict[int, _Worker] = {}
         self.hooks: list[tuple[subprocess.Popen, float, int]] = []
         self.stopping = False
@@ -246,9 +286,15 @@ class Daemon:
         signal.signal(signal.SIGTERM, self._on_signal)
         signal.signal(signal.SIGINT, self._on_signal)
         signal.signal(signal.SIGHUP, signal.SIG_IGN)
-        self.store.add_event(None, "daemon", f"daemon {os.getpid()} started; slots {', '.join(self.config.slots)}")
+        if not self._open_store():
+            return  # stopped before the store could ever be opened: nothing to hand back
+        try:
+            self.store.add_event(None, "daemon", f"daemon {os.getpid()} started; slots {', '.join(self.config.slots)}")
+        except ArchivistError as exc:  # the disk filled since the open: the loop says so each poll
+            log.error("%s", exc)
         log.info("daemon %d started: slots %s, poll %.2f s, db %s", os.getpid(), ", ".join(self.config.slots),
                  self.config.poll_interval, self.store.path)
+        self._tell_ready()
         while not self.stopping:
             try:
                 self.tick()
@@ -262,6 +308,42 @@ class Daemon:
             while not self.stopping and time.monotonic() < deadline:
                 time.sleep(min(0.05, self.config.poll_interval))
         self.shutdown()
+
+    def _open_store(self) -> bool:
+        """Open the store, retrying each poll while the disk is full or failing (logged each time).
+
+        A daemon started just before the disk filled stays up and carries on once space is free,
+        as one that was already running does. Damage (or any other lasting error) still ends it.
+        False when a stop was asked before the store could be opened.
+        """
+        if hasattr(self, "store"):
+            return True
+        while not self.stopping:
+            try:
+                self.store = Store()
+                return True
+            except StoreError as exc:
+                if not exc.transient:
+                    raise
+                log.error("%s", exc)
+                self._tell_ready(f"waiting: {exc}")  # up and retrying: the starter need not wait 30 s
+            deadline = time.monotonic() + self.config.poll_interval
+            while not self.stopping and time.monotonic() < deadline:
+                time.sleep(min(0.05, self.config.poll_interval))
+        return False
+
+    def _tell_ready(self, message: str = "ready") -> None:
+        """Tell ``start_daemon`` once that the store is open, or why it is not yet and retried (through
+        a pipe, which works on a full disk too)."""
+        if self.ready_fd is None:
+            return
+        try:
+            os.write(self.ready_fd, (message.replace("\n", " ") + "\n").encode("utf-8", "replace"))
+        except OSError:  # the starter has gone (killed, timed out): nobody to tell
+            pass
+        finally:
+            os.close(self.ready_fd)
+            self.ready_fd = None
 
     def tick(self) -> None:
         """One pass of the loop (public so tests can drive a daemon step by step)."""
@@ -510,10 +592,26 @@ class Daemon:
             w.proc.kill()
             w.proc.wait()
         self.workers.clear()
-        self.take_back()
-        self.run_hooks()
-        self.store.add_event(None, "daemon", f"daemon {os.getpid()} stopped")
+        try:
+            self.take_back()
+            self.run_hooks()
+            self.store.add_event(None, "daemon", f"daemon {os.getpid()} stopped")
+        except ArchivistError as exc:  # a full disk: the next daemon takes these jobs back instead
+            log.error("%s", exc)
         log.info("daemon stopped")
+
+
+def _take_ready_fd() -> int | None:
+    """The pipe ``start_daemon`` waits on, taken out of the environment so no worker inherits it."""
+    value = os.environ.pop(READY_FD_ENV, None)
+    if not value:
+        return None
+    try:
+        fd = int(value)
+        os.fstat(fd)
+    except (ValueError, OSError):
+        return None
+    return fd
 
 
 def run_daemon() -> int:
@@ -521,12 +619,13 @@ def run_daemon() -> int:
     # Workers run in their job's folder and the hook wherever it likes: they inherit absolute paths
     # (a --foreground daemon under systemd may have been given a relative ARCHIVIST_HOME).
     os.environ.update(pinned_environment(dict(os.environ)))
+    ready_fd = _take_ready_fd()
     lock = DaemonLock(archivist_home())
     lock.acquire()
     try:
         config = load_config()
         kinds()  # the extra kinds of ARCHIVIST_TEST_KINDS are imported once, before any job needs them
-        Daemon(config, lock=lock).run()
+        Daemon(config, lock=lock, ready_fd=ready_fd).run()
     finally:
         lock.release()
     return 0

@@ -230,3 +230,61 @@ def test_full_disk_is_not_damage_and_reading_still_works(small_disk, tmp_path, c
     with Store() as s:
         assert [(j.id, j.status) for j in s.jobs()] == [(ids[0], "queued"), (ids[1], "paused"), (ids[2], "queued")]
     assert _integrity(small_disk / "queue.db") == "ok"
+
+
+def _log_count(log: Path, text: str) -> int:
+    return log.read_text(errors="replace").count(text) if log.exists() else 0
+
+
+def test_daemon_opening_on_a_full_disk_stays_up_and_runs_the_jobs_once_space_is_free(
+        small_disk, kinds_for_tests, tmp_path, wait_for):
+    """A daemon whose first open of the store meets a full disk (the disk filled just after ``daemon
+    start``) logs 'no space' each poll, stays up, and runs the queued job once space is freed."""
+    out = tmp_path / "o.txt"
+    with QueueClient() as q:
+        job = q.submit("selftest", {"output": str(out), "steps": 2})
+    filler = _fill_disk(small_disk.parent)
+    log = tmp_path / "daemon.log"  # off the full disk, so the test can read what it says
+    with open(log, "wb") as f:
+        daemon = subprocess.Popen([sys.executable, "-m", "engine.queue.daemon"], stdin=subprocess.DEVNULL,
+                                  stdout=f, stderr=f, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    try:
+        wait_for(lambda: _log_count(log, "no space left") >= 3 or daemon.poll() is not None, 60,
+                 what="the daemon to log the full disk on three polls")
+        assert daemon.poll() is None, log.read_text()
+        assert "damaged" not in log.read_text() and "Traceback" not in log.read_text(), log.read_text()
+        filler.unlink()
+        wait_for(lambda: Store().get(job).status == "done" or daemon.poll() is not None, 60,
+                 what="the queued job to run once space is free")
+        assert daemon.poll() is None and Store().get(job).status == "done", log.read_text()
+        assert out.exists()
+    finally:
+        if daemon.poll() is None:
+            daemon.send_signal(signal.SIGTERM)
+        assert daemon.wait(timeout=60) == 0, log.read_text()
+    assert _integrity(small_disk / "queue.db") == "ok"
+
+
+def test_daemon_start_returns_with_the_store_open_and_a_full_disk_then_does_not_end_it(
+        small_disk, kinds_for_tests, tmp_path, wait_for):
+    """``daemon start`` returns once the daemon has opened the store (its shared-memory file exists);
+    a disk that fills right after leaves the daemon running, and it runs new jobs once space is free."""
+    start_daemon()
+    try:
+        pid = daemon_pid()
+        assert (small_disk / "queue.db-shm").exists(), "daemon start returned before the daemon opened the store"
+        filler = _fill_disk(small_disk.parent)
+        with pytest.raises(Exception, match="no space"):
+            with QueueClient() as q:
+                q.submit("selftest", {"output": str(tmp_path / "never.txt")})
+        assert daemon_pid() == pid
+        filler.unlink()
+        out = tmp_path / "o.txt"
+        with QueueClient() as q:
+            job = q.submit("selftest", {"output": str(out), "steps": 2})
+        wait_for(lambda: Store().get(job).status == "done" or daemon_pid() is None, 60,
+                 what="the job to run after space came back")
+        assert daemon_pid() == pid and out.exists()
+    finally:
+        stop_daemon(timeout=60)
+    assert _integrity(small_disk / "queue.db") == "ok"
