@@ -57,10 +57,17 @@ def test_ddp_two_processes_with_gloo(make_config):
                          "train.val_every": 3, "data.val_count": 1})
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
            "-m", "archivist_tui.cli", "train", str(cfg), "--name", "ddp", "--device", "cpu"]
-    # A guard against a hang, not a verdict on speed: two processes importing torch on a loaded
-    # machine have taken over two minutes.
-    done = subprocess.run(cmd, env=_env(), capture_output=True, text=True, timeout=600)
-    assert done.returncode == 0, done.stderr[-3000:]
+    # A guard against a hang, not a verdict on speed. On a timeout the whole process group goes:
+    # killing torchrun alone once left a rank waiting for its peer for an hour.
+    proc = subprocess.Popen(cmd, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    try:
+        _, err = proc.communicate(timeout=600)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        _, err = proc.communicate()
+        pytest.fail(f"DDP training did not finish in 600 s; its stderr ends:\n{err[-3000:]}")
+    assert proc.returncode == 0, err[-3000:]
     rdir = run_dir("ddp")
     assert [i for i, _ in list_checkpoints(rdir)] == [3]
     assert read_state(rdir)["world_size"] == 2
