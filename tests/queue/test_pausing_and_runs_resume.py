@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import yaml
 
 from archivist_tui.cli import main
@@ -37,6 +38,7 @@ def _trained_run(tmp_path, capsys) -> str:
     return str(cfg)
 
 
+@pytest.mark.slow  # over ~1 s: outside the inner loop (CI runs it)
 def test_runs_resume_keeps_one_job_per_run(queue_home, tmp_path, capsys):
     cfg = _trained_run(tmp_path, capsys)
 

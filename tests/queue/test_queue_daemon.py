@@ -228,6 +228,7 @@ def test_worker_killed_is_taken_back_not_counted(queue_home, tmp_path, gate, wai
     assert stat.S_IMODE(os.stat(queue_home / "daemon.pid").st_mode) == 0o600
 
 
+@pytest.mark.slow  # over ~1 s: outside the inner loop (CI runs it)
 def test_daemon_stop_requeues_running_jobs_and_next_start_resumes(queue_home, tmp_path, gate, wait_for):
     with QueueClient() as q:
         jid = q.submit("selftest", _selftest(tmp_path, "stopme", steps=8, hold_at=[4], gate=str(gate)))

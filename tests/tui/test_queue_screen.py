@@ -33,6 +33,7 @@ def execute(home, sql: str, *params) -> None:
         store.execute(sql, params)
 
 
+@pytest.mark.slow  # over ~1 s: outside the inner loop (CI runs it)
 async def test_queue_screen_lists_jobs_and_shows_detail(archivist_home, tmp_path):
     log = tmp_path / "job1.log"
     log.write_text("opening reel\n41.2 fps\n")
@@ -110,6 +111,7 @@ async def test_add_form_validates_before_queueing(archivist_home, library_model,
                                   "--queue", "--priority", "0", "--device", "cpu"]
 
 
+@pytest.mark.slow  # over ~1 s: outside the inner loop (CI runs it)
 async def test_a_refused_add_keeps_the_form_and_what_was_typed(archivist_home, library_model, tmp_path, png):
     """At 80x24, typed with keys: the command refuses (the output is the input); the form stays
     open with the one-line reason and every field as typed, and the next keys go into the form,

@@ -62,6 +62,7 @@ def test_training_snapshot(snap_compare, steady_header, archivist_home):
     assert snap_compare(make_app(start="training"), terminal_size=(160, 48), run_before=ready)
 
 
+@pytest.mark.slow  # over ~1 s: outside the inner loop (CI runs it)
 def test_profiles_snapshot(snap_compare, steady_header):
     async def ready(pilot):
         await wait_for(pilot, lambda: pilot.app.screen.doc is not None)

@@ -95,6 +95,7 @@ def assert_one_line_answer(code: int, out: bytes) -> None:
     assert text.endswith(b"for scripts use the commands: archivist --help")
 
 
+@pytest.mark.slow  # over ~1 s: outside the inner loop (CI runs it)
 async def test_names_never_push_the_status_columns_away_nor_break_a_row(archivist_home, tmp_path):
     """At 120×40: a 200-character name, a newline, an escape sequence, a byte that is not UTF-8 and
     wide characters all stay on their row, inside the NAME column, with the chain kept."""
