@@ -34,6 +34,17 @@ _ADDRESS = re.compile(r"^(auto|local|ray://[^\s/:]+:\d{1,5}|[^\s/:]+:\d{1,5})$")
 _CHAINS: dict[str, object] = {}  # in a worker process: the chain of each recipe, loaded once
 
 
+
+def _remote_task(ray, fn):
+    """``fn`` as a Ray task: one GPU per task where the cluster has GPUs, else one CPU; a task lost
+    with its worker is retried. Returns (resources, gpu, slots that can run at once, task)."""
+    resources = ray.cluster_resources()
+    gpu = resources.get("GPU", 0) >= 1
+    slots = max(1, int(resources.get("GPU" if gpu else "CPU", 1)))
+    task = ray.remote(fn).options(num_gpus=1 if gpu else 0, num_cpus=0 if gpu else 1,
+                                  max_retries=3, retry_exceptions=False)
+    return resources, gpu, slots, task
+
 def check_address(address: str) -> str:
     """Check ``--cluster ADDRESS`` (``auto``, ``local``, ``ray://host:port`` or ``host:port``) and that
     Ray is installed; returns the address. Raises :class:`ArchivistError` with the install hint."""
@@ -254,11 +265,7 @@ def run_images(ray, pairs, chain, ledger, finals: dict, progress, should_stop, t
         else:
             todo.append((src, dst))
     batches = [todo[i:i + IMAGES_PER_TASK] for i in range(0, len(todo), IMAGES_PER_TASK)]
-    resources = ray.cluster_resources()
-    gpu = resources.get("GPU", 0) >= 1
-    slots = max(1, int(resources.get("GPU" if gpu else "CPU", 1)))
-    task = ray.remote(restore_images_task).options(num_gpus=1 if gpu else 0, num_cpus=0 if gpu else 1,
-                                                   max_retries=3, retry_exceptions=False)
+    resources, gpu, slots, task = _remote_task(ray, restore_images_task)
     recipe = ray.put(_model_recipe(chain))
     common = {"tone": tone, "threads": torch.get_num_threads(), "gpu": gpu, "gate": os.environ.get(GATE_ENV)}
     log.info("cluster: %d image(s) in %d task(s) on %s", len(todo), len(batches), _describe_resources(resources))
@@ -323,11 +330,7 @@ def run_segments(ray, run, plan, chain, options, progress: Callable[[int, int | 
     run.ahead = list(finished.values())
     if finished:
         log.info("cluster: %d segment(s) finished ahead by an earlier run are kept", len(finished))
-    resources = ray.cluster_resources()
-    gpu = resources.get("GPU", 0) >= 1
-    slots = max(1, int(resources.get("GPU" if gpu else "CPU", 1)))
-    task = ray.remote(restore_segment).options(num_gpus=1 if gpu else 0, num_cpus=0 if gpu else 1,
-                                               max_retries=3, retry_exceptions=False)
+    resources, gpu, slots, task = _remote_task(ray, restore_segment)
     recipe = ray.put(_model_recipe(chain))
     layout = run.layout_for(_Timed(index.time_base))
     common = {"codec": index.codec, "time_base": index.time_base, "plan": run.plan, "layout": layout,
