@@ -34,7 +34,6 @@ _ADDRESS = re.compile(r"^(auto|local|ray://[^\s/:]+:\d{1,5}|[^\s/:]+:\d{1,5})$")
 _CHAINS: dict[str, object] = {}  # in a worker process: the chain of each recipe, loaded once
 
 
-
 def _remote_task(ray, fn):
     """``fn`` as a Ray task: one GPU per task where the cluster has GPUs, else one CPU; a task lost
     with its worker is retried. Returns (resources, gpu, slots that can run at once, task)."""
