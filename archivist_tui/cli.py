@@ -13,6 +13,7 @@ import logging
 import sys
 from collections.abc import Sequence
 
+from engine.document import InvalidValue
 from engine.errors import ArchivistError, UsageError, os_error_line
 
 # Order is the order of the help listing.
@@ -92,6 +93,23 @@ def _option_name(parser: argparse.ArgumentParser, dest: str) -> str:
     return dest
 
 
+def _leaf_parser(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.ArgumentParser:
+    """The (sub-)parser of the command that ``argv`` runs (``archivist queue add`` → that of ``add``)."""
+    for token in argv:
+        sub = next((a for a in parser._actions if isinstance(a, argparse._SubParsersAction)), None)
+        if sub is not None and token in sub.choices:
+            parser = sub.choices[token]
+    return parser
+
+
+def _flag_for_key(parser: argparse.ArgumentParser, key: str) -> str | None:
+    """The flag that sets a document's key in this command (``tile`` → ``--tile``), or None."""
+    for action in parser._actions:
+        if action.dest == key and action.option_strings:
+            return max(action.option_strings, key=len)
+    return None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; returns the exit code (0 ok, 1 failure, 2 usage error)."""
     from archivist_tui.output import guard_streams
@@ -125,6 +143,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _print_group_help(parser, args.command)
     try:
         return int(handler(args) or 0)
+    except InvalidValue as exc:  # the engine names the document's key; the command line names its flag
+        flag = _flag_for_key(_leaf_parser(parser, args_list), exc.key) if exc.source is None else None
+        print(f"archivist: error: {exc.line(flag)}", file=sys.stderr)
+        return exc.exit_code
     except ArchivistError as exc:
         print(f"archivist: error: {exc}", file=sys.stderr)
         return exc.exit_code

@@ -1,0 +1,264 @@
+"""One way to declare a document: each key's type, bounds, unit and words beside its field.
+
+A document (a training config, the queue's settings, a job's spec, the options of a restore) is a
+dataclass whose fields are declared with :func:`integer`, :func:`number`, :func:`choice`,
+:func:`boolean`, :func:`text`, :func:`value` or :func:`section`. The declaration is kept in the
+field's metadata as a :class:`Key`, and everything else is read from it:
+
+- :func:`build` makes the dataclass from a mapping (YAML, JSON): unknown keys are refused with the
+  keys allowed, each value is checked, nested sections are built in turn;
+- :func:`check` checks an instance made in code (from command-line flags, say);
+- :func:`reference` lists the keys, what each allows, its default and its words, for documentation.
+
+Every refusal is an :class:`InvalidValue`: it names the document's key (``tile``,
+``train.total_iters``), the value and what is allowed. The command line shows the same refusal
+with the flag that set the key (``--tile``), so one rule has one check and two faces name it
+their own way. Rules between keys stay with the document that has them (a method of its own).
+
+Profiles keep :mod:`engine.degrade.params`: their values are ranges to draw from, not values.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from fractions import Fraction
+from typing import Any
+
+from engine.errors import ArchivistError
+
+MISSING = dataclasses.MISSING
+
+
+class InvalidValue(ArchivistError):
+    """A value its key does not allow. ``key`` is the document's (dotted) key, ``source`` the file."""
+
+    def __init__(self, key: str, value: Any, allowed: str, source: str | None = None):
+        self.key, self.value, self.allowed, self.source = key, value, allowed, source
+        super().__init__(self.line())
+
+    def line(self, name: str | None = None) -> str:
+        """The refusal in one line; ``name`` (a flag such as ``--tile``) replaces the key."""
+        name = name or self.key
+        shown = f"{name} {self.value!r}" if name.startswith("-") else f"{name} = {self.value!r}"
+        prefix = f"{self.source}: " if self.source else ""
+        return f"{prefix}{shown} invalid: allowed {self.allowed}"
+
+
+class UnknownKey(ArchivistError):
+    """A key the document does not have."""
+
+    def __init__(self, key: str, allowed: list[str], source: str | None = None):
+        self.key, self.source = key, source
+        prefix = f"{source}: " if source else ""
+        super().__init__(f"{prefix}unknown key {key!r}: allowed keys are {', '.join(allowed)}")
+
+
+@dataclass(frozen=True)
+class Key:
+    """What one key of a document allows.
+
+    ``kind`` is ``integer``, ``number``, ``choice``, ``boolean``, ``text``, ``value`` (checked by
+    ``convert``) or ``section`` (a nested document, the dataclass ``section``). ``optional``: null
+    (None) is allowed too. ``convert`` takes the value and returns it normalised, or raises
+    ``ValueError`` (the value is refused with ``allowed``).
+    """
+
+    kind: str
+    doc: str
+    lo: float | None = None
+    hi: float | None = None
+    lo_open: bool = False
+    hi_open: bool = False
+    unit: str = ""
+    options: tuple = ()
+    optional: bool = False
+    allowed_words: str = ""
+    convert: Callable[[Any], Any] | None = None
+    section: type | None = None
+
+    def allowed(self) -> str:
+        """What the key allows, in plain words (``an integer 1 to 100``)."""
+        if self.kind in ("integer", "number"):
+            words = describe_range(self.lo, self.hi, integer=self.kind == "integer", lo_open=self.lo_open,
+                                   hi_open=self.hi_open, unit=self.unit)
+        elif self.kind == "choice":
+            words = ("one of " if len(self.options) > 1 else "") + ", ".join(str(o) for o in self.options)
+        elif self.kind == "boolean":
+            words = "true or false"
+        elif self.kind == "section":
+            words = "a mapping"
+        else:
+            words = self.allowed_words or "text"
+        if self.optional:
+            words = f"null or {words}"
+        return words
+
+    def check(self, key: str, value: Any, source: str | None = None) -> Any:
+        """The value, normalised (an integer number stays an int, a number becomes a float), or raise."""
+        if value is None and self.optional:
+            return None
+
+        def refuse(allowed: str | None = None) -> InvalidValue:
+            return InvalidValue(key, value, allowed or self.allowed(), source)
+
+        if self.kind in ("integer", "number"):
+            numeric = (int,) if self.kind == "integer" else (int, float, Fraction)
+            if isinstance(value, bool) or not isinstance(value, numeric):
+                raise refuse()
+            if not math.isfinite(value):  # NaN passes every comparison
+                raise refuse(f"{self.allowed()}, finite (not NaN or infinity)")
+            if self.lo is not None and (value <= self.lo if self.lo_open else value < self.lo):
+                raise refuse()
+            if self.hi is not None and (value >= self.hi if self.hi_open else value > self.hi):
+                raise refuse()
+            return value if self.kind == "integer" or isinstance(value, Fraction) else float(value)
+        if self.kind == "choice":
+            if isinstance(value, bool) or value not in self.options:
+                raise refuse()
+            return value
+        if self.kind == "boolean":
+            if not isinstance(value, bool):
+                raise refuse()
+            return value
+        if self.kind == "text" and not isinstance(value, str):
+            raise refuse()
+        if self.convert is not None:
+            try:
+                return self.convert(value)
+            except (ValueError, TypeError) as exc:
+                raise refuse(str(exc) or None) from None
+        return value
+
+
+def describe_range(lo: float | None, hi: float | None, *, integer: bool = False, lo_open: bool = False,
+                   hi_open: bool = False, unit: str = "") -> str:
+    """A range in the words every refusal uses: ``an integer 1 to 100``, ``a number > 0 and <= 1``,
+    ``an integer 0 or more``, ``a number 0.01 to 60 (seconds)``."""
+    kind = "an integer" if integer else "a number"
+
+    def num(x: float) -> str:
+        return str(int(x)) if integer or float(x).is_integer() and abs(x) < 1e15 else f"{x:g}"
+
+    if lo is not None and hi is not None and not lo_open and not hi_open:
+        words = f"{kind} {num(lo)} to {num(hi)}"
+    elif lo is not None and hi is None:
+        words = f"{kind} > {num(lo)}" if lo_open else f"{kind} {num(lo)} or more"
+    elif hi is not None and lo is None:
+        words = f"{kind} < {num(hi)}" if hi_open else f"{kind} {num(hi)} or less"
+    elif lo is not None and hi is not None:
+        words = f"{kind} {'>' if lo_open else '>='} {num(lo)} and {'<' if hi_open else '<='} {num(hi)}"
+    else:
+        words = kind
+    return f"{words} ({unit})" if unit else words
+
+
+def _declare(key: Key, default: Any):
+    if isinstance(default, (list, dict, set)):
+        return field(default_factory=lambda: type(default)(default), metadata={"key": key})
+    return field(default=default, metadata={"key": key})
+
+
+def integer(default: int | None, lo: int | None, hi: int | None, doc: str, *, unit: str = "",
+            optional: bool = False):
+    """A whole number within ``[lo, hi]`` (None: no bound on that side)."""
+    return _declare(Key("integer", doc, lo, hi, unit=unit, optional=optional), default)
+
+
+def number(default: float | None, lo: float | None, hi: float | None, doc: str, *, lo_open: bool = False,
+           hi_open: bool = False, unit: str = "", optional: bool = False):
+    """A finite number within ``lo`` … ``hi``; ``lo_open``/``hi_open`` leave that end out."""
+    return _declare(Key("number", doc, lo, hi, lo_open, hi_open, unit=unit, optional=optional), default)
+
+
+def choice(default: Any, options: tuple, doc: str, *, optional: bool = False):
+    """One of ``options``."""
+    return _declare(Key("choice", doc, options=tuple(options), optional=optional), default)
+
+
+def boolean(default: bool, doc: str):
+    """true or false."""
+    return _declare(Key("boolean", doc), default)
+
+
+def text(default: str | None, doc: str, *, allowed: str = "text", convert: Callable[[str], Any] | None = None,
+         optional: bool = False):
+    """A string; ``convert`` may check and normalise it further (raising ``ValueError``)."""
+    return _declare(Key("text", doc, allowed_words=allowed, convert=convert, optional=optional), default)
+
+
+def value(default: Any, doc: str, *, allowed: str, convert: Callable[[Any], Any], optional: bool = False):
+    """Any other value (a list, a mapping): ``convert`` checks and normalises it or raises ``ValueError``."""
+    return _declare(Key("value", doc, allowed_words=allowed, convert=convert, optional=optional), default)
+
+
+def section(cls: type, doc: str = ""):
+    """A nested document of dataclass ``cls`` (its defaults when absent)."""
+    return field(default_factory=cls, metadata={"key": Key("section", doc, section=cls)})
+
+
+def keys(cls_or_obj: Any) -> dict[str, Key]:
+    """The declared keys of a document class (or instance), in declaration order."""
+    return {f.name: f.metadata["key"] for f in dataclasses.fields(cls_or_obj) if "key" in f.metadata}
+
+
+def build(cls: type, doc: Any, *, source: str | None = None, prefix: str = "", **extra: Any):
+    """The document ``cls`` from a mapping: unknown keys refused, every value checked, sections built.
+
+    Keys absent from ``doc`` take their defaults (which are checked too, so a default is never out
+    of its own bounds). ``extra`` are fields that are not keys of the document (set by the code).
+    """
+    if doc is None:
+        doc = {}
+    if not isinstance(doc, Mapping):
+        raise InvalidValue(prefix or "(document)", doc, "a mapping", source)
+    declared = keys(cls)
+    for name in doc:
+        if name not in declared:
+            full = f"{prefix}.{name}" if prefix else str(name)
+            raise UnknownKey(full, list(declared), source)
+    values: dict[str, Any] = {}
+    for name, key in declared.items():
+        full = f"{prefix}.{name}" if prefix else name
+        if key.kind == "section":
+            values[name] = build(key.section, doc.get(name), source=source, prefix=full)
+        elif name in doc:
+            values[name] = key.check(full, doc[name], source)
+    obj = cls(**values, **extra)
+    check(obj, source=source, prefix=prefix, only_defaults=set(declared) - set(doc))
+    return obj
+
+
+def check(obj: Any, *, source: str | None = None, prefix: str = "", only_defaults: set[str] | None = None) -> Any:
+    """Check every declared field of ``obj`` (made in code) against its key; normalised values are
+    set back. ``only_defaults`` limits the check to those fields (the rest were checked already)."""
+    for name, key in keys(obj).items():
+        if only_defaults is not None and name not in only_defaults:
+            continue
+        full = f"{prefix}.{name}" if prefix else name
+        current = getattr(obj, name)
+        if key.kind == "section":
+            check(current, source=source, prefix=full)
+            continue
+        checked = key.check(full, current, source)
+        if checked is not current:
+            object.__setattr__(obj, name, checked)
+    return obj
+
+
+def reference(cls: type, prefix: str = "") -> list[tuple[str, str, Any, str]]:
+    """Each key of a document as (dotted key, what it allows, default, words), sections unfolded."""
+    rows: list[tuple[str, str, Any, str]] = []
+    defaults = cls()
+    for f in dataclasses.fields(cls):
+        key = f.metadata.get("key")
+        if key is None:
+            continue
+        full = f"{prefix}.{f.name}" if prefix else f.name
+        if key.kind == "section":
+            rows.extend(reference(key.section, full))
+        else:
+            rows.append((full, key.allowed(), getattr(defaults, f.name), key.doc))
+    return rows
