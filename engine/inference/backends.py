@@ -288,7 +288,7 @@ def cached_engine(key: str, build: Callable[[], bytes], load: Callable[[bytes], 
     ``KEY.json`` that says what it was built for. Only engines this function wrote are ever read:
     an engine is code for the GPU, so none is taken from anywhere else.
     """
-    from engine.models.files import atomic_write
+    from engine.atomic import atomic_write
 
     folder = engine_cache_dir()
     path = folder / f"{key}.engine"

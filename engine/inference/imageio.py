@@ -324,7 +324,7 @@ def write_picture(path: str | os.PathLike, rgb: np.ndarray, bit_depth: int = 8, 
     """
     path = Path(path)
     buf = encode_picture(rgb, path.suffix.lower().lstrip("."), bit_depth, alpha, shown=path)
-    from engine.models.files import atomic_write
+    from engine.atomic import atomic_write
 
     try:
         atomic_write(path, lambda tmp: buf.tofile(str(tmp)))

@@ -309,7 +309,8 @@ class Library:
     def _rewrite(self, entry: ModelEntry, target: Path, **changes: Any) -> None:
         from safetensors.torch import save_file
 
-        from engine.models.files import atomic_write, encode_metadata, read_state_dict
+        from engine.atomic import atomic_write
+        from engine.models.files import encode_metadata, read_state_dict
 
         tensors, meta = read_state_dict(entry.path)
         meta.update(changes)
@@ -329,7 +330,8 @@ class Library:
         """
         import shutil
 
-        from engine.models.files import atomic_write, check_export, export_onnx, export_pth, load_model
+        from engine.atomic import atomic_write
+        from engine.models.files import check_export, export_onnx, export_pth, load_model
 
         if fmt not in EXPORT_FORMATS:
             raise ArchivistError(f"invalid export format {fmt!r}: allowed are {', '.join(EXPORT_FORMATS)}")

@@ -300,7 +300,7 @@ def request(name: str, action: str) -> Path:
         gone = f" (its process is gone; continue it with: archivist runs resume {name})"
         raise ArchivistError(f"run {name!r} is {status}, not running: nothing to {action}"
                              + (gone if status == "interrupted" else ""))
-    from engine.models.files import atomic_write
+    from engine.atomic import atomic_write
 
     atomic_write(rdir / "control", lambda tmp: tmp.write_text(action + "\n"))
     return rdir / "control"

@@ -265,7 +265,7 @@ class Trainer:
     def _create_run_dir(self) -> None:
         import yaml
 
-        from engine.models.files import atomic_write
+        from engine.atomic import atomic_write
 
         (self.rdir / "checkpoints").mkdir(parents=True, exist_ok=True)
         (self.rdir / "previews").mkdir(exist_ok=True)
@@ -410,7 +410,8 @@ class Trainer:
         Weights that hold NaN or infinity are never written: the last checkpoint stays the one to
         resume from.
         """
-        from engine.models.files import atomic_write, find_nonfinite, save_torch
+        from engine.atomic import atomic_write
+        from engine.models.files import find_nonfinite, save_torch
 
         nets = [("g", self.g), ("g_ema", self.g_ema)] + ([("d", self.d)] if self.d is not None else [])
         for label, net in nets:
@@ -729,7 +730,7 @@ class Trainer:
         """PSNR/SSIM/L1 of the EMA generator on the held-out pairs, and a preview PNG (LQ | output | GT)."""
         import cv2
 
-        from engine.models.files import atomic_write
+        from engine.atomic import atomic_write
 
         psnrs, ssims, l1s, preview = [], [], [], None
         for k, (lq, gt) in enumerate(self.val_set):

@@ -18,7 +18,7 @@ from engine.train.runs import checkpoint_path, list_checkpoints, run_dir
 HANG_IN_WRITE = """
 import sys, time
 from pathlib import Path
-from engine.models.files import atomic_write
+from engine.atomic import atomic_write
 
 def write(tmp):
     Path(tmp).write_bytes(b"half a checkpoint")
