@@ -8,9 +8,7 @@ import sys
 from pathlib import Path
 
 from archivist_tui.commands._common import int_arg
-
-VIDEO_SUFFIXES = (".mkv", ".mp4", ".mov", ".avi", ".m4v", ".webm", ".mpg", ".mpeg", ".ts", ".m2ts", ".mts",
-                  ".vob", ".wmv", ".flv", ".nut", ".dv", ".mxf", ".ogv", ".3gp")
+from engine.media import is_video
 
 
 def add_video_options(parser: argparse.ArgumentParser) -> None:
@@ -57,7 +55,7 @@ def is_video_job(args: argparse.Namespace) -> bool:
     path = Path(args.input)
     if path.is_dir():
         return False
-    if path.suffix.lower() in VIDEO_SUFFIXES:
+    if is_video(path):
         return True
     from engine.inference.imageio import is_image
 

@@ -56,9 +56,9 @@ def register(subparsers) -> None:
 
 
 def _is_video(path: str) -> bool:
-    from archivist_tui.commands._video_opts import VIDEO_SUFFIXES
+    from engine.media import is_video
 
-    return Path(path).suffix.lower() in VIDEO_SUFFIXES
+    return is_video(path)
 
 
 def _degrade(args: argparse.Namespace) -> int:

@@ -131,9 +131,9 @@ class AddRestoreForm(ModalScreen[RestoreRequest | None]):
         if not out_path.parent.is_dir():
             return f"output: folder {out_path.parent} does not exist"
         out_text = str(out_path)
-        from archivist_tui.commands._video_opts import VIDEO_SUFFIXES
+        from engine.media import is_video
 
-        if (src_path.suffix.lower() not in VIDEO_SUFFIXES and out_path.suffix.lower() not in (".png", ".tif", ".tiff")
+        if (not is_video(src_path) and out_path.suffix.lower() not in (".png", ".tif", ".tiff")
                 and not out_text.endswith(os.sep)):
             out_text += os.sep  # images go into a folder, as the field says (a name without a suffix)
         # The engine's own rules (imported here, when the form is sent: no torch, and none at start-up):

@@ -24,12 +24,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from engine.errors import ArchivistError
+from engine.media import is_video
 
 log = logging.getLogger(__name__)
 
 TEST_KINDS_ENV = "ARCHIVIST_TEST_KINDS"
-VIDEO_SUFFIXES = (".mkv", ".mp4", ".mov", ".avi", ".m4v", ".webm", ".mpg", ".mpeg", ".ts", ".m2ts", ".mts",
-                  ".vob", ".wmv", ".flv", ".nut", ".dv", ".mxf", ".ogv", ".3gp")  # as the restore command
 
 
 @dataclass
@@ -113,10 +112,6 @@ def _remove(path: Path) -> None:
         shutil.rmtree(path, ignore_errors=True)
     elif path.exists() or path.is_symlink():
         path.unlink(missing_ok=True)
-
-
-def is_video(path: str | os.PathLike) -> bool:
-    return Path(path).suffix.lower() in VIDEO_SUFFIXES
 
 
 # -- restore --------------------------------------------------------------------------------------

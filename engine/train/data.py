@@ -26,11 +26,11 @@ import cv2
 import numpy as np
 
 from engine.errors import ArchivistError
+from engine.media import VIDEO_SUFFIXES, is_video
 
 log = logging.getLogger(__name__)
 
 IMAGE_SUFFIXES = (".png", ".tif", ".tiff", ".jpg", ".jpeg", ".bmp", ".webp")
-VIDEO_SUFFIXES = (".mp4", ".mkv", ".mov", ".avi", ".webm", ".m4v", ".mxf", ".ts", ".mpg", ".mpeg")
 TRAIN_STREAM, VAL_STREAM = 0, 1
 DAMAGE_SCALES = ("frame", "patch")
 _LUMA = np.array([[0.299, 0.587, 0.114]], dtype=np.float32)
@@ -52,7 +52,7 @@ def clean_frames(entry: Path, cache: Path, every: int = 1, limit: int | None = N
     A video's frames are extracted once (lossless PNG, every ``every``-th, at most ``limit``) into
     ``cache/<video stem>/``; an interrupted extraction continues where it stopped.
     """
-    if entry.is_file() and entry.suffix.lower() in VIDEO_SUFFIXES:
+    if entry.is_file() and is_video(entry):
         from engine.video.degrade import extract_frames
 
         return extract_frames(entry, cache / entry.stem, every=every, limit=limit)
