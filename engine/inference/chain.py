@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -77,9 +78,26 @@ def parse_stage(text: str) -> Stage:
     model = ":".join(parts)
     if not model:
         raise ArchivistError(f"invalid model stage {text!r}: expected MODEL[:strength[:sigma]]")
+    head, _, rest = model.partition(":")
+    from engine.models.library import NAME_RE
+
+    if rest and NAME_RE.match(head) and not os.path.lexists(os.path.expanduser(model)):
+        # A library name cannot hold ':': what follows one was meant as a strength or a sigma.
+        bad = next((p for p in rest.split(":") if not _is_number(p)), None)
+        why = f"{bad!r} is not a number" if bad is not None else "more than two numbers"
+        raise ArchivistError(f"invalid model stage {text!r}: {why}; expected MODEL[:strength[:sigma]] "
+                             "(medium:0.8, drunet:0.5:5)")
     strength = numbers[0] if numbers else 1.0
     sigma = numbers[1] if len(numbers) > 1 else None
     return Stage(model, strength, sigma)
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 @dataclass

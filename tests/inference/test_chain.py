@@ -6,7 +6,9 @@ import numpy as np
 import pytest
 import torch
 
+from archivist_tui.cli import main
 from engine.errors import ArchivistError
+from engine.imagefiles import write_image
 from engine.inference.chain import Chain, Stage, parse_stage
 from engine.inference.tiling import run_tiled
 
@@ -27,6 +29,19 @@ def test_parse_stage():
         parse_stage("m:1.5")
     with pytest.raises(ArchivistError, match="sigma 80 out of range"):
         parse_stage("m:0.5:80")
+
+
+@pytest.mark.parametrize("text, words", [("archivist-starter:abc", "'abc' is not a number"),
+                                         ("medium:0.5:x", "'x' is not a number"),
+                                         ("medium:0.5:1:2", "more than two numbers")])
+def test_a_stage_whose_strength_is_not_a_number_says_so(text, words, archivist_home, tmp_path, capsys):
+    """A library name holds no ':', so 'NAME:abc' is a bad strength, not a model called 'NAME:abc'."""
+    with pytest.raises(ArchivistError, match=words):
+        parse_stage(text)
+    write_image(tmp_path / "in.png", np.zeros((16, 16, 3), np.uint8))
+    assert main(["restore", str(tmp_path / "in.png"), "-o", str(tmp_path / "out.png"), "-m", text]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and words in err and "no model named" not in err
 
 
 def test_single_stage_matches_network(tiny_compact, rgb_image):
