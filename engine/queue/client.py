@@ -207,10 +207,14 @@ class QueueClient:
         job = self.store.get(job_id)
         if job.status not in ("failed", "cancelled"):
             raise ArchivistError(f"job #{job_id} is {job.status}: only failed or cancelled jobs can be retried")
+        # A cancel removed what the job made, so its progress is gone with it (a training run keeps
+        # its checkpoints and says where it stands again as it resumes); a failed job keeps its
+        # finished units, and its retry continues from them.
+        progress = ", done = NULL, total = NULL" if job.status == "cancelled" else ""
         if not self.store.execute(
             "UPDATE jobs SET status = 'queued', attempts = 0, error = NULL, finished_at = NULL, request = NULL,"
-            " request_at = NULL, hook_pending = 0, rate = NULL, eta = NULL, updated_at = ?"
-            " WHERE id = ? AND status IN ('failed', 'cancelled')", (time.time(), job_id)
+            f" request_at = NULL, hook_pending = 0, rate = NULL, eta = NULL{progress}, updated_at = ?"
+            " WHERE id = ? AND status = ?", (time.time(), job_id, job.status)
         ):
             raise ArchivistError(f"job #{job_id} changed while retrying it; look again")
         self.store.add_event(job_id, "client", "retried")

@@ -73,3 +73,22 @@ def test_runs_resume_of_an_unknown_run_lists_the_runs(queue_home, capsys):
     assert main(["runs", "resume", "ghost"]) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "no run named 'ghost'" in err[0]
+
+
+def test_a_retried_cancelled_job_shows_no_progress_of_the_work_its_cancel_removed(queue_home, tmp_path, capsys):
+    """A cancel removes what the job made, so its retry starts again from nothing; a failed job keeps
+    its finished units, and its retry shows them."""
+    with QueueClient() as client:
+        cancelled = client.submit("selftest", {"output": str(tmp_path / "a")})
+        failed = client.submit("selftest", {"output": str(tmp_path / "b")})
+    with Store() as store:
+        for _ in range(2):  # claimed as the daemon claims them, with progress as a worker reports it
+            job = store.claim(["cpu:0", "cpu:1"])
+            store.update(job.id, job.token, done=3.0, total=5.0, rate=1.0, eta=2.0)
+        store.update(cancelled, status="cancelled", finished_at=1.0)
+        store.update(failed, status="failed", finished_at=1.0, error="boom")
+    assert main(["queue", "retry", str(cancelled)]) == 0
+    assert main(["queue", "retry", str(failed)]) == 0
+    with QueueClient() as client:
+        assert (client.get(cancelled).done, client.get(cancelled).total) == (None, None)
+        assert (client.get(failed).done, client.get(failed).total) == (3.0, 5.0)
