@@ -48,6 +48,22 @@ def os_error_line(exc: OSError, path: str | os.PathLike | None = None, what: str
     return f"{prefix}{exc.strerror or exc}"
 
 
+def not_a_file(path: str | os.PathLike, what: str = "file") -> str:
+    """Why ``path``, which is not a regular file, cannot be read as one: missing, or the kind of thing
+    it is (a folder, a FIFO, a device, a socket). A FIFO is never opened: reading one would wait
+    for a writer that may never come."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError as exc:
+        return os_error_line(exc, path, f"a {what}") if exc.errno != errno.ENOENT else f"{path}: no such {what}"
+    import stat
+
+    kind = ("a folder" if stat.S_ISDIR(mode) else "a FIFO (named pipe)" if stat.S_ISFIFO(mode)
+            else "a socket" if stat.S_ISSOCK(mode) else "a device" if stat.S_ISBLK(mode) or stat.S_ISCHR(mode)
+            else "not a regular file")
+    return f"{path}: {kind}, not {'an' if what[:1] in 'aeiou' else 'a'} {what}"
+
+
 def _name_max(path: str | os.PathLike) -> str:
     folder = Path(os.fsdecode(path)).parent
     while True:

@@ -9,7 +9,7 @@ from pathlib import Path
 import yaml
 
 from engine.degrade.schema import NAME_PATTERN, Mix, Profile, validate_mix, validate_profile
-from engine.errors import ArchivistError
+from engine.errors import ArchivistError, not_a_file
 from engine.paths import shipped_profiles_dir, state_subdir
 
 log = logging.getLogger(__name__)
@@ -110,7 +110,7 @@ def load_profile(name_or_path: str | Path) -> Profile | Mix:
     path = Path(text).expanduser()
     if text.endswith((".yaml", ".yml")) or "/" in text or path.is_file():
         if not path.is_file():
-            raise ArchivistError(f"{path}: no such profile file")
+            raise ArchivistError(not_a_file(path, "profile file"))
         return load_file(path)
     entry = _find(text, ("profile", "mix"))
     if entry is None:

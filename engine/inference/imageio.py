@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.errors import ArchivistError
+from engine.errors import ArchivistError, not_a_file
 
 log = logging.getLogger(__name__)
 
@@ -261,7 +261,7 @@ def read_picture(path: str | os.PathLike) -> Picture:
     16-bit stays 16-bit."""
     path = Path(path)
     if not path.is_file():
-        raise ArchivistError(f"{path}: no such image file")
+        raise ArchivistError(not_a_file(path, "image file"))
     a = decode_image(path)
     if a.dtype == np.uint8:
         depth, scale = 8, 255.0

@@ -70,6 +70,11 @@ class World:
         path.write_bytes(data.encode() if isinstance(data, str) else data)
         return str(path)
 
+    def fifo(self, name: str) -> str:
+        """A named pipe: reading it would wait for a writer that never comes."""
+        os.mkfifo(self.tmp / name)
+        return self.p(name)
+
     def nan_model(self, name: str = "nan.pth") -> str:
         sd = {k: v.clone() for k, v in self.net().state_dict().items()}
         sd["body.2.weight"][0, 0, 0, 0] = float("nan")
@@ -291,6 +296,12 @@ ROWS = [
     Row("models-remove-unknown", lambda w: ["models", "remove", "nope"], "no model named 'nope'"),
     Row("models-remove-builtin", lambda w: ["models", "remove", "archivist-starter"], "built-in"),
     # -- restore and preview
+    Row("restore-fifo-input", lambda w: ["restore", w.fifo("in.png"), "-o", w.p("o.png"), "-m", w.model()],
+        "in.png: a FIFO (named pipe), not an image file"),
+    Row("restore-device-input", lambda w: ["restore", "/dev/null", "-o", w.p("o.png"), "-m", w.model()],
+        "/dev/null: a device, not an image file"),
+    Row("degrade-fifo-profile", lambda w: ["degrade", w.image(), "-o", w.p("d"), "--profile", w.fifo("p.yaml")],
+        "p.yaml: a FIFO (named pipe), not a profile file"),
     Row("restore-missing-input", lambda w: ["restore", w.p("none.png"), "-o", w.p("o.png"), "-m", w.model()],
         "no such file"),
     Row("restore-bad-output-suffix", lambda w: ["restore", w.image(), "-o", w.p("o.jpg"), "-m", w.model()],
