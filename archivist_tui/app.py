@@ -12,14 +12,12 @@ import os
 import signal
 import sys
 from collections.abc import Iterable
-from dataclasses import dataclass
-from typing import Any
 
 from textual.app import App, SystemCommand
 from textual.binding import Binding
-from textual.message import Message
 from textual.screen import Screen
 
+from archivist_tui.messages import ActionDone, Polled
 from archivist_tui.screens.base import ArchivistScreen
 from archivist_tui.screens.models import ModelsScreen
 from archivist_tui.screens.profiles import ProfilesScreen
@@ -27,25 +25,6 @@ from archivist_tui.screens.queue import QueueScreen
 from archivist_tui.screens.training import TrainingScreen
 
 POLL_SECONDS = 1.0
-
-
-@dataclass
-class Polled(Message):
-    """One poll's result for one screen."""
-
-    mode: str
-    daemon: str
-    devices: str
-    data: Any
-
-
-class ActionDone(Message):
-    """A screen's background action finished (posted from its worker)."""
-
-    def __init__(self, text: str, ok: bool = True) -> None:
-        super().__init__()
-        self.text = text
-        self.ok = ok
 
 
 class ArchivistApp(App):

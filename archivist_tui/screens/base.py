@@ -9,6 +9,7 @@ from textual.binding import ActiveBinding, Binding
 from textual.screen import Screen
 from textual.widgets import Footer
 
+from archivist_tui.messages import ActionDone
 from archivist_tui.widgets.header import HeaderLine
 
 
@@ -64,3 +65,14 @@ class ArchivistScreen(Screen):
     @property
     def images(self) -> str:
         return getattr(self.app, "image_mode", "halfcell")
+
+    def run_and_report(self, args: list[str], done: str) -> None:
+        """Run ``archivist ARGS`` as a child process and tell the app how it went.
+
+        Call it from a thread worker (it waits for the child). The app shows ``done`` when the
+        command succeeded, else the command's own one-line error.
+        """
+        from archivist_tui.data import run_archivist
+
+        result = run_archivist(args)
+        self.app.post_message(ActionDone(done if result.ok else result.message, result.ok))

@@ -18,6 +18,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.widgets import DataTable, Static
 
+from archivist_tui.messages import ActionDone
 from archivist_tui.screens.base import ArchivistScreen
 from archivist_tui.widgets.dialogs import Confirm, Prompt
 from archivist_tui.widgets.image import InlineImage
@@ -121,11 +122,7 @@ class ModelsScreen(ArchivistScreen):
 
     @work(thread=True, group="models-action")
     def _run_cli(self, args: list[str], done: str) -> None:
-        from archivist_tui.app import ActionDone
-        from archivist_tui.data import run_archivist
-
-        result = run_archivist(args)
-        self.app.post_message(ActionDone(done if result.ok else result.message, result.ok))
+        self.run_and_report(args, done)
 
     def action_import_model(self) -> None:
         def got(path: str | None) -> None:
@@ -248,7 +245,6 @@ class ModelsScreen(ArchivistScreen):
 
     @work(thread=True, exclusive=True, group="models-preview")
     def _render_preview(self, stages: list[str]) -> None:
-        from archivist_tui.app import ActionDone
         from archivist_tui.data import run_archivist, tui_cache_dir
 
         out = tui_cache_dir() / "models-preview.png"
@@ -278,7 +274,6 @@ class ModelsScreen(ArchivistScreen):
 
     @work(thread=True, exclusive=True, group="models-speed")
     def _speed(self, name: str) -> None:
-        from archivist_tui.app import ActionDone
         from archivist_tui.data import run_archivist
 
         result = run_archivist(["models", "speed", "-m", name, "--size", "128", "--seconds", "1", "--json"])

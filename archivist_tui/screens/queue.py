@@ -15,6 +15,7 @@ from textual.binding import Binding
 from textual.widgets import DataTable, Static
 from textual.widgets.data_table import ColumnKey
 
+from archivist_tui.messages import ActionDone
 from archivist_tui.output import cells, shorten
 from archivist_tui.screens.base import ArchivistScreen
 from archivist_tui.widgets.progress import progress_cell, status_cell
@@ -243,11 +244,7 @@ class QueueScreen(ArchivistScreen):
 
     @work(thread=True, group="queue-action")
     def _run(self, args: list[str], done: str) -> None:
-        from archivist_tui.app import ActionDone
-        from archivist_tui.data import run_archivist
-
-        result = run_archivist(args)
-        self.app.post_message(ActionDone(done if result.ok else result.message, result.ok))
+        self.run_and_report(args, done)
 
     def _job_action(self, verb: str, *extra: str) -> None:
         j = self.selected
@@ -264,8 +261,6 @@ class QueueScreen(ArchivistScreen):
 
         def got(request: Any) -> None:
             # The form has queued it already (it stays open on a refusal): show it and select it.
-            from archivist_tui.app import ActionDone
-
             if request is None:
                 return
             done = f"queued {Path(request.input).name}"

@@ -19,6 +19,7 @@ from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
 
 from archivist_tui.data import clock
+from archivist_tui.messages import ActionDone
 from archivist_tui.screens.base import ArchivistScreen
 from archivist_tui.widgets.chart import Chart
 from archivist_tui.widgets.image import InlineImage
@@ -151,11 +152,7 @@ class TrainingScreen(ArchivistScreen):
     # -- actions -----------------------------------------------------------------------------
     @work(thread=True, group="training-action")
     def _cli(self, args: list[str], done: str) -> None:
-        from archivist_tui.app import ActionDone
-        from archivist_tui.data import run_archivist
-
-        result = run_archivist(args)
-        self.app.post_message(ActionDone(done if result.ok else result.message, result.ok))
+        self.run_and_report(args, done)
 
     def _need(self) -> Any | None:
         run = self.selected
@@ -221,7 +218,6 @@ class TrainingScreen(ArchivistScreen):
         The rule is the engine's (:meth:`QueueClient.resume_run`, also ``archivist runs resume``):
         one job per run, so the queue never shows two jobs training the same run.
         """
-        from archivist_tui.app import ActionDone
         from engine.queue.client import QueueClient
 
         try:
