@@ -7,7 +7,8 @@ of tensor data is read, the file's declarations are read on their own and bounde
 - a ``.pth`` zip archive: the uncompressed sizes its directory gives for the tensor records, and
   the storages its pickle declares, read by an unpickler that builds stand-ins and calls nothing;
 - a legacy (non-zip) ``.pth`` pickle: the storages its pickle declares, against the file's size;
-- a safetensors header: its size, its tensor count, every shape and offset, its metadata.
+- a safetensors header: its size, its tensor count, every shape and offset, its metadata
+  (:mod:`engine.models.metadata`, which uses the bounds and helpers here).
 
 What no supported network could be is refused with one line; what passes is then read by the
 usual loaders (``torch.load(weights_only=True)``, ``safetensors``). The bounds are generous: the
@@ -18,7 +19,6 @@ and a training checkpoint adds two optimiser copies of them.
 from __future__ import annotations
 
 import io
-import json
 import os
 import pickle
 import re
@@ -33,13 +33,9 @@ from engine.errors import ArchivistError, os_error_line
 MAX_TENSORS = 10_000
 MAX_VALUES = 1 << 28  # 268 M values, 1 GiB of float32
 MAX_DATA_BYTES = 1 << 30
-MAX_HEADER_BYTES = 8 << 20  # a safetensors JSON header
 MAX_PICKLE_BYTES = 16 << 20  # the pickle of a .pth
-MAX_HEADER_DEPTH = 8  # {"name": {"shape": [...]}} is 3 deep
 LARGEST = "32.6 M values (DRUNet)"
 
-SAFETENSORS_DTYPES = {"BOOL": 1, "U8": 1, "I8": 1, "F8_E5M2": 1, "F8_E4M3": 1, "I16": 2, "U16": 2, "F16": 2,
-                      "BF16": 2, "I32": 4, "U32": 4, "F32": 4, "I64": 8, "U64": 8, "F64": 8, "C64": 8}
 # Bytes per element of the storage classes a torch pickle names; an unknown one counts as 8.
 _STORAGE_BYTES = {"DoubleStorage": 8, "FloatStorage": 4, "HalfStorage": 2, "BFloat16Storage": 2,
                   "LongStorage": 8, "IntStorage": 4, "ShortStorage": 2, "CharStorage": 1, "ByteStorage": 1,
@@ -65,7 +61,8 @@ def clip(text: str, limit: int = 160) -> str:
     return cut + "\u2026"
 
 
-def _too_big(path: Path, what: str) -> ArchivistError:
+def too_big(path: Path, what: str) -> ArchivistError:
+    """The one refusal for a file that declares more than any network Archivist runs (``what`` it declares)."""
     return ArchivistError(f"{path}: declares {what}; the largest network Archivist runs has {LARGEST}, and "
                           f"a model file may declare at most {MAX_TENSORS:,} tensors and {MAX_VALUES:,} values "
                           "(1 GiB): not a model Archivist can use, refused before reading its data")
@@ -175,7 +172,7 @@ def _scan(path: Path, data: io.BufferedIOBase, count: int = 1) -> _DeclarationSc
         for _ in range(count):
             scanner.load()
     except _TooMany:
-        raise _too_big(path, f"more than {MAX_TENSORS:,} tensors") from None
+        raise too_big(path, f"more than {MAX_TENSORS:,} tensors") from None
     except Exception as exc:  # noqa: BLE001 - arbitrary bytes fail in arbitrary ways
         raise ArchivistError(f"{path}: not a readable PyTorch model file (truncated or corrupt: "
                              f"{clip(str(exc) or type(exc).__name__)})") from None
@@ -185,8 +182,8 @@ def _scan(path: Path, data: io.BufferedIOBase, count: int = 1) -> _DeclarationSc
 def _check_declared(path: Path, scanner: _DeclarationScanner) -> None:
     total = sum(scanner.storages.values())
     if total > MAX_DATA_BYTES:
-        raise _too_big(path, f"{total:,} bytes of tensor data in {scanner.tensors:,} tensor"
-                       f"{'s' if scanner.tensors != 1 else ''} (about {total // 4:,} float32 values)")
+        raise too_big(path, f"{total:,} bytes of tensor data in {scanner.tensors:,} tensor"
+                      f"{'s' if scanner.tensors != 1 else ''} (about {total // 4:,} float32 values)")
 
 
 def check_torch_zip(path: Path) -> None:
@@ -195,21 +192,21 @@ def check_torch_zip(path: Path) -> None:
         with zipfile.ZipFile(path) as zf:
             infos = zf.infolist()
             if len(infos) > MAX_TENSORS + 64:
-                raise _too_big(path, f"{len(infos):,} records")
+                raise too_big(path, f"{len(infos):,} records")
             pickles = [i for i in infos if i.filename == "data.pkl" or i.filename.endswith("/data.pkl")]
             if not pickles:
                 raise ArchivistError(f"{path}: a zip archive, but not one PyTorch wrote (no data.pkl); "
                                      f"Archivist imports {ALLOWED}")
             pkl = pickles[0]
             if pkl.file_size > MAX_PICKLE_BYTES:
-                raise _too_big(path, f"a {pkl.file_size:,}-byte pickle")
+                raise too_big(path, f"a {pkl.file_size:,}-byte pickle")
             prefix = pkl.filename[: -len("data.pkl")]
             records = {i.filename[len(prefix) + len("data/"):]: i.file_size for i in infos
                        if i.filename.startswith(prefix + "data/")}
             stored = sum(records.values())
             if stored > MAX_DATA_BYTES:
-                raise _too_big(path, f"{stored:,} bytes of tensor data ({len(records):,} record{'s' if len(records) != 1 else ''}, "
-                               f"{path.stat().st_size:,} bytes compressed)")
+                raise too_big(path, f"{stored:,} bytes of tensor data ({len(records):,} record{'s' if len(records) != 1 else ''}, "
+                              f"{path.stat().st_size:,} bytes compressed)")
             scanner = _scan(path, io.BytesIO(zf.read(pkl)))
     except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, OSError, ValueError, NotImplementedError) as exc:
         raise ArchivistError(f"{path}: not a readable PyTorch model file (truncated or corrupt: "
@@ -244,7 +241,7 @@ def check_legacy_pickle(path: Path, size: int) -> None:
                 for _ in range(3):
                     scanner.load()
             except _TooMany:
-                raise _too_big(path, f"more than {MAX_TENSORS:,} tensors") from None
+                raise too_big(path, f"more than {MAX_TENSORS:,} tensors") from None
             except Exception as exc:  # noqa: BLE001
                 raise ArchivistError(f"{path}: not a readable PyTorch model file (truncated or corrupt: "
                                      f"{clip(str(exc) or type(exc).__name__)})") from None
@@ -255,74 +252,6 @@ def check_legacy_pickle(path: Path, size: int) -> None:
     if total > size:
         raise ArchivistError(f"{path}: not a readable PyTorch model file (truncated or corrupt: it declares "
                              f"{total:,} bytes of tensor data but holds {size:,} bytes)")
-
-
-# -- safetensors ---------------------------------------------------------------------------------
-
-def read_safetensors_header(path: Path) -> dict[str, Any]:
-    """The JSON header of a safetensors file, bounded and checked, without reading tensor data.
-
-    Checks its declared size against the file and :data:`MAX_HEADER_BYTES`, its nesting, its tensor
-    count, and every entry's dtype, shape and offsets; ``__metadata__`` is left for the caller.
-    """
-    try:
-        with open(path, "rb") as f:
-            size = os.fstat(f.fileno()).st_size
-            raw8 = f.read(8)
-            if len(raw8) < 8:
-                raise ArchivistError(f"{path}: not a valid safetensors file (truncated or corrupt: "
-                                     f"{size} bytes, shorter than its 8-byte header length)")
-            (n,) = struct.unpack("<Q", raw8)
-            if 8 + n > size:
-                raise ArchivistError(f"{path}: not a valid safetensors file (truncated or corrupt: its header "
-                                     f"declares {n:,} bytes, the file holds {size - 8:,} after the length)")
-            if n > MAX_HEADER_BYTES:
-                raise ArchivistError(f"{path}: declares a {n:,}-byte safetensors header; Archivist reads headers "
-                                     f"up to {MAX_HEADER_BYTES:,} bytes: not a model Archivist can use")
-            raw = f.read(n)
-    except OSError as exc:
-        raise ArchivistError(os_error_line(exc, path, "a model file")) from None
-    if not raw.lstrip()[:1] == b"{":
-        raise ArchivistError(f"{path}: not a valid safetensors file (truncated or corrupt: the header is not JSON)")
-    if raw.count(b'"data_offsets"') > MAX_TENSORS:
-        raise _too_big(path, f"{raw.count(b'data_offsets'):,} tensors")
-    if json_depth(raw.decode("utf-8", "replace"), MAX_HEADER_DEPTH) > MAX_HEADER_DEPTH:
-        raise ArchivistError(f"{path}: not a valid safetensors file (its header is nested more than "
-                             f"{MAX_HEADER_DEPTH} deep)")
-    try:
-        header = json.loads(raw)
-    except (ValueError, RecursionError) as exc:
-        raise ArchivistError(f"{path}: not a valid safetensors file (truncated or corrupt: header: "
-                             f"{clip(str(exc))})") from None
-    if not isinstance(header, dict):
-        raise ArchivistError(f"{path}: not a valid safetensors file (the header is not a JSON object)")
-    _check_entries(path, header, size - 8 - n)
-    return header
-
-
-def _check_entries(path: Path, header: dict[str, Any], data_size: int) -> None:
-    values = 0
-    for name, info in header.items():
-        if name == "__metadata__":
-            continue
-        ok = (isinstance(info, dict) and info.get("dtype") in SAFETENSORS_DTYPES
-              and isinstance(info.get("shape"), list) and isinstance(info.get("data_offsets"), list)
-              and all(isinstance(d, int) and not isinstance(d, bool) and 0 <= d < 1 << 40 for d in info["shape"])
-              and len(info["data_offsets"]) == 2
-              and all(isinstance(o, int) and not isinstance(o, bool) for o in info["data_offsets"]))
-        if not ok:
-            raise ArchivistError(f"{path}: not a valid safetensors file (tensor {clip(name, 60)!r} has no valid "
-                                 "dtype, shape and data_offsets)")
-        count = 1
-        for d in info["shape"]:
-            count *= d
-        start, end = info["data_offsets"]
-        if not 0 <= start <= end <= data_size or end - start != count * SAFETENSORS_DTYPES[info["dtype"]]:
-            raise ArchivistError(f"{path}: not a valid safetensors file (truncated or corrupt: tensor "
-                                 f"{clip(name, 60)!r} lies outside the file's {data_size:,} data bytes)")
-        values += count
-        if values > MAX_VALUES:
-            raise _too_big(path, f"more than {MAX_VALUES:,} values")
 
 
 _JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"')

@@ -30,11 +30,10 @@ from engine.models.declared import (
     check_legacy_pickle,
     check_torch_zip,
     clip,
-    read_safetensors_header,
     sniff_torch,
     stat_file,
 )
-from engine.models.library import decode_metadata, encode_metadata  # noqa: F401 - re-exported
+from engine.models.metadata import decode_metadata, encode_metadata, read_safetensors_header
 from engine.models.spec import AmbiguousWeights, Hints, ModelSpec
 
 log = logging.getLogger(__name__)

@@ -8,7 +8,6 @@ read-only.
 
 from __future__ import annotations
 
-import json
 import os
 import re
 from dataclasses import asdict, dataclass, field
@@ -79,56 +78,12 @@ def check_role(role: str) -> str:
     return role
 
 
-def encode_metadata(meta: dict[str, Any]) -> dict[str, str]:
-    """safetensors metadata is str→str: strings stay, everything else is JSON."""
-    return {k: v if isinstance(v, str) else json.dumps(v) for k, v in meta.items() if v is not None}
-
-
-# Keys whose values are always text: a model named "123" or "null" stays a string.
-TEXT_KEYS = frozenset({"format", "arch", "act_type", "role", "name", "source", "run", "sha256", "description"})
-
-
-# Metadata is data from strangers: its size and its JSON nesting are bounded before it is parsed
-# (Archivist's own is a few kilobytes and three levels deep).
-MAX_METADATA_BYTES = 1 << 20
-MAX_METADATA_DEPTH = 16
-
-
-def decode_metadata(raw: dict[str, str]) -> dict[str, Any]:
-    """Inverse of :func:`encode_metadata` (JSON where it parses, else the string).
-
-    Raises :class:`ArchivistError` (without a file name: callers add it) for metadata that is not
-    text keys and values, is larger than :data:`MAX_METADATA_BYTES` or nests JSON deeper than
-    :data:`MAX_METADATA_DEPTH`.
-    """
-    from engine.models.declared import clip, json_depth
-
-    if not isinstance(raw, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in raw.items()):
-        raise ArchivistError("metadata must map text keys to text values")
-    total = sum(len(k) + len(v) for k, v in raw.items())
-    if total > MAX_METADATA_BYTES:
-        raise ArchivistError(f"metadata of {total:,} characters; Archivist reads at most {MAX_METADATA_BYTES:,}")
-    out: dict[str, Any] = {}
-    for k, v in raw.items():
-        if k in TEXT_KEYS:
-            out[k] = v
-            continue
-        if json_depth(v, MAX_METADATA_DEPTH) > MAX_METADATA_DEPTH:
-            raise ArchivistError(f"metadata {clip(k, 40)!r} nests deeper than {MAX_METADATA_DEPTH} levels; "
-                                 f"Archivist reads at most {MAX_METADATA_DEPTH}")
-        try:
-            out[k] = json.loads(v)
-        except (ValueError, TypeError, RecursionError):
-            out[k] = v
-    return out
-
-
 def read_header(path: Path) -> dict[str, Any]:
     """The JSON header of a safetensors file (tensor shapes and ``__metadata__``) without loading weights.
 
-    Bounded and checked (see :mod:`engine.models.declared`); errors name the file.
+    Bounded and checked (see :mod:`engine.models.metadata`); errors name the file.
     """
-    from engine.models.declared import read_safetensors_header
+    from engine.models.metadata import read_safetensors_header
 
     try:
         return read_safetensors_header(path)
@@ -139,6 +94,8 @@ def read_header(path: Path) -> dict[str, Any]:
 
 def entry_from_file(path: Path, builtin: bool = False) -> ModelEntry:
     """Build a listing entry from a library file's header."""
+    from engine.models.metadata import decode_metadata
+
     header = read_header(path)
     try:
         meta = decode_metadata(header.get("__metadata__", {}))
@@ -310,7 +267,8 @@ class Library:
         from safetensors.torch import save_file
 
         from engine.atomic import atomic_write
-        from engine.models.files import encode_metadata, read_state_dict
+        from engine.models.files import read_state_dict
+        from engine.models.metadata import encode_metadata
 
         tensors, meta = read_state_dict(entry.path)
         meta.update(changes)
