@@ -189,7 +189,7 @@ class ModelsScreen(ArchivistScreen):
         e = self._need()
         if e is None:
             return
-        from engine.models.library import ROLES
+        from engine.models.names import ROLES
 
         def got(role: str | None) -> None:
             if role and role not in ROLES:

@@ -63,7 +63,7 @@ def load_catalog(path: str | os.PathLike | None = None) -> list[CatalogEntry]:
     The file is a JSON object ``{"models": [...]}`` (or a bare list). Raises
     :class:`ArchivistError` naming the file, the entry and the key for anything malformed.
     """
-    from engine.models.library import check_name, check_role
+    from engine.models.names import check_name, check_role
 
     path = Path(path) if path is not None else catalog_path()
     try:

@@ -15,11 +15,10 @@ from pathlib import Path
 from typing import Any
 
 from engine.errors import ArchivistError
+from engine.models.names import NAME_RE, ROLES, check_name, check_role  # noqa: F401 - ROLES: the faces read it here
 from engine.models.spec import Hints
 from engine.paths import state_subdir
 
-ROLES = ("antilines", "rough", "medium", "soft", "rgb", "denoise", "custom")
-NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 EXPORT_FORMATS = ("pth", "safetensors", "onnx")
 BUILTIN_DIR = Path(__file__).resolve().parent / "builtin"
 
@@ -61,21 +60,6 @@ class ModelEntry:
             nc = self.hyper.get("nc") or [self.num_feat]
             return f"{nc[0]}…×1"
         return "-"
-
-
-def check_name(name: str) -> str:
-    """A model name: letters, digits, '.', '_' and '-', 1–64 characters, starting with a letter or digit."""
-    if not NAME_RE.match(name or ""):
-        raise ArchivistError(
-            f"invalid model name {name!r}: use 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit"
-        )
-    return name
-
-
-def check_role(role: str) -> str:
-    if role not in ROLES:
-        raise ArchivistError(f"invalid role {role!r}: allowed are {', '.join(ROLES)}")
-    return role
 
 
 def read_header(path: Path) -> dict[str, Any]:
