@@ -274,7 +274,7 @@ def show_default(v: Any) -> str:
     if isinstance(v, bool):
         return "true" if v else "false"
     if isinstance(v, float):
-        return f"{v:g}"
+        return repr(v)  # 1.0 stays 1.0 and 1e-07 stays exact, as YAML reads them back
     if isinstance(v, (list, tuple)):
         return "[" + ", ".join(show_default(x) for x in v) + "]"
     if isinstance(v, Mapping):
