@@ -274,7 +274,9 @@ def show_default(v: Any) -> str:
     if isinstance(v, bool):
         return "true" if v else "false"
     if isinstance(v, float):
-        return repr(v)  # 1.0 stays 1.0 and 1e-07 stays exact, as YAML reads them back
+        shown = repr(v)  # 1.0 stays 1.0, 1e-07 stays exact
+        mantissa, e, exponent = shown.partition("e")
+        return f"{mantissa}.0e{exponent}" if e and "." not in mantissa else shown  # YAML 1.1 needs the dot
     if isinstance(v, (list, tuple)):
         return "[" + ", ".join(show_default(x) for x in v) + "]"
     if isinstance(v, Mapping):

@@ -277,7 +277,7 @@ class PerceptualLoss:
     layers: dict[str, float] = value(
         {"conv1_2": 0.1, "conv2_2": 0.1, "conv3_4": 1.0, "conv4_4": 1.0, "conv5_4": 1.0},
         "pre-activation features, ImageNet-normalised input (Real-ESRGAN's)",
-        allowed=f"a mapping of VGG19 layer names (conv1_1 … conv5_4) to weights, each "
+        allowed=f"a mapping of VGG19 layer names (conv1_1 to conv5_4) to weights, each "
                 f"{document.describe_range(0, WEIGHT_MAX)}", convert=_layer_weights)
 
 
