@@ -197,6 +197,28 @@ def value(default: Any, doc: str, *, allowed: str, convert: Callable[[Any], Any]
     return _declare(Key("value", doc, allowed_words=allowed, convert=convert, optional=optional), default)
 
 
+def list_of(item: Key, *, count: int | None = None, unique: bool = False) -> Callable[[Any], list]:
+    """A ``convert`` for :func:`value`: a list (of ``count`` items, each once when ``unique``) whose
+    items ``item`` allows; returns the items normalised."""
+    def convert(given: Any) -> list:
+        if not isinstance(given, list) or (count is not None and len(given) != count):
+            raise ValueError
+        try:
+            items = [item.check("item", x) for x in given]
+        except InvalidValue:
+            raise ValueError from None
+        if unique and len(set(items)) != len(items):
+            raise ValueError
+        return items
+    return convert
+
+
+def list_words(item: Key, of: str = "items", *, count: int | None = None, unique: bool = False) -> str:
+    """What :func:`list_of` allows, in words (``a list of 2 numbers, each a number >= 0 and < 1``)."""
+    counted = f"a list of {count} {of}" if count is not None else f"a list of {of}"
+    return f"{counted}, each {item.allowed()}" + (", none twice" if unique else "")
+
+
 def section(cls: type, doc: str = ""):
     """A nested document of dataclass ``cls`` (its defaults when absent)."""
     return field(default_factory=cls, metadata={"key": Key("section", doc, section=cls)})

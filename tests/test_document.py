@@ -143,3 +143,14 @@ def test_one_range_format_across_profiles_training_and_queue(tmp_path, monkeypat
     for page in ("profiles.md", "training.md", "daemon.md"):
         text = (ROOT / "docs" / page).read_text(encoding="utf-8")
         assert " … " not in text and "<= low" not in text, page
+
+
+def test_list_of_checks_count_items_and_repeats():
+    index = document.Key("integer", "", 0, None)
+    convert = document.list_of(index, count=2, unique=True)
+    assert convert([0, 3]) == [0, 3]
+    for bad in ([0], [0, 0], [0, -1], [0, True], "0, 1", None):
+        with pytest.raises(ValueError):
+            convert(bad)
+    words = document.list_words(index, "GPU indices", count=2, unique=True)
+    assert words == "a list of 2 GPU indices, each an integer 0 or more, none twice"

@@ -36,17 +36,7 @@ _GPU_INDEX = document.Key("integer", "", 0, None)
 
 
 def _gpus(given: Any) -> str | list[int]:
-    if given == "auto":
-        return given
-    if not isinstance(given, list):
-        raise ValueError
-    try:
-        gpus = [_GPU_INDEX.check("gpu", g) for g in given]
-    except InvalidValue:
-        raise ValueError from None
-    if len(set(gpus)) != len(gpus):
-        raise ValueError("a list of GPU indices, each once")
-    return gpus
+    return given if given == "auto" else document.list_of(_GPU_INDEX, unique=True)(given)
 
 
 def _hook(given: Any) -> list[str]:
@@ -63,7 +53,7 @@ class QueueConfig:
     and ``cpu_slots`` a number; ``slots`` are the names the daemon schedules on."""
 
     gpus: str | list[int] = value("auto", "auto: one slot per CUDA GPU; or a list such as [0, 2]; [] for none",
-                                  allowed=f"auto or a list of GPU indices, each {_GPU_INDEX.allowed()}",
+                                  allowed=f"auto or {document.list_words(_GPU_INDEX, 'GPU indices', unique=True)}",
                                   convert=_gpus)
     cpu_slots: int | None = integer(None, 0, 64, "CPU slots; null: 1 when there is no GPU slot, else 0",
                                     optional=True)

@@ -190,24 +190,8 @@ def _layer_weights(value: Any) -> dict[str, float]:
     return out
 
 
-def _betas(value: Any) -> list[float]:
-    beta = document.Key("number", "", 0, 1, hi_open=True)
-    if not isinstance(value, list) or len(value) != 2:
-        raise ValueError
-    try:
-        return [beta.check("beta", b) for b in value]
-    except document.InvalidValue:
-        raise ValueError from None
-
-
-def _milestones(value: Any) -> list[int]:
-    milestone = document.Key("integer", "", 1, None)
-    if not isinstance(value, list):
-        raise ValueError
-    try:
-        return [milestone.check("milestone", m) for m in value]
-    except document.InvalidValue:
-        raise ValueError from None
+_BETA = document.Key("number", "", 0, 1, hi_open=True)
+_MILESTONE = document.Key("integer", "", 1, None)
 
 
 # --------------------------------------------------------------------------------------------
@@ -304,9 +288,8 @@ class LossesConfig:
 class OptimizerConfig:
     type: str = choice("adam", ("adam", "adamw"), "the optimizer")
     lr: float = number(1e-4, 0, 1.0, "learning rate", lo_open=True)
-    betas: list[float] = value([0.9, 0.99], "Adam's betas",
-                               allowed=f"two numbers, each {document.describe_range(0, 1, hi_open=True)}",
-                               convert=_betas)
+    betas: list[float] = value([0.9, 0.99], "Adam's betas", allowed=document.list_words(_BETA, "numbers", count=2),
+                               convert=document.list_of(_BETA, count=2))
     weight_decay: float = number(0.0, 0, 1, "weight decay")
 
 
@@ -321,9 +304,7 @@ class OptimConfig:
 class ScheduleConfig:
     type: str = choice("multistep", ("multistep", "cosine"), "the learning-rate schedule")
     milestones: list[int] = value([200000], "multistep: iterations at which lr is multiplied by `gamma`",
-                                  allowed="a list of iteration numbers, each "
-                                          f"{document.describe_range(1, None, integer=True)}",
-                                  convert=_milestones)
+                                  allowed=document.list_words(_MILESTONE, "iterations"), convert=document.list_of(_MILESTONE))
     gamma: float = number(0.5, 0, 1, "multistep: the lr factor at each milestone", lo_open=True)
     warmup_iters: int = integer(0, 0, ITERS_MAX, "linear warm-up from 0 over this many iterations")
     min_lr: float = number(1e-7, 0, 1, "cosine floor (cosine spans `train.total_iters`)")

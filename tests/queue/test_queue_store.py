@@ -148,7 +148,7 @@ def test_config_validation(queue_home):
 
 
 @pytest.mark.parametrize("text,line", [
-    ("gpus: [0, 0]", "queue.gpus = [0, 0] invalid: allowed a list of GPU indices, each once"),
+    ("gpus: [0, 0]", "queue.gpus = [0, 0] invalid: allowed auto or a list of GPU indices, each an integer 0 or more, none twice"),
     ("gpus: [-1]", "queue.gpus = [-1] invalid: allowed auto or a list of GPU indices, each an integer 0 or more"),
     ("gpus: yes", "queue.gpus = True invalid: allowed auto or a list of GPU indices"),
     ("gpus: []\n  cpu_slots: 0", "queue.cpu_slots = 0 invalid: allowed an integer 1 to 64 when there is no GPU slot"),

@@ -75,7 +75,7 @@ def test_init_template_is_a_valid_documented_config(capsys):
     ("data.video_limit", 0, "data.video_limit = 0 invalid: allowed null or an integer 1 to 10000000"),
     ("losses.perceptual.layers", {"conv1_2": -1}, "conv1_2: -1 is not"),
     ("losses.perceptual.layers", {}, "losses.perceptual.layers = {}"),
-    ("optim.g.betas", [0.9, 1.0], "optim.g.betas = [0.9, 1.0] invalid: allowed two numbers, each a number >= 0 and < 1"),
+    ("optim.g.betas", [0.9, 1.0], "optim.g.betas = [0.9, 1.0] invalid: allowed a list of 2 numbers, each a number >= 0 and < 1"),
     ("schedule.milestones", [100, 0], "schedule.milestones = [100, 0]"),
     ("schedule.gamma", 0, "schedule.gamma = 0 invalid: allowed a number > 0 and <= 1"),
     ("seed", True, "seed = True invalid: allowed an integer 0 to 2147483647"),
