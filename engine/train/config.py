@@ -18,6 +18,7 @@ from engine import document
 from engine.devices import DEVICE_CHOICES, PRECISIONS, check_device_name
 from engine.document import InvalidValue, boolean, choice, integer, number, section, text, value
 from engine.errors import ArchivistError
+from engine.train.runs import check_run_name
 
 INIT_TEMPLATE = """\
 # Archivist training config (archivist train CONFIG.yaml). Keys not given take these defaults.
@@ -138,20 +139,25 @@ ITERS_MAX = 10**9
 # or raises ValueError with what is allowed (engine.document turns it into the key's refusal).
 
 
-def _run_name(value: str) -> str:
-    from engine.train.runs import check_run_name  # runs imports this module's neighbours
+RUN_NAME_WORDS = "1-64 letters, digits, '.', '_' or '-', starting with a letter or digit"
+_WORKERS = document.Key("integer", "", 0, 64)
+_LAYER_WEIGHT = document.Key("number", "", 0, WEIGHT_MAX)
+_BETA = document.Key("number", "", 0, 1, hi_open=True)
+_MILESTONE = document.Key("integer", "", 1, None)
 
+
+def _run_name(value: str) -> str:
     try:
         return check_run_name(value)
     except ArchivistError:
-        raise ValueError("1-64 letters, digits, '.', '_' or '-' (starting with a letter or digit)") from None
+        raise ValueError from None
 
 
 def _device_name(value: str) -> str:
     try:
         check_device_name(value)
     except ArchivistError:
-        raise ValueError(DEVICE_CHOICES) from None
+        raise ValueError from None
     return value  # kept as written: the trainer resolves it, and it may change on resume
 
 
@@ -172,11 +178,7 @@ def _workers(value: Any) -> int | str:
         raise ValueError from None
 
 
-_WORKERS = document.Key("integer", "", 0, 64)
-
-
 def _layer_weights(value: Any) -> dict[str, float]:
-    weight = document.Key("number", "", 0, WEIGHT_MAX)
     if not isinstance(value, dict) or not value:
         raise ValueError
     out = {}
@@ -184,14 +186,10 @@ def _layer_weights(value: Any) -> dict[str, float]:
         if layer not in VGG_LAYERS:
             raise ValueError(f"VGG19 layer names ({', '.join(VGG_LAYERS)}); {layer!r} is not one")
         try:
-            out[layer] = weight.check(layer, w)
-        except document.InvalidValue:
-            raise ValueError(f"layer weights that are each {weight.allowed()}; {layer}: {w!r} is not") from None
+            out[layer] = _LAYER_WEIGHT.check(layer, w)
+        except InvalidValue:
+            raise ValueError(f"layer weights that are each {_LAYER_WEIGHT.allowed()}; {layer}: {w!r} is not") from None
     return out
-
-
-_BETA = document.Key("number", "", 0, 1, hi_open=True)
-_MILESTONE = document.Key("integer", "", 1, None)
 
 
 # --------------------------------------------------------------------------------------------
@@ -331,7 +329,7 @@ class TrainConfig:
     """A whole training config; build it with :func:`load_config` or :func:`config_from_dict`."""
 
     name: str = text("medium-v1", "the run: `runs/<name>/` in ARCHIVIST_HOME (`--name` overrides)",
-                     allowed="1-64 letters, digits, '.', '_' or '-'", convert=_run_name)
+                     allowed=RUN_NAME_WORDS, convert=_run_name)
     seed: int = integer(0, 0, 2**31 - 1, "seeds everything: weights, patches, augmentations, degradations, "
                         "validation pairs")
     device: str = text("auto", "auto: the first CUDA GPU, else the CPU (`--device` overrides)",
