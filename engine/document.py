@@ -8,7 +8,8 @@ field's metadata as a :class:`Key`, and everything else is read from it:
 - :func:`build` makes the dataclass from a mapping (YAML, JSON): unknown keys are refused with the
   keys allowed, each value is checked, nested sections are built in turn;
 - :func:`check` checks an instance made in code (from command-line flags, say);
-- :func:`reference` lists the keys, what each allows, its default and its words, for documentation.
+- :func:`reference` lists the keys, what each allows, its default and its words, for documentation;
+  :func:`reference_table` writes them as the Markdown table the docs hold.
 
 Every refusal is an :class:`InvalidValue`: it names the document's key (``tile``,
 ``train.total_iters``), the value and what is allowed. The command line shows the same refusal
@@ -21,7 +22,9 @@ Profiles keep :mod:`engine.degrade.params`: their values are ranges to draw from
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import math
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -194,6 +197,28 @@ def value(default: Any, doc: str, *, allowed: str, convert: Callable[[Any], Any]
     return _declare(Key("value", doc, allowed_words=allowed, convert=convert, optional=optional), default)
 
 
+def list_of(item: Key, *, count: int | None = None, unique: bool = False) -> Callable[[Any], list]:
+    """A ``convert`` for :func:`value`: a list (of ``count`` items, each once when ``unique``) whose
+    items ``item`` allows; returns the items normalised."""
+    def convert(given: Any) -> list:
+        if not isinstance(given, list) or (count is not None and len(given) != count):
+            raise ValueError
+        try:
+            items = [item.check("item", x) for x in given]
+        except InvalidValue:
+            raise ValueError from None
+        if unique and len(set(items)) != len(items):
+            raise ValueError
+        return items
+    return convert
+
+
+def list_words(item: Key, of: str = "items", *, count: int | None = None, unique: bool = False) -> str:
+    """What :func:`list_of` allows, in words (``a list of 2 numbers, each a number >= 0 and < 1``)."""
+    counted = f"a list of {count} {of}" if count is not None else f"a list of {of}"
+    return f"{counted}, each {item.allowed()}" + (", none twice" if unique else "")
+
+
 def section(cls: type, doc: str = ""):
     """A nested document of dataclass ``cls`` (its defaults when absent)."""
     return field(default_factory=cls, metadata={"key": Key("section", doc, section=cls)})
@@ -262,3 +287,63 @@ def reference(cls: type, prefix: str = "") -> list[tuple[str, str, Any, str]]:
         else:
             rows.append((full, key.allowed(), getattr(defaults, f.name), key.doc))
     return rows
+
+
+def show_default(v: Any) -> str:
+    """A default as the YAML a user would write (``null``, ``true``, ``[frames/]``, ``1e-07``)."""
+    if v is None:
+        return "null"
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, float):
+        shown = repr(v)  # 1.0 stays 1.0, 1e-07 stays exact
+        mantissa, e, exponent = shown.partition("e")
+        return f"{mantissa}.0e{exponent}" if e and "." not in mantissa else shown  # YAML 1.1 needs the dot
+    if isinstance(v, (list, tuple)):
+        return "[" + ", ".join(show_default(x) for x in v) + "]"
+    if isinstance(v, Mapping):
+        return "{" + ", ".join(f"{k}: {show_default(x)}" for k, x in v.items()) + "}"
+    return str(v)
+
+
+def reference_table(cls: type) -> str:
+    """The Markdown table of :func:`reference` (key, default, allowed, meaning) that docs hold."""
+    def cell(text: str) -> str:
+        return text.replace("|", "\\|")
+
+    lines = ["| key | default | allowed | meaning |", "|---|---|---|---|"]
+    for key, allowed, default, doc in reference(cls):
+        lines.append(f"| `{key}` | `{cell(show_default(default))}` | {cell(allowed)} | {cell(doc)} |")
+    return "\n".join(lines) + "\n"
+
+
+def with_reference(text: str, cls: type) -> str:
+    """``text`` (a docs page) with its generated key table of ``cls`` replaced by the current one.
+
+    The table sits between ``<!-- keys of NAME -->`` and ``<!-- end of keys -->`` (NAME: the class's
+    module and name), so a test can tell a page that has drifted from its document."""
+    start = f"<!-- keys of {cls.__module__}.{cls.__qualname__}: generated, do not edit by hand -->\n"
+    end = "<!-- end of keys -->"
+    head, found, rest = text.partition(start)
+    if not found or end not in rest:
+        raise ValueError(f"no generated key table for {cls.__qualname__} (the line {start.strip()!r})")
+    return head + start + reference_table(cls) + rest[rest.index(end):]
+
+
+_TABLE_MARK = re.compile(r"<!-- keys of ([\w.]+): generated, do not edit by hand -->")
+
+
+def refresh_page(text: str) -> str:
+    """A docs page with every generated key table in it made current (each names its class)."""
+    for qualified in _TABLE_MARK.findall(text):
+        module, _, name = qualified.rpartition(".")
+        text = with_reference(text, getattr(importlib.import_module(module), name))
+    return text
+
+
+if __name__ == "__main__":  # python -m engine.document docs/training.md docs/daemon.md
+    import sys
+    from pathlib import Path
+
+    for page in sys.argv[1:]:
+        Path(page).write_text(refresh_page(Path(page).read_text(encoding="utf-8")), encoding="utf-8")

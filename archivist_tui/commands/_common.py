@@ -6,6 +6,7 @@ import argparse
 from collections.abc import Callable
 
 from engine.devices import PRECISIONS
+from engine.document import describe_range
 
 
 def add_device_options(parser: argparse.ArgumentParser) -> None:
@@ -41,7 +42,8 @@ def int_arg(name: str, lo: int = -INT64_MAX, hi: int = INT64_MAX) -> Callable[[s
         except ValueError:
             raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
         if not lo <= value <= hi:
-            raise argparse.ArgumentTypeError(f"{text} out of range: allowed {lo} to {hi}")
+            shown = describe_range(lo if lo > -INT64_MAX else None, hi if hi < INT64_MAX else None, integer=True)
+            raise argparse.ArgumentTypeError(f"{text} out of range: allowed {shown}")
         return value
 
     parse.__name__ = name  # argparse names the type in some messages
@@ -57,7 +59,7 @@ def float_arg(name: str, lo: float, hi: float) -> Callable[[str], float]:
         except ValueError:
             raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
         if not lo <= value <= hi:  # NaN fails this too
-            raise argparse.ArgumentTypeError(f"{text} out of range: allowed {lo:g} to {hi:g}")
+            raise argparse.ArgumentTypeError(f"{text} out of range: allowed {describe_range(lo, hi)}")
         return value
 
     parse.__name__ = name

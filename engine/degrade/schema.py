@@ -31,6 +31,7 @@ from typing import Any
 
 from engine.degrade.params import ParamSpec
 from engine.degrade.registry import EFFECTS
+from engine.document import describe_range
 from engine.errors import ArchivistError
 
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
@@ -164,9 +165,11 @@ def _fmt(v: float) -> str:
 
 
 def _range_allowed(spec: ParamSpec) -> str:
-    lo, hi = spec.bounds
-    kind = "a whole number" if spec.integer else "a number"
-    return f"{kind} or [low, high] with {_fmt(lo)} <= low <= high <= {_fmt(hi)}"
+    return f"{describe_range(*spec.bounds, integer=spec.integer)}, or [low, high] within it (low <= high)"
+
+
+PROBABILITY = describe_range(0, 1)
+MIX_WEIGHT = describe_range(0, None, lo_open=True)
 
 
 def validate_range(source: str, key: str, value: Any, bounds: tuple[float, float],
@@ -196,11 +199,11 @@ def validate_range(source: str, key: str, value: Any, bounds: tuple[float, float
 
 def _validate_probability(source: str, key: str, value: Any) -> float:
     if not _is_number(value):
-        raise _fail(source, key, value, "a number from 0 to 1", "wrong type")
+        raise _fail(source, key, value, PROBABILITY, "wrong type")
     if not math.isfinite(value):
-        raise _fail(source, key, value, "a number from 0 to 1", "not a finite number")
+        raise _fail(source, key, value, PROBABILITY, "not a finite number")
     if not 0.0 <= float(value) <= 1.0:
-        raise _fail(source, key, value, "a number from 0 to 1", "out of range")
+        raise _fail(source, key, value, PROBABILITY, "out of range")
     return float(value)
 
 
@@ -321,11 +324,11 @@ def validate_mix(doc: Any, source: str, resolve: Callable[[str], Profile]) -> Mi
     description = _validate_description(source, doc)
     members = doc.get("profiles")
     if not isinstance(members, Mapping) or not members:
-        raise _fail(source, "profiles", members, "a mapping of profile names to weights > 0", "wrong type")
+        raise _fail(source, "profiles", members, f"a mapping of profile names to weights, each {MIX_WEIGHT}", "wrong type")
     weights = []
     for pname, weight in members.items():
         if not _is_number(weight) or not math.isfinite(weight) or weight <= 0:
-            raise _fail(source, f"profiles.{pname}", weight, "a finite number > 0",
+            raise _fail(source, f"profiles.{pname}", weight, f"{MIX_WEIGHT}, finite",
                         "wrong type, not finite or not positive")
         weights.append((resolve(str(pname)), float(weight)))
     total = sum(w for _, w in weights)
@@ -338,9 +341,9 @@ def validate_mix(doc: Any, source: str, resolve: Callable[[str], Profile]) -> Mi
 
 def _spec_bounds(spec: ParamSpec) -> str:
     if spec.kind == "range":
-        return f"{_fmt(spec.bounds[0])} … {_fmt(spec.bounds[1])}" + (" (whole)" if spec.integer else "")
+        return describe_range(*spec.bounds, integer=spec.integer)
     if spec.kind == "chance":
-        return "probability 0 … 1"
+        return PROBABILITY
     return " \\| ".join(spec.options)
 
 
@@ -400,14 +403,14 @@ def reference_markdown() -> str:
         "| key | allowed | default |",
         "|---|---|---|",
         "| enabled | true \\| false | false |",
-        "| probability | 0 … 1 | 0.5 |",
-        f"| strength | {_fmt(EXTREME_BOUNDS[0])} … {_fmt(EXTREME_BOUNDS[1])} | [1.48, 3.07] |",
-        f"| cast | {_fmt(EXTREME_BOUNDS[0])} … {_fmt(EXTREME_BOUNDS[1])} | [1.18, 2.99] |",
+        f"| probability | {PROBABILITY} | 0.5 |",
+        f"| strength | {describe_range(*EXTREME_BOUNDS)} | [1.48, 3.07] |",
+        f"| cast | {describe_range(*EXTREME_BOUNDS)} | [1.18, 2.99] |",
         "",
         "## Effects, in pipeline order",
         "",
         "Every effect takes `enabled` (true \\| false; default true once the effect is mentioned) and",
-        "`probability` (0 … 1, default 1): the chance that the effect happens on a sample.",
+        f"`probability` ({PROBABILITY}, default 1): the chance that the effect happens on a sample.",
         "",
     ]
     for name, effect in EFFECTS.items():

@@ -10,39 +10,68 @@ queue:
   hook: [/usr/local/bin/notify-job, --quiet]   # optional; run without a shell at job end
   hook_timeout: 60
 ```
+
+Each key is declared once in :class:`QueueConfig` (engine.document); docs/daemon.md's key table is
+made from those declarations.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import shlex
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+from engine import document
+from engine.document import InvalidValue, integer, number, value
 from engine.errors import ArchivistError
 from engine.paths import archivist_home
 
 log = logging.getLogger(__name__)
 
-KEYS = ("gpus", "cpu_slots", "max_attempts", "poll_interval", "stop_grace", "hook", "hook_timeout")
+_GPU_INDEX = document.Key("integer", "", 0, None)
+
+
+def _gpus(given: Any) -> str | list[int]:
+    return given if given == "auto" else document.list_of(_GPU_INDEX, unique=True)(given)
+
+
+def _hook(given: Any) -> list[str]:
+    if isinstance(given, str):
+        given = shlex.split(given)  # split like a shell would, but never run through one
+    if not isinstance(given, list) or not given or not all(isinstance(h, str) and h for h in given):
+        raise ValueError
+    return list(given)
 
 
 @dataclass
 class QueueConfig:
-    """Validated daemon settings; ``slots`` are the names the daemon schedules on."""
+    """The daemon's settings. :func:`load_config` returns them resolved: ``gpus`` a list of indices
+    and ``cpu_slots`` a number; ``slots`` are the names the daemon schedules on."""
 
-    gpus: list[int] = field(default_factory=list)
-    cpu_slots: int = 1
-    max_attempts: int = 3
-    poll_interval: float = 1.0
-    stop_grace: float = 30.0
-    hook: list[str] | None = None
-    hook_timeout: float = 60.0
+    gpus: str | list[int] = value("auto", "auto: one slot per CUDA GPU; or a list such as [0, 2]; [] for none",
+                                  allowed=f"auto or {document.list_words(_GPU_INDEX, 'GPU indices', unique=True)}",
+                                  convert=_gpus)
+    cpu_slots: int | None = integer(None, 0, 64, "CPU slots; null: 1 when there is no GPU slot, else 0",
+                                    optional=True)
+    max_attempts: int = integer(3, 1, 100, "a job whose own work fails this many times is marked failed")
+    poll_interval: float = number(1.0, 0.01, 60, "between the daemon's (and workers') looks at the database",
+                                  unit="seconds")
+    stop_grace: float = number(30.0, 0.1, 3600, "a worker gets this long to stop at a safe boundary before "
+                               "it is killed", unit="seconds")
+    hook: list[str] | None = value(None, "a command run once at the end of every job, without a shell",
+                                   allowed="a command as a list of words or one string", convert=_hook,
+                                   optional=True)
+    hook_timeout: float = number(60.0, 0.1, 3600, "a hook that runs longer is killed", unit="seconds")
 
     @property
     def slots(self) -> list[str]:
-        return [f"cuda:{g}" for g in self.gpus] + [f"cpu:{k}" for k in range(self.cpu_slots)]
+        gpus = [] if self.gpus == "auto" else self.gpus
+        cpu_slots = self.cpu_slots if self.cpu_slots is not None else (0 if gpus else 1)
+        return [f"cuda:{g}" for g in gpus] + [f"cpu:{k}" for k in range(cpu_slots)]
 
 
 def config_path() -> Path:
@@ -70,57 +99,24 @@ def load_config(path: str | os.PathLike | None = None, detect_gpus: bool = True)
         if not isinstance(loaded, dict):
             raise ArchivistError(f"{path}: expected a mapping at the top level")
         doc = loaded.get("queue") or {}
-        if not isinstance(doc, dict):
-            raise ArchivistError(f"{path}: queue: expected a mapping")
-    unknown = sorted(set(doc) - set(KEYS))
-    if unknown:
-        raise ArchivistError(f"{path}: queue.{unknown[0]}: unknown key; allowed are {', '.join(KEYS)}")
+    cfg = document.build(QueueConfig, doc, source=str(path), prefix="queue")
+    return _resolved(cfg, path, detect_gpus)
 
-    def where(key: str) -> str:
-        return f"{path}: queue.{key}"
 
-    gpus_value = doc.get("gpus", "auto")
-    if gpus_value == "auto":
+def _resolved(cfg: QueueConfig, path: Path, detect_gpus: bool) -> QueueConfig:
+    """The rules between keys, and ``auto``/null turned into what the daemon runs with."""
+    gpus = cfg.gpus
+    if gpus == "auto":
         gpus = list(range(_count_cuda_devices())) if detect_gpus else []
-    elif isinstance(gpus_value, list) and all(isinstance(g, int) and not isinstance(g, bool) and g >= 0
-                                              for g in gpus_value):
-        if len(set(gpus_value)) != len(gpus_value):
-            raise ArchivistError(f"{where('gpus')}: {gpus_value} lists a GPU twice")
-        gpus = list(gpus_value)
-    else:
-        raise ArchivistError(f"{where('gpus')}: {gpus_value!r} invalid: allowed are auto or a list of GPU indices")
-
-    cpu_slots = doc.get("cpu_slots", 0 if gpus else 1)
-    _check_int(where("cpu_slots"), cpu_slots, 0, 64)
+    cpu_slots = cfg.cpu_slots if cfg.cpu_slots is not None else (0 if gpus else 1)
     if not gpus and cpu_slots == 0:
-        raise ArchivistError(f"{where('cpu_slots')}: 0 with no GPU slot would never run a job: allowed 1 to 64")
-    max_attempts = doc.get("max_attempts", 3)
-    _check_int(where("max_attempts"), max_attempts, 1, 100)
-    poll = _check_number(where("poll_interval"), doc.get("poll_interval", 1.0), 0.01, 60)
-    grace = _check_number(where("stop_grace"), doc.get("stop_grace", 30.0), 0.1, 3600)
-    hook_timeout = _check_number(where("hook_timeout"), doc.get("hook_timeout", 60.0), 0.1, 3600)
-    hook = doc.get("hook")
-    if hook is not None:
-        if isinstance(hook, str):
-            hook = shlex.split(hook)  # split like a shell would, but never run through one
-        if not isinstance(hook, list) or not hook or not all(isinstance(h, str) and h for h in hook):
-            raise ArchivistError(f"{where('hook')}: expected a command as a list of strings (or one string)")
-        if os.sep in hook[0] and not os.path.isabs(hook[0]):
-            # The daemon runs in "/": a relative program path is read from the config file's folder.
-            hook = [os.path.abspath(os.path.join(path.parent, os.path.expanduser(hook[0]))), *hook[1:]]
-    return QueueConfig(gpus=gpus, cpu_slots=cpu_slots, max_attempts=max_attempts, poll_interval=poll,
-                       stop_grace=grace, hook=hook, hook_timeout=hook_timeout)
-
-
-def _check_int(where: str, value, lo: int, hi: int) -> None:
-    if not isinstance(value, int) or isinstance(value, bool) or not lo <= value <= hi:
-        raise ArchivistError(f"{where}: {value!r} invalid: allowed an integer {lo} to {hi}")
-
-
-def _check_number(where: str, value, lo: float, hi: float) -> float:
-    if not isinstance(value, (int, float)) or isinstance(value, bool) or not lo <= value <= hi:
-        raise ArchivistError(f"{where}: {value!r} invalid: allowed a number {lo:g} to {hi:g}")
-    return float(value)
+        raise InvalidValue("queue.cpu_slots", 0, "an integer 1 to 64 when there is no GPU slot (else no job "
+                           "would ever run)", str(path))
+    hook = cfg.hook
+    if hook is not None and os.sep in hook[0] and not os.path.isabs(hook[0]):
+        # The daemon runs in "/": a relative program path is read from the config file's folder.
+        hook = [os.path.abspath(os.path.join(path.parent, os.path.expanduser(hook[0]))), *hook[1:]]
+    return dataclasses.replace(cfg, gpus=gpus, cpu_slots=cpu_slots, hook=hook)
 
 
 def _count_cuda_devices() -> int:

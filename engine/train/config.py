@@ -7,7 +7,6 @@ loss switched off where no VGG19 weights are at hand).
 
 from __future__ import annotations
 
-import math
 import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -15,7 +14,11 @@ from typing import Any
 
 import yaml
 
+from engine import document
+from engine.devices import DEVICE_CHOICES, PRECISIONS, check_device_name
+from engine.document import InvalidValue, boolean, choice, integer, number, section, text, value
 from engine.errors import ArchivistError
+from engine.train.runs import check_run_name
 
 INIT_TEMPLATE = """\
 # Archivist training config (archivist train CONFIG.yaml). Keys not given take these defaults.
@@ -127,126 +130,223 @@ RESUMABLE_KEYS = {"train.total_iters", "train.log_every", "train.val_every", "tr
 VGG_CACHE = Path("~/.cache/torch/hub/checkpoints/vgg19-dcbb9e9d.pth")
 VGG_LAYERS = ("conv1_1", "conv1_2", "conv2_1", "conv2_2", "conv3_1", "conv3_2", "conv3_3", "conv3_4",
               "conv4_1", "conv4_2", "conv4_3", "conv4_4", "conv5_1", "conv5_2", "conv5_3", "conv5_4")
+WEIGHT_MAX = 1e4  # a loss weight; far above any useful one, low enough to catch a typo's exponent
+ITERS_MAX = 10**9
+
+
+# --------------------------------------------------------------------------------------------
+# Values that are more than a number or a word: each converter checks and normalises one value,
+# or raises ValueError with what is allowed (engine.document turns it into the key's refusal).
+
+
+RUN_NAME_WORDS = "1-64 letters, digits, '.', '_' or '-', starting with a letter or digit"
+_WORKERS = document.Key("integer", "", 0, 64)
+_LAYER_WEIGHT = document.Key("number", "", 0, WEIGHT_MAX)
+_BETA = document.Key("number", "", 0, 1, hi_open=True)
+_MILESTONE = document.Key("integer", "", 1, None)
+
+
+def _run_name(value: str) -> str:
+    try:
+        return check_run_name(value)
+    except ArchivistError:
+        raise ValueError from None
+
+
+def _device_name(value: str) -> str:
+    try:
+        check_device_name(value)
+    except ArchivistError:
+        raise ValueError from None
+    return value  # kept as written: the trainer resolves it, and it may change on resume
+
+
+def _folders(value: Any) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if not isinstance(value, list) or not all(isinstance(c, str) and c for c in value):
+        raise ValueError
+    return list(value)
+
+
+def _workers(value: Any) -> int | str:
+    if value == "auto":
+        return value
+    try:
+        return _WORKERS.check("data.workers", value)
+    except InvalidValue:
+        raise ValueError from None
+
+
+def _layer_weights(value: Any) -> dict[str, float]:
+    if not isinstance(value, dict) or not value:
+        raise ValueError
+    out = {}
+    for layer, w in value.items():
+        if layer not in VGG_LAYERS:
+            raise ValueError(f"VGG19 layer names ({', '.join(VGG_LAYERS)}); {layer!r} is not one")
+        try:
+            out[layer] = _LAYER_WEIGHT.check(layer, w)
+        except InvalidValue:
+            raise ValueError(f"layer weights that are each {_LAYER_WEIGHT.allowed()}; {layer}: {w!r} is not") from None
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# The document
 
 
 @dataclass
 class NetworkConfig:
-    arch: str = "compact"
-    num_feat: int = 48
-    num_conv: int = 16
-    scale: int = 1
-    act: str = "prelu"
-    pretrained: str | None = None
+    arch: str = choice("compact", ("compact",), "the generator: Real-ESRGAN's Compact (SRVGGNetCompact)")
+    num_feat: int = integer(48, 1, 1024, "Compact width (48nf16nc is the Archivist size: 336,003 parameters)")
+    num_conv: int = integer(16, 1, 128, "Compact depth (convolutions)")
+    scale: int = choice(1, (1, 2, 3, 4), "upscaling factor: the LQ side is downscaled (area) by this")
+    act: str = choice("prelu", ("prelu", "relu", "leakyrelu"), "activation")
+    pretrained: str | None = text(None, "a library model name or a model file to fine-tune from; it must "
+                                  "match the network keys", allowed="a library model name or a model file",
+                                  optional=True)
 
 
 @dataclass
 class DataConfig:
-    clean: list[str] = field(default_factory=lambda: ["frames/"])
-    video_every: int = 1
-    video_limit: int | None = None
-    paired: str | None = None
-    val: str | None = None
-    val_count: int = 4
-    val_size: int = 256
-    patch_size: int = 128
-    batch_size: int = 8
-    workers: int | str = "auto"
-    flip: bool = True
-    rot90: bool = True
-    mix: str | None = "default"
-    damage_scale: str = "frame"
-    gray_film: bool = True
+    clean: list[str] | None = value(["frames/"], "folders of clean frames (PNG/TIFF/JPEG, 8/16-bit) or videos, "
+                                    "degraded on the fly", allowed="a folder or a list of folders or videos",
+                                    convert=_folders, optional=True)
+    video_every: int = integer(1, 1, 10**6, "from a video in `clean`: every N-th frame (extracted once, "
+                               "lossless PNG, into `runs/<run>/frames/<video>/`)")
+    video_limit: int | None = integer(None, 1, 10**7, "at most this many frames per video", optional=True)
+    paired: str | None = text(None, "a pre-generated paired dataset (e.g. from `archivist degrade`, clip "
+                              "datasets' sub-folders included); replaces `clean` and `mix`",
+                              allowed="a folder with gt/ and lq/ (same names)", optional=True)
+    val: str | None = text(None, "validation frames (a clean or a paired folder); null: the last `val_count` "
+                           "frames or pairs are held out", allowed="a folder", optional=True)
+    val_count: int = integer(4, 1, 1000, "frames held out for validation when `val` is null")
+    val_size: int = integer(256, 16, 4096, "validation pairs are centre crops of this side", unit="pixels")
+    patch_size: int = integer(128, 16, 2048, "training patch side (GT); a multiple of `network.scale`",
+                              unit="pixels")
+    batch_size: int = integer(8, 1, 1024, "patches per step, per process (per GPU under DDP)")
+    workers: int | str = value("auto", "data-loading processes; auto: cores - 1 (0 loads in the training "
+                               "process)", allowed=f"auto or {_WORKERS.allowed()}", convert=_workers)
+    flip: bool = boolean(True, "random horizontal/vertical flips, identical on GT and LQ")
+    rot90: bool = boolean(True, "random 90° rotations, identical on GT and LQ")
+    mix: str | None = text("default", "the degradation mix or single profile for on-the-fly pairs: a name, or "
+                           "a YAML file (relative to the config's folder)",
+                           allowed="a mix or profile name or a YAML path", optional=True)
+    damage_scale: str = choice("frame", ("frame", "patch"), "frame: a patch is a window of its frame damaged "
+                               "whole (vignetting, flicker's gradient, large stains, creases and long scratches "
+                               "laid out over the frame; only the window and a margin are computed); patch: "
+                               "damaged as if it were the frame (how archivist-starter v1 was trained). A run "
+                               "stored before this key resumes as `patch`")
+    gray_film: bool = boolean(True, "a clean frame with R = G = B is black-and-white film: its damaged input "
+                              "is made gray too (Rec.601 luma), so the network learns gray in, gray out. A run "
+                              "stored before this key resumes with `false`")
 
 
 @dataclass
 class PixelLoss:
-    type: str = "l1"
-    weight: float = 1.0
-    usm_gt: bool = False
+    type: str = choice("l1", ("l1", "charbonnier"), "the pixel loss")
+    weight: float = number(1.0, 0, WEIGHT_MAX, "0 turns it off")
+    usm_gt: bool = boolean(False, "unsharp-masked GT for the pixel loss (caused halos in the original work)")
 
 
 @dataclass
 class PerceptualLoss:
-    weight: float = 1.0
-    vgg19: str | None = None
-    layers: dict[str, float] = field(default_factory=lambda: {
-        "conv1_2": 0.1, "conv2_2": 0.1, "conv3_4": 1.0, "conv4_4": 1.0, "conv5_4": 1.0})
+    weight: float = number(1.0, 0, WEIGHT_MAX, "0 turns it off (and needs no VGG19 weights)")
+    vgg19: str | None = text(None, "torchvision-layout VGG19 weights; null: "
+                             "`~/.cache/torch/hub/checkpoints/vgg19-dcbb9e9d.pth`. Never downloaded: without "
+                             "them the run refuses to start", allowed="a local weights file (.pth)", optional=True)
+    layers: dict[str, float] = value(
+        {"conv1_2": 0.1, "conv2_2": 0.1, "conv3_4": 1.0, "conv4_4": 1.0, "conv5_4": 1.0},
+        "pre-activation features, ImageNet-normalised input (Real-ESRGAN's)",
+        allowed=f"a mapping of VGG19 layer names (conv1_1 to conv5_4) to weights, each "
+                f"{document.describe_range(0, WEIGHT_MAX)}", convert=_layer_weights)
 
 
 @dataclass
 class GanLoss:
-    weight: float = 0.1
-    type: str = "vanilla"
-    real_label: float = 0.9
-    adaptive: bool = False
-    adaptive_threshold: float = 0.3
-    d_num_feat: int = 64
+    weight: float = number(0.1, 0, WEIGHT_MAX, "0 (with perceptual 0): the generator alone, no "
+                           "discriminator is built (the Real-ESRNet stage)")
+    type: str = choice("vanilla", ("vanilla",), "BCE on the logits of `UNetDiscriminatorSN`")
+    real_label: float = number(0.9, 0.5, 1.0, "one-sided label smoothing: the real label is capped here, "
+                               "which keeps D from bullying G")
+    adaptive: bool = boolean(False, "skip D updates while D is far ahead (see `adaptive_threshold`)")
+    adaptive_threshold: float = number(0.3, 0, 1, "skip D updates when mean D(real) - D(fake) exceeds this")
+    d_num_feat: int = integer(64, 1, 512, "discriminator width")
 
 
 @dataclass
 class LossesConfig:
-    pixel: PixelLoss = field(default_factory=PixelLoss)
-    perceptual: PerceptualLoss = field(default_factory=PerceptualLoss)
-    gan: GanLoss = field(default_factory=GanLoss)
+    pixel: PixelLoss = section(PixelLoss)
+    perceptual: PerceptualLoss = section(PerceptualLoss)
+    gan: GanLoss = section(GanLoss)
 
 
 @dataclass
 class OptimizerConfig:
-    type: str = "adam"
-    lr: float = 1e-4
-    betas: list[float] = field(default_factory=lambda: [0.9, 0.99])
-    weight_decay: float = 0.0
+    type: str = choice("adam", ("adam", "adamw"), "the optimizer")
+    lr: float = number(1e-4, 0, 1.0, "learning rate", lo_open=True)
+    betas: list[float] = value([0.9, 0.99], "Adam's betas", allowed=document.list_words(_BETA, "numbers", count=2),
+                               convert=document.list_of(_BETA, count=2))
+    weight_decay: float = number(0.0, 0, 1, "weight decay")
 
 
 @dataclass
 class OptimConfig:
-    g: OptimizerConfig = field(default_factory=OptimizerConfig)
-    d: OptimizerConfig = field(default_factory=OptimizerConfig)
-    grad_clip: float = 0.0
+    g: OptimizerConfig = section(OptimizerConfig, "the generator's optimizer")
+    d: OptimizerConfig = section(OptimizerConfig, "the discriminator's optimizer")
+    grad_clip: float = number(0.0, 0, 1e6, "max gradient norm (G and D); 0 turns clipping off")
 
 
 @dataclass
 class ScheduleConfig:
-    type: str = "multistep"
-    milestones: list[int] = field(default_factory=lambda: [200000])
-    gamma: float = 0.5
-    warmup_iters: int = 0
-    min_lr: float = 1e-7
+    type: str = choice("multistep", ("multistep", "cosine"), "the learning-rate schedule")
+    milestones: list[int] = value([200000], "multistep: iterations at which lr is multiplied by `gamma`",
+                                  allowed=document.list_words(_MILESTONE, "iterations"), convert=document.list_of(_MILESTONE))
+    gamma: float = number(0.5, 0, 1, "multistep: the lr factor at each milestone", lo_open=True)
+    warmup_iters: int = integer(0, 0, ITERS_MAX, "linear warm-up from 0 over this many iterations")
+    min_lr: float = number(1e-7, 0, 1, "cosine floor (cosine spans `train.total_iters`)")
 
 
 @dataclass
 class EmaConfig:
-    decay: float = 0.999
+    decay: float = number(0.999, 0, 1, "the EMA generator is what is validated, promoted and saved as the "
+                          "model", hi_open=True)
 
 
 @dataclass
 class TrainLoopConfig:
-    total_iters: int = 400000
-    log_every: int = 100
-    val_every: int = 5000
-    checkpoint_every: int = 5000
-    keep_checkpoints: int = 5
-    nan_tolerance: int = 5
+    total_iters: int = integer(400000, 1, ITERS_MAX, "iterations of the whole run")
+    log_every: int = integer(100, 1, ITERS_MAX, "iterations between log lines")
+    val_every: int = integer(5000, 1, ITERS_MAX, "iterations between validations")
+    checkpoint_every: int = integer(5000, 1, ITERS_MAX, "iterations between checkpoints")
+    keep_checkpoints: int = integer(5, 1, 10**6, "checkpoints kept; older ones are deleted")
+    nan_tolerance: int = integer(5, 1, 10**6, "non-finite steps in a row before the run aborts")
 
 
 @dataclass
 class TrainConfig:
     """A whole training config; build it with :func:`load_config` or :func:`config_from_dict`."""
 
-    name: str = "medium-v1"
-    seed: int = 0
-    device: str = "auto"
-    precision: str = "auto"
-    channels_last: bool = False
-    compile: bool = False
-    network: NetworkConfig = field(default_factory=NetworkConfig)
-    data: DataConfig = field(default_factory=DataConfig)
-    losses: LossesConfig = field(default_factory=LossesConfig)
-    optim: OptimConfig = field(default_factory=OptimConfig)
-    schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
-    ema: EmaConfig = field(default_factory=EmaConfig)
-    train: TrainLoopConfig = field(default_factory=TrainLoopConfig)
-    base_dir: str = field(default=".", repr=False)  # relative data paths are read from here
+    name: str = text("medium-v1", "the run: `runs/<name>/` in ARCHIVIST_HOME (`--name` overrides)",
+                     allowed=RUN_NAME_WORDS, convert=_run_name)
+    seed: int = integer(0, 0, 2**31 - 1, "seeds everything: weights, patches, augmentations, degradations, "
+                        "validation pairs")
+    device: str = text("auto", "auto: the first CUDA GPU, else the CPU (`--device` overrides)",
+                       allowed=DEVICE_CHOICES, convert=_device_name)
+    precision: str = choice("auto", PRECISIONS, "auto: bf16/fp16 on CUDA, fp32 on CPU (bf16 on these CPUs is "
+                            "emulated and slow); fp16 uses a GradScaler (`--precision` overrides)")
+    channels_last: bool = boolean(False, "NHWC memory layout for networks and batches (faster on GPUs with "
+                                  "tensor cores)")
+    compile: bool = boolean(False, "`torch.compile` the generator")
+    network: NetworkConfig = section(NetworkConfig)
+    data: DataConfig = section(DataConfig)
+    losses: LossesConfig = section(LossesConfig)
+    optim: OptimConfig = section(OptimConfig)
+    schedule: ScheduleConfig = section(ScheduleConfig)
+    ema: EmaConfig = section(EmaConfig)
+    train: TrainLoopConfig = section(TrainLoopConfig)
+    base_dir: str = field(default=".", repr=False)  # relative data paths are read from here; not a key
 
     def to_dict(self) -> dict[str, Any]:
         """The document (without ``base_dir``), as stored in the run directory."""
@@ -268,171 +368,33 @@ class TrainConfig:
         return path if path.is_absolute() else Path(self.base_dir) / path
 
 
-class ConfigError(ArchivistError):
-    """A config key with a bad value."""
-
-
-def _fail(source: str, key: str, value: Any, allowed: str) -> ConfigError:
-    return ConfigError(f"{source}: {key} = {value!r} is invalid: allowed {allowed}")
-
-
-def _merge(cls, doc: Any, source: str, prefix: str):
-    """Build dataclass ``cls`` from a mapping, refusing unknown keys and wrong types."""
-    if doc is None:
-        doc = {}
-    if not isinstance(doc, dict):
-        raise _fail(source, prefix or "(document)", doc, "a mapping")
-    obj = cls()
-    fields = {f for f in obj.__dataclass_fields__ if f != "base_dir"}
-    for key, value in doc.items():
-        full = f"{prefix}.{key}" if prefix else str(key)
-        if key not in fields:
-            raise ConfigError(f"{source}: unknown key {full!r}: allowed keys are {', '.join(sorted(fields))}")
-        current = getattr(obj, key)
-        if hasattr(current, "__dataclass_fields__"):
-            setattr(obj, key, _merge(type(current), value, source, full))
-        else:
-            setattr(obj, key, value)
-    return obj
-
-
-def _num(source: str, key: str, value: Any, lo: float, hi: float, integer: bool = False,
-         lo_open: bool = False) -> None:
-    ok_type = isinstance(value, int) if integer else isinstance(value, (int, float))
-    kind = "an integer" if integer else "a number"
-    lo_s = f"> {lo}" if lo_open else f">= {lo}"
-    if ok_type and not isinstance(value, bool) and not math.isfinite(value):  # NaN passes every comparison
-        raise _fail(source, key, value, f"a finite number {lo_s} and <= {hi} (not NaN or infinity)")
-    if isinstance(value, bool) or not ok_type or not (lo < value if lo_open else lo <= value) or value > hi:
-        raise _fail(source, key, value, f"{kind} {lo_s} and <= {hi}")
-
-
-def _choice(source: str, key: str, value: Any, choices: tuple) -> None:
-    if value not in choices:
-        raise _fail(source, key, value, "one of " + ", ".join(map(str, choices)))
-
-
-def _bool(source: str, key: str, value: Any) -> None:
-    if not isinstance(value, bool):
-        raise _fail(source, key, value, "true or false")
-
-
 def validate(cfg: TrainConfig, source: str = "config") -> TrainConfig:
-    """Check every value's type and range; raises :class:`ConfigError` naming key, value and range."""
-    from engine.devices import PRECISIONS, check_device_name
+    """Check every key of a config made in code, then the rules between keys; raises
+    :class:`~engine.document.InvalidValue` naming the file, the key, the value and what is allowed."""
+    return check_rules(document.check(cfg, source=source), source)
 
-    S = source
-    if not isinstance(cfg.name, str) or not cfg.name:
-        raise _fail(S, "name", cfg.name, "a run name")
-    from engine.train.runs import check_run_name
 
-    try:
-        check_run_name(cfg.name)
-    except ArchivistError:
-        raise _fail(S, "name", cfg.name, "1-64 letters, digits, '.', '_' or '-'") from None
-    _num(S, "seed", cfg.seed, 0, 2**31 - 1, integer=True)
-    try:
-        check_device_name(str(cfg.device))
-    except ArchivistError:
-        raise _fail(S, "device", cfg.device, "auto, cpu, cuda or cuda:N") from None
-    _choice(S, "precision", cfg.precision, PRECISIONS)
-    _bool(S, "channels_last", cfg.channels_last)
-    _bool(S, "compile", cfg.compile)
-
-    n = cfg.network
-    _choice(S, "network.arch", n.arch, ("compact",))
-    _num(S, "network.num_feat", n.num_feat, 1, 1024, integer=True)
-    _num(S, "network.num_conv", n.num_conv, 1, 128, integer=True)
-    _choice(S, "network.scale", n.scale, (1, 2, 3, 4))
-    _choice(S, "network.act", n.act, ("prelu", "relu", "leakyrelu"))
-    if n.pretrained is not None and not isinstance(n.pretrained, str):
-        raise _fail(S, "network.pretrained", n.pretrained, "null, a library model name or a model file")
-
-    d = cfg.data
-    if d.paired is None:
-        if isinstance(d.clean, str):
-            d.clean = [d.clean]
-        if not isinstance(d.clean, list) or not d.clean or not all(isinstance(c, str) for c in d.clean):
-            raise _fail(S, "data.clean", d.clean, "a list of folders of clean frames (or set data.paired)")
-        if not isinstance(d.mix, str) or not d.mix:
-            raise _fail(S, "data.mix", d.mix, "a degradation mix or profile name or YAML path")
-    elif not isinstance(d.paired, str):
-        raise _fail(S, "data.paired", d.paired, "null or a folder with gt/ and lq/")
-    _num(S, "data.video_every", d.video_every, 1, 10**6, integer=True)
-    if d.video_limit is not None:
-        _num(S, "data.video_limit", d.video_limit, 1, 10**7, integer=True)
-    if d.val is not None and not isinstance(d.val, str):
-        raise _fail(S, "data.val", d.val, "null or a folder")
-    _num(S, "data.val_count", d.val_count, 1, 1000, integer=True)
-    _num(S, "data.val_size", d.val_size, 16, 4096, integer=True)
-    _num(S, "data.patch_size", d.patch_size, 16, 2048, integer=True)
+def check_rules(cfg: TrainConfig, source: str = "config") -> TrainConfig:
+    """The rules between keys (each key alone is checked by its declaration)."""
+    d, n, lo = cfg.data, cfg.network, cfg.losses
+    if d.paired is None:  # clean frames damaged on the fly: they and the damage must be named
+        if not d.clean:
+            raise InvalidValue("data.clean", d.clean, "a folder or a list of folders or videos (or set data.paired)",
+                               source)
+        if not d.mix:
+            raise InvalidValue("data.mix", d.mix, "a mix or profile name or a YAML path (or set data.paired)", source)
     if d.patch_size % n.scale:
-        raise _fail(S, "data.patch_size", d.patch_size, f"a multiple of network.scale ({n.scale})")
-    _num(S, "data.batch_size", d.batch_size, 1, 1024, integer=True)
-    if d.workers != "auto":
-        _num(S, "data.workers", d.workers, 0, 64, integer=True)
-    _bool(S, "data.flip", d.flip)
-    _choice(S, "data.damage_scale", d.damage_scale, ("frame", "patch"))
-    _bool(S, "data.gray_film", d.gray_film)
-    _bool(S, "data.rot90", d.rot90)
-
-    lo = cfg.losses
-    _choice(S, "losses.pixel.type", lo.pixel.type, ("l1", "charbonnier"))
-    _num(S, "losses.pixel.weight", lo.pixel.weight, 0, 1e4)
-    _bool(S, "losses.pixel.usm_gt", lo.pixel.usm_gt)
-    _num(S, "losses.perceptual.weight", lo.perceptual.weight, 0, 1e4)
-    if lo.perceptual.vgg19 is not None and not isinstance(lo.perceptual.vgg19, str):
-        raise _fail(S, "losses.perceptual.vgg19", lo.perceptual.vgg19, "null or a local weights file")
-    if not isinstance(lo.perceptual.layers, dict) or not lo.perceptual.layers:
-        raise _fail(S, "losses.perceptual.layers", lo.perceptual.layers, "a mapping of VGG19 layer names to weights")
-    for layer, w in lo.perceptual.layers.items():
-        _choice(S, "losses.perceptual.layers", layer, VGG_LAYERS)
-        _num(S, f"losses.perceptual.layers.{layer}", w, 0, 1e4)
-    _num(S, "losses.gan.weight", lo.gan.weight, 0, 1e4)
-    _choice(S, "losses.gan.type", lo.gan.type, ("vanilla",))
-    _num(S, "losses.gan.real_label", lo.gan.real_label, 0.5, 1.0)
-    _bool(S, "losses.gan.adaptive", lo.gan.adaptive)
-    _num(S, "losses.gan.adaptive_threshold", lo.gan.adaptive_threshold, 0, 1)
-    _num(S, "losses.gan.d_num_feat", lo.gan.d_num_feat, 1, 512, integer=True)
+        raise InvalidValue("data.patch_size", d.patch_size, f"a multiple of network.scale ({n.scale})", source)
     if lo.pixel.weight == 0 and lo.perceptual.weight == 0 and lo.gan.weight == 0:
-        raise _fail(S, "losses.pixel.weight", 0, "> 0 when the perceptual and GAN weights are 0 (nothing to learn)")
-
-    for which in ("g", "d"):
-        o = getattr(cfg.optim, which)
-        _choice(S, f"optim.{which}.type", o.type, ("adam", "adamw"))
-        _num(S, f"optim.{which}.lr", o.lr, 0, 1.0, lo_open=True)
-        if (not isinstance(o.betas, list) or len(o.betas) != 2
-                or not all(isinstance(b, (int, float)) and 0 <= b < 1 for b in o.betas)):
-            raise _fail(S, f"optim.{which}.betas", o.betas, "two numbers in [0, 1)")
-        _num(S, f"optim.{which}.weight_decay", o.weight_decay, 0, 1)
-    _num(S, "optim.grad_clip", cfg.optim.grad_clip, 0, 1e6)
-
-    sc = cfg.schedule
-    _choice(S, "schedule.type", sc.type, ("multistep", "cosine"))
-    if not isinstance(sc.milestones, list) or not all(isinstance(m, int) and m > 0 for m in sc.milestones):
-        raise _fail(S, "schedule.milestones", sc.milestones, "a list of positive iteration numbers")
-    _num(S, "schedule.gamma", sc.gamma, 0, 1, lo_open=True)
-    _num(S, "schedule.warmup_iters", sc.warmup_iters, 0, 10**9, integer=True)
-    _num(S, "schedule.min_lr", sc.min_lr, 0, 1)
-
-    _num(S, "ema.decay", cfg.ema.decay, 0, 1)
-    if cfg.ema.decay >= 1:
-        raise _fail(S, "ema.decay", cfg.ema.decay, "a number >= 0 and < 1")
-
-    t = cfg.train
-    _num(S, "train.total_iters", t.total_iters, 1, 10**9, integer=True)
-    for key in ("log_every", "val_every", "checkpoint_every"):
-        _num(S, f"train.{key}", getattr(t, key), 1, 10**9, integer=True)
-    _num(S, "train.keep_checkpoints", t.keep_checkpoints, 1, 10**6, integer=True)
-    _num(S, "train.nan_tolerance", t.nan_tolerance, 1, 10**6, integer=True)
+        raise InvalidValue("losses.pixel.weight", 0, f"{document.describe_range(0, WEIGHT_MAX, lo_open=True)} "
+                           "when the perceptual and GAN weights are 0 (nothing to learn)", source)
     return cfg
 
 
 def config_from_dict(doc: dict[str, Any], source: str = "config", base_dir: str | Path = ".") -> TrainConfig:
     """Validate a config document (a mapping) into a :class:`TrainConfig`."""
-    cfg = _merge(TrainConfig, doc, source, "")
-    cfg.base_dir = str(base_dir)
-    return validate(cfg, source)
+    cfg = document.build(TrainConfig, doc, source=source, base_dir=str(base_dir))
+    return check_rules(cfg, source)
 
 
 def load_config(path: str | os.PathLike) -> TrainConfig:
@@ -461,10 +423,10 @@ def with_legacy_values(stored: dict[str, Any]) -> dict[str, Any]:
     out = {k: (dict(v) if isinstance(v, dict) else v) for k, v in stored.items()}
     data = out.get("data")
     paired = isinstance(data, dict) and data.get("paired") is not None
-    for (section, key), value in LEGACY_VALUES.items():
-        part = out.setdefault(section, {})
+    for (part_name, key), legacy in LEGACY_VALUES.items():
+        part = out.setdefault(part_name, {})
         if isinstance(part, dict):
-            part.setdefault(key, getattr(DataConfig(), key) if paired else value)
+            part.setdefault(key, getattr(DataConfig(), key) if paired else legacy)
     return out
 
 

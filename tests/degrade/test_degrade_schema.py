@@ -33,14 +33,15 @@ def _error(tmp_path: Path, doc) -> str:
 
 
 @pytest.mark.parametrize("doc,key,allowed", [
-    ({"name": "x", "effects": {"grain": {"strength": "strong"}}}, "effects.grain.strength", "0 <= low <= high <= 60"),
+    ({"name": "x", "effects": {"grain": {"strength": "strong"}}}, "effects.grain.strength",
+     "allowed: a number 0 to 60, or [low, high] within it (low <= high)"),
     ({"name": "x", "effects": {"grain": {"enabled": "yes"}}}, "effects.grain.enabled", "true or false"),
-    ({"name": "x", "effects": {"grain": {"probability": [0.1, 0.2]}}}, "effects.grain.probability", "from 0 to 1"),
+    ({"name": "x", "effects": {"grain": {"probability": [0.1, 0.2]}}}, "effects.grain.probability", "allowed: a number 0 to 1"),
     ({"name": "x", "effects": {"grain": {"generations": 1.5}}}, "effects.grain.generations", "whole number"),
     ({"name": "x", "effects": {"compression": {"codec": 5}}}, "effects.compression.codec", "jpeg, mpeg2, h264"),
     ({"name": "x", "effects": ["grain"]}, "effects", "a mapping"),
     ({"name": "x", "effects": {"grain": 3}}, "effects.grain", "a mapping"),
-    ({"name": "x", "extreme": {"strength": "x"}}, "extreme.strength", "1 <= low <= high <= 10"),
+    ({"name": "x", "extreme": {"strength": "x"}}, "extreme.strength", "allowed: a number 1 to 10, or [low, high]"),
     (["not", "a", "mapping"], "(document)", "a mapping with keys"),
     ({"name": 5}, "name", "letters, digits"),
 ])
@@ -68,7 +69,7 @@ def test_unknown_key_names_the_allowed_keys(tmp_path):
 def test_inverted_range(tmp_path):
     message = _error(tmp_path, {"name": "x", "effects": {"grain": {"strength": [9, 4]}}})
     assert "effects.grain.strength: [9, 4]" in message and "inverted range" in message
-    assert "0 <= low <= high <= 60" in message
+    assert "allowed: a number 0 to 60, or [low, high] within it" in message
 
 
 @pytest.mark.parametrize("doc,key", [
@@ -91,7 +92,8 @@ def test_missing_name_and_invalid_yaml(tmp_path):
 
 
 def test_bad_mix_weight_and_member(tmp_path):
-    assert "profiles.normal" in _error(tmp_path, {"name": "m", "profiles": {"normal": -1}})
+    assert "profiles.normal: -1 is not allowed" in _error(tmp_path, {"name": "m", "profiles": {"normal": -1}})
+    assert "allowed: a number > 0, finite" in _error(tmp_path, {"name": "m", "profiles": {"normal": -1}})
     with pytest.raises(ArchivistError, match="'nosuch' not found"):
         load_file(_write(tmp_path, {"name": "m", "profiles": {"nosuch": 1}}))
 

@@ -77,7 +77,9 @@ def test_foreground_daemon_runs_jobs_and_stops_on_sigterm(queue_home, tmp_path, 
 def test_bad_config_stops_start_with_a_clear_error(queue_home, configure, capsys):
     configure(max_attempts=-1)
     assert main(["daemon", "start"]) == 1
-    assert "queue.max_attempts: -1 invalid" in capsys.readouterr().err
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("archivist: error: ")
+    assert "config.yaml: queue.max_attempts = -1 invalid: allowed an integer 1 to 100" in err[0]
     assert daemon_pid() is None
 
 

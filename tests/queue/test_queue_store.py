@@ -135,16 +135,56 @@ def test_client_validation(queue_home):
 def test_config_validation(queue_home):
     cfg = queue_home / "config.yaml"
     cfg.write_text("queue:\n  gpus: []\n  max_attempts: 0\n")
-    with pytest.raises(ArchivistError, match=r"queue.max_attempts: 0 invalid: allowed an integer 1 to 100"):
+    with pytest.raises(ArchivistError, match=r"config.yaml: queue.max_attempts = 0 invalid: allowed an integer 1 to 100$"):
         load_config()
     cfg.write_text("queue:\n  slotz: 3\n")
-    with pytest.raises(ArchivistError, match="queue.slotz: unknown key"):
+    with pytest.raises(ArchivistError, match=r"config.yaml: unknown key 'queue.slotz': allowed keys are gpus, cpu_slots, "):
         load_config()
     cfg.write_text("queue:\n  gpus: [0, 2]\n  hook: notify-send 'job done'\n")
     c = load_config()
     assert c.slots == ["cuda:0", "cuda:2"] and c.hook == ["notify-send", "job done"] and c.max_attempts == 3
     cfg.write_text("queue:\n  gpus: []\n")
     assert load_config().slots == ["cpu:0"]
+
+
+@pytest.mark.parametrize("text,line", [
+    ("gpus: [0, 0]", "queue.gpus = [0, 0] invalid: allowed auto or a list of GPU indices, each an integer 0 or more, none twice"),
+    ("gpus: [-1]", "queue.gpus = [-1] invalid: allowed auto or a list of GPU indices, each an integer 0 or more"),
+    ("gpus: yes", "queue.gpus = True invalid: allowed auto or a list of GPU indices"),
+    ("gpus: []\n  cpu_slots: 0", "queue.cpu_slots = 0 invalid: allowed an integer 1 to 64 when there is no GPU slot"),
+    ("cpu_slots: 65", "queue.cpu_slots = 65 invalid: allowed null or an integer 0 to 64"),
+    ("poll_interval: 0", "queue.poll_interval = 0 invalid: allowed a number 0.01 to 60 (seconds)"),
+    ("hook: []", "queue.hook = [] invalid: allowed null or a command as a list of words or one string"),
+    ("hook: ''", "queue.hook = '' invalid: allowed null or a command"),
+])
+def test_a_bad_queue_setting_names_the_file_key_value_and_range(queue_home, text, line):
+    cfg = queue_home / "config.yaml"
+    cfg.write_text(f"queue:\n  {text}\n")
+    with pytest.raises(ArchivistError) as refused:
+        load_config(detect_gpus=False)
+    assert str(refused.value).startswith(f"{cfg}: {line}")
+
+
+def test_queue_settings_resolve_defaults_and_hook_paths(queue_home):
+    cfg = queue_home / "config.yaml"
+    cfg.write_text("queue:\n  gpus: [1]\n  hook: bin/notify --quiet\n")
+    c = load_config(detect_gpus=False)
+    assert c.gpus == [1] and c.cpu_slots == 0 and c.slots == ["cuda:1"]
+    assert c.hook == [str(queue_home / "bin" / "notify"), "--quiet"]  # read from the config's folder
+    cfg.write_text("other: 1\n")
+    c = load_config(detect_gpus=False)
+    assert (c.gpus, c.cpu_slots, c.poll_interval, c.hook) == ([], 1, 1.0, None)
+    cfg.write_text("queue: 5\n")
+    with pytest.raises(ArchivistError, match=r"queue = 5 invalid: allowed a mapping"):
+        load_config(detect_gpus=False)
+
+
+def test_the_daemon_docs_hold_the_current_key_table():
+    from engine.document import refresh_page
+
+    page = (ROOT / "docs" / "daemon.md").read_text(encoding="utf-8")
+    assert "| `max_attempts` | `3` | an integer 1 to 100 |" in page
+    assert refresh_page(page) == page, "docs/daemon.md is stale: python -m engine.document docs/daemon.md"
 
 
 def _run_children(script: str, n: int = 2) -> list[list[int]]:

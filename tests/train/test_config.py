@@ -2,13 +2,36 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import yaml
 
 from archivist_tui.cli import main
 from engine.errors import ArchivistError
-from engine.train.config import INIT_TEMPLATE, config_from_dict, init_template, resume_differences
+from engine.train.config import (
+    INIT_TEMPLATE,
+    TrainConfig,
+    config_from_dict,
+    init_template,
+    resume_differences,
+    validate,
+    with_legacy_values,
+)
 from tests.train.trainkit import tiny_config
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _flat(doc: dict, prefix: str = "") -> dict:
+    out = {}
+    for key, value in doc.items():
+        full = f"{prefix}.{key}" if prefix else key
+        if isinstance(value, dict) and key != "layers":
+            out.update(_flat(value, full))
+        else:
+            out[full] = value
+    return out
 
 
 def test_init_template_is_a_valid_documented_config(capsys):
@@ -47,10 +70,23 @@ def test_init_template_is_a_valid_documented_config(capsys):
     ("precision", "fp8", "precision = 'fp8'"),
     ("device", "tpu", "device = 'tpu'"),
     ("name", "bad name!", "name = 'bad name!'"),
+    ("network.scale", 3, "data.patch_size = 32 invalid: allowed a multiple of network.scale (3)"),
+    ("data.workers", "many", "data.workers = 'many' invalid: allowed auto or an integer 0 to 64"),
+    ("data.video_limit", 0, "data.video_limit = 0 invalid: allowed null or an integer 1 to 10000000"),
+    ("losses.perceptual.layers", {"conv1_2": -1}, "conv1_2: -1 is not"),
+    ("losses.perceptual.layers", {}, "losses.perceptual.layers = {}"),
+    ("optim.g.betas", [0.9, 1.0], "optim.g.betas = [0.9, 1.0] invalid: allowed a list of 2 numbers, each a number >= 0 and < 1"),
+    ("schedule.milestones", [100, 0], "schedule.milestones = [100, 0]"),
+    ("schedule.gamma", 0, "schedule.gamma = 0 invalid: allowed a number > 0 and <= 1"),
+    ("seed", True, "seed = True invalid: allowed an integer 0 to 2147483647"),
+    ("data.paired", None, "data.clean = [] invalid"),
 ])
 def test_bad_values_name_key_value_and_range(key, value, needle):
+    doc = tiny_config(**{key: value})
+    if key == "data.paired":  # clean frames then, and none named
+        doc["data"]["clean"] = []
     with pytest.raises(ArchivistError) as err:
-        config_from_dict(tiny_config(**{key: value}), "my.yaml")
+        config_from_dict(doc, "my.yaml")
     msg = str(err.value)
     assert msg.startswith("my.yaml: ") and needle in msg and "allowed" in msg
 
@@ -126,3 +162,84 @@ def test_init_config_runs_as_written(tmp_path, monkeypatch, capsys):
     cfg.write_text(yaml.safe_dump(doc))
     assert main(["train", str(cfg), "--device", "cpu"]) == 0, capsys.readouterr().err
     assert "finished at iteration 2" in capsys.readouterr().out
+
+
+def test_the_template_and_the_declared_defaults_agree():
+    """INIT_TEMPLATE writes out every key with its default: the two cannot drift apart."""
+    template = _flat(yaml.safe_load(INIT_TEMPLATE))
+    defaults = _flat(TrainConfig().to_dict())
+    assert sorted(template) == sorted(defaults)
+    assert {k: v for k, v in template.items() if v != defaults[k]} == {}
+    assert config_from_dict(yaml.safe_load(INIT_TEMPLATE)).to_dict() == TrainConfig().to_dict()
+
+
+def test_the_docs_hold_the_current_key_table():
+    from engine.document import refresh_page
+
+    page = (ROOT / "docs" / "training.md").read_text(encoding="utf-8")
+    assert "| `train.nan_tolerance` | `5` | an integer 1 to 1000000 |" in page
+    assert refresh_page(page) == page, "docs/training.md is stale: python -m engine.document docs/training.md"
+
+
+# A run's config.yaml as the code before the declared document stored it (TrainConfig.to_dict of the
+# template), from before data.damage_scale and data.gray_film existed.
+STORED_BEFORE = """\
+name: medium-v1
+seed: 0
+device: auto
+precision: auto
+channels_last: false
+compile: false
+network: {arch: compact, num_feat: 48, num_conv: 16, scale: 1, act: prelu, pretrained: null}
+data:
+  clean: [frames/]
+  video_every: 1
+  video_limit: null
+  paired: null
+  val: null
+  val_count: 4
+  val_size: 256
+  patch_size: 128
+  batch_size: 8
+  workers: auto
+  flip: true
+  rot90: true
+  mix: default
+losses:
+  pixel: {type: l1, weight: 1, usm_gt: false}
+  perceptual:
+    weight: 1.0
+    vgg19: null
+    layers: {conv1_2: 0.1, conv2_2: 0.1, conv3_4: 1.0, conv4_4: 1.0, conv5_4: 1.0}
+  gan: {weight: 0.1, type: vanilla, real_label: 0.9, adaptive: false, adaptive_threshold: 0.3, d_num_feat: 64}
+optim:
+  g: {type: adam, lr: 0.0001, betas: [0.9, 0.99], weight_decay: 0.0}
+  d: {type: adam, lr: 0.0001, betas: [0.9, 0.99], weight_decay: 0}
+  grad_clip: 0.0
+schedule: {type: multistep, milestones: [200000], gamma: 0.5, warmup_iters: 0, min_lr: 1.0e-07}
+ema: {decay: 0.999}
+train: {total_iters: 400000, log_every: 100, val_every: 5000, checkpoint_every: 5000, keep_checkpoints: 5,
+        nan_tolerance: 5}
+"""
+
+
+def test_a_stored_run_config_still_loads_and_resumes_unchanged():
+    stored = yaml.safe_load(STORED_BEFORE)
+    cfg = config_from_dict(with_legacy_values(stored), "runs/medium-v1/config.yaml")
+    assert cfg.data.damage_scale == "patch" and cfg.data.gray_film is False  # as its code trained it
+    assert cfg.losses.pixel.weight == 1 and cfg.optim.g.betas == [0.9, 0.99]
+    # resuming compares the stored document with the config given again: nothing differs
+    again = config_from_dict(with_legacy_values(yaml.safe_load(yaml.safe_dump(cfg.to_dict()))))
+    assert resume_differences(cfg.to_dict(), again.to_dict()) == []
+    assert resume_differences(with_legacy_values(stored), cfg.to_dict()) == []
+
+
+def test_a_config_made_in_code_is_checked_the_same_way():
+    cfg = TrainConfig()
+    cfg.train.total_iters = 0
+    with pytest.raises(ArchivistError, match=r"^code: train.total_iters = 0 invalid: allowed an integer 1 to"):
+        validate(cfg, "code")
+    cfg = TrainConfig()
+    cfg.network.scale = 3
+    with pytest.raises(ArchivistError, match=r"data.patch_size = 128 invalid: allowed a multiple of network.scale"):
+        validate(cfg)
