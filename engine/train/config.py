@@ -17,7 +17,7 @@ import yaml
 from engine import document
 from engine.devices import DEVICE_CHOICES, PRECISIONS, check_device_name
 from engine.document import InvalidValue, boolean, choice, integer, number, section, text, value
-from engine.errors import ArchivistError
+from engine.errors import ArchivistError, not_a_file
 from engine.train.runs import check_run_name
 
 INIT_TEMPLATE = """\
@@ -401,7 +401,7 @@ def load_config(path: str | os.PathLike) -> TrainConfig:
     """Read and validate a YAML config; relative data paths are relative to the file's folder."""
     path = Path(path)
     if not path.is_file():
-        raise ArchivistError(f"{path}: no such config file")
+        raise ArchivistError(not_a_file(path, "config file"))
     try:
         doc = yaml.safe_load(path.read_text(encoding="utf-8"))
     except (yaml.YAMLError, UnicodeDecodeError) as exc:
