@@ -26,6 +26,7 @@ import torch
 import yaml
 
 from engine.errors import ArchivistError
+from engine.quality import psnr
 from engine.train import checkpoint, runs
 from engine.train import data as tdata
 from engine.train.config import (
@@ -37,7 +38,7 @@ from engine.train.config import (
     with_legacy_values,
 )
 from engine.train.losses import PerceptualLoss, find_vgg_weights, gan_loss, pixel_loss, usm_sharpen
-from engine.train.metrics import MetricsLog, psnr, ssim
+from engine.train.metrics import MetricsLog, ssim
 
 log = logging.getLogger(__name__)
 
