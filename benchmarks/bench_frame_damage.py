@@ -27,6 +27,7 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from engine.degrade import load_profile  # noqa: E402
+from engine.quality import psnr  # noqa: E402
 from engine.synth.frames import make_frame  # noqa: E402
 from engine.train import data as tdata  # noqa: E402
 
@@ -105,8 +106,7 @@ def mix_psnr(frames: list[Path], degrader: tdata.Degrader, patches: int) -> dict
         values = []
         for i in range(patches):
             lq, gt = ds.sample(1, i)
-            mse = float(np.mean((lq - gt) ** 2))
-            values.append(10 * np.log10(1.0 / max(mse, 1e-10)))
+            values.append(psnr(lq, gt))
         out[s] = float(np.mean(values))
     return out
 

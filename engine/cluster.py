@@ -23,6 +23,7 @@ from collections.abc import Callable
 from contextlib import contextmanager
 from pathlib import Path
 
+from engine.atomic import atomic_write
 from engine.errors import ArchivistError
 
 log = logging.getLogger(__name__)
@@ -404,16 +405,9 @@ def _keep(run, seg, result: dict, finished: dict) -> None:
     """Write a returned segment under its final name (via a partial name) and record it."""
     if result["frames"] != seg.frames:
         raise ArchivistError(f"segment {seg.number + 1}: {result['frames']} frames came back, {seg.frames} expected")
-    partial = run.segment_path(seg.number, partial=True)
-    try:
-        with open(partial, "wb") as fh:
-            fh.write(result["data"])
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(partial, run.segment_path(seg.number))
-    except OSError as exc:
-        partial.unlink(missing_ok=True)
-        raise ArchivistError(f"{partial}: cannot write: {exc.strerror or exc}") from None
+    # Synced: a resume trusts every finished segment it finds. The partial name is the one a resume clears.
+    atomic_write(run.segment_path(seg.number), lambda tmp: tmp.write_bytes(result["data"]),
+                 temp=run.segment_path(seg.number, partial=True), fsync=True, parents=False)
     finished[seg.number] = {"index": seg.number, "frames": seg.frames, "first_pts": seg.first_pts,
                             "last_pts": seg.last_pts, "reorder": result["reorder"], "worker": result["pid"]}
     _advance(run, finished)

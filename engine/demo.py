@@ -9,7 +9,6 @@ panels are labelled clean, damaged and restored.
 from __future__ import annotations
 
 import logging
-import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from engine.errors import ArchivistError
+from engine.quality import psnr
 
 log = logging.getLogger(__name__)
 
@@ -41,12 +41,6 @@ def _decode_rgb(path: Path) -> list[np.ndarray]:
 
     with av.open(str(path)) as container:
         return [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
-
-
-def psnr(a: np.ndarray, b: np.ndarray) -> float:
-    """PSNR in dB of two uint8 images (or stacks of them), over all pixels together."""
-    mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
-    return float("inf") if mse == 0 else 10 * math.log10(255.0**2 / mse)
 
 
 def labelled_panels(panels: list[np.ndarray], labels: list[str]) -> np.ndarray:

@@ -165,7 +165,8 @@ def shipped_profile_names() -> list[str]:
 
 
 def _metrics(restored: np.ndarray, clean: np.ndarray) -> tuple[float, float]:
-    from engine.train.metrics import psnr, ssim
+    from engine.quality import psnr
+    from engine.train.metrics import ssim
 
     a, b = restored.astype(np.float32) / 255, clean.astype(np.float32) / 255
     return psnr(a, b), ssim(a, b)

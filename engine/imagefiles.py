@@ -14,13 +14,14 @@ import cv2
 import numpy as np
 
 
-def write_image(path: str | os.PathLike, image: np.ndarray) -> bool:
-    """Write ``image`` (BGR or gray, as ``cv2.imwrite`` takes it) in the format of ``path``'s suffix.
+def write_image(path: str | os.PathLike, image: np.ndarray, suffix: str | None = None) -> bool:
+    """Write ``image`` (BGR or gray, as ``cv2.imwrite`` takes it) in the format of ``path``'s suffix,
+    or of ``suffix`` (``".png"``) where the name says nothing (a temporary name of an atomic write).
 
     Returns False where OpenCV cannot encode it (as ``cv2.imwrite`` does); raises OSError where the
     file cannot be written.
     """
-    suffix = os.path.splitext(os.fspath(path))[1] or ".png"
+    suffix = suffix or os.path.splitext(os.fspath(path))[1] or ".png"
     ok, buf = cv2.imencode(suffix, image)
     if not ok:
         return False

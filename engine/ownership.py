@@ -132,7 +132,7 @@ def write_new(path: Path, data) -> None:
     """Write ``data`` (bytes or a numpy buffer) to ``path``, created with the umask's permissions.
 
     Not synced to disk: a killed process loses nothing the kernel has, and an fsync per image made
-    a folder of small images three times slower (as :func:`engine.models.files.atomic_write`, it
+    a folder of small images three times slower (as :func:`engine.atomic.atomic_write`, it
     guards against a killed writer, not against a power cut).
     """
     fd = os.open(path, os.O_CREAT | os.O_TRUNC | os.O_WRONLY, 0o666)

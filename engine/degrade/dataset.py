@@ -31,9 +31,10 @@ from typing import Any
 import cv2
 import numpy as np
 
+from engine.atomic import atomic_write
 from engine.degrade.pipeline import MAX_SEED, ClipDegrader, degrade, degrade_window, stream
 from engine.degrade.schema import Mix, Profile, as_mix
-from engine.errors import ArchivistError, os_error_line
+from engine.errors import ArchivistError
 from engine.ownership import Ledger, is_within, partial_path, pid_alive, process_tag, write_new
 
 log = logging.getLogger(__name__)
@@ -161,13 +162,7 @@ def _write_png(path: Path, rgb: np.ndarray, tag: str) -> None:
     ok, buf = cv2.imencode(".png", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
     if not ok:
         raise ArchivistError(f"{path}: cannot encode PNG")
-    tmp = partial_path(path, tag)
-    try:
-        write_new(tmp, buf)
-        os.replace(tmp, path)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise ArchivistError(os_error_line(exc, path)) from None
+    atomic_write(path, lambda tmp: write_new(tmp, buf), temp=partial_path(path, tag), parents=False)
 
 
 def _link_or_copy(src: Path, dst: Path) -> None:
@@ -410,13 +405,9 @@ def _write_settings(outdir: Path, settings: dict[str, Any], ledger: Ledger | Non
     path = outdir / SETTINGS_FILE
     if ledger is not None:
         ledger.record("file", path)
-    tmp = partial_path(path, ledger.tag if ledger is not None else process_tag())
-    try:
-        write_new(tmp, (json.dumps(settings, indent=2) + "\n").encode())
-        os.replace(tmp, path)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise ArchivistError(os_error_line(exc, path)) from None
+    data = (json.dumps(settings, indent=2) + "\n").encode()
+    atomic_write(path, lambda tmp: write_new(tmp, data),
+                 temp=partial_path(path, ledger.tag if ledger is not None else process_tag()), parents=False)
 
 
 _OLD_PARTIAL_RE = re.compile(r"^\.(?P<name>.+)\.tmp(?P<pid>\d+)(?:\.png)?$")  # before engine.ownership
@@ -549,9 +540,8 @@ def undo_job(ledger: Ledger) -> list[str]:
             lines = manifest.read_bytes().splitlines(keepends=True)
             keep = [line for line in lines if _line_name(line) not in names]
             if len(keep) != len(lines):
-                tmp = partial_path(manifest, ledger.tag)
-                write_new(tmp, b"".join(keep))
-                os.replace(tmp, manifest)
+                atomic_write(manifest, lambda tmp: write_new(tmp, b"".join(keep)),  # noqa: B023 - called at once
+                             temp=partial_path(manifest, ledger.tag), parents=False)
         for name in sorted(names):
             for side in ("gt", "lq"):
                 for path in (outdir / side / f"{name}.png", outdir / side / name):

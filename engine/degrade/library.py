@@ -8,6 +8,7 @@ from pathlib import Path
 
 import yaml
 
+from engine.atomic import atomic_write
 from engine.degrade.schema import NAME_PATTERN, Mix, Profile, validate_mix, validate_profile
 from engine.errors import ArchivistError, not_a_file
 from engine.paths import shipped_profiles_dir, state_subdir
@@ -147,8 +148,7 @@ def new_profile(name: str, template: str = "normal") -> Path:
     doc = source.to_document()
     doc["name"] = name
     doc["description"] = f"Made from {source.name}. {source.description}".strip()
-    tmp = path.with_suffix(".yaml.tmp")
-    tmp.write_text(yaml.safe_dump(doc, sort_keys=False, default_flow_style=None, width=110), encoding="utf-8")
-    tmp.replace(path)
+    text = yaml.safe_dump(doc, sort_keys=False, default_flow_style=None, width=110)
+    atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
     log.info("created %s from %s", path, source.name)
     return path

@@ -19,12 +19,12 @@ renamed, so a frame that exists is complete.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 
 import numpy as np
 
+from engine.errors import ArchivistError
 from engine.synth.cel import cel_frame
 from engine.synth.photo import photo_frame
 from engine.synth.seeds import EVALUATION_SEEDS
@@ -77,8 +77,6 @@ def check_training_seeds(seed: int, count: int) -> None:
 
 def write_frames(out: str | Path, count: int, size: int = 384, seed: int = 8000, kind: str = "cel") -> list[Path]:
     """Write ``count`` square frames of side ``size`` into ``out``; returns their paths."""
-    from engine.imagefiles import write_image  # any folder name: cv2.imwrite crashes on non-UTF-8
-
     if count < 1 or size < 32:
         raise ValueError(f"count must be at least 1 and size at least 32 (got {count}, {size})")
     if kind not in KINDS:
@@ -95,12 +93,20 @@ def write_frames(out: str | Path, count: int, size: int = 384, seed: int = 8000,
         paths.append(path)
         if path.exists():
             continue
-        rgb = make_frame(this, seed + i, size)
-        tmp = path.with_name(f".{path.name}.part.png")
-        if not write_image(tmp, np.ascontiguousarray(rgb[:, :, ::-1])):
-            raise OSError(f"{tmp}: cannot write a PNG here")
-        os.replace(tmp, path)
+        _write_png(path, np.ascontiguousarray(make_frame(this, seed + i, size)[:, :, ::-1]))
     return paths
+
+
+def _write_png(path: Path, bgr: np.ndarray) -> None:
+    """Write a frame whole or not at all (a killed run leaves no half PNG that a rerun would keep)."""
+    from engine.atomic import atomic_write
+    from engine.imagefiles import write_image  # any folder name: cv2.imwrite crashes on non-UTF-8
+
+    def write(tmp: Path) -> None:
+        if not write_image(tmp, bgr, suffix=".png"):
+            raise ArchivistError(f"{path}: OpenCV cannot encode this frame as PNG")
+
+    atomic_write(path, write)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -113,7 +119,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         paths = write_frames(args.out, args.count, args.size, args.seed, args.kind)
-    except ValueError as exc:
+    except (ValueError, ArchivistError) as exc:
         print(f"archivist: error: {exc}", file=sys.stderr)
         return 1
     except OSError as exc:

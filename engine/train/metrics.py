@@ -1,4 +1,4 @@
-"""Image quality figures for validation (PSNR, SSIM on RGB), the metrics log, and its tail for faces.
+"""SSIM for validation (PSNR is :func:`engine.quality.psnr`), the metrics log, and its tail for faces.
 
 Importing this module costs no numpy, OpenCV or torch: the TUI reads metrics tails through it.
 """
@@ -14,14 +14,6 @@ if TYPE_CHECKING:
     import numpy as np
 
 log = logging.getLogger(__name__)
-
-
-def psnr(a: np.ndarray, b: np.ndarray) -> float:
-    """PSNR in dB of two float images in [0, 1] (RGB, all channels)."""
-    import numpy as np
-
-    mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
-    return 99.0 if mse <= 1e-12 else float(10 * np.log10(1.0 / mse))
 
 
 def ssim(a: np.ndarray, b: np.ndarray) -> float:

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from engine.errors import ArchivistError, os_error_line
+from engine.errors import ArchivistError
 from engine.paths import state_subdir
 
 RUN_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
@@ -70,20 +70,16 @@ def read_state(rdir: Path) -> dict[str, Any]:
 
 
 def write_state(rdir: Path, state: dict[str, Any]) -> None:
-    """Replace ``run.json`` atomically; on a full disk, overwrite it in place (see below)."""
+    """Replace ``run.json`` atomically (synced to disk); on a full disk, overwrite it in place (see below)."""
+    from engine.atomic import WriteFailed, atomic_write
+
     text = json.dumps(state, indent=2, default=str)
     path = rdir / "run.json"
-    tmp = path.with_name(f".run.json.{os.getpid()}.tmp")
     try:
-        with open(tmp, "w") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
+        atomic_write(path, lambda tmp: tmp.write_text(text), fsync=True, parents=False)
+    except WriteFailed as exc:
         if exc.errno not in (errno.ENOSPC, errno.EDQUOT) or not _overwrite_in_place(path, state):
-            raise ArchivistError(os_error_line(exc, path)) from None
+            raise
 
 
 def _overwrite_in_place(path: Path, state: dict[str, Any]) -> bool:

@@ -12,7 +12,6 @@ import copy
 import logging
 import math
 import os
-import random
 import signal
 import threading
 import time
@@ -27,8 +26,9 @@ import torch
 import yaml
 
 from engine.errors import ArchivistError
+from engine.quality import psnr
+from engine.train import checkpoint, runs
 from engine.train import data as tdata
-from engine.train import runs
 from engine.train.config import (
     LEGACY_VALUES,
     TrainConfig,
@@ -38,10 +38,9 @@ from engine.train.config import (
     with_legacy_values,
 )
 from engine.train.losses import PerceptualLoss, find_vgg_weights, gan_loss, pixel_loss, usm_sharpen
-from engine.train.metrics import MetricsLog, psnr, ssim
+from engine.train.metrics import MetricsLog, ssim
 
 log = logging.getLogger(__name__)
-CHECKPOINT_FORMAT = "archivist-train-checkpoint-1"
 
 
 @dataclass
@@ -110,30 +109,6 @@ def _lr_lambda(cfg: TrainConfig) -> Callable[[int], float]:
 def _optimizer(params, o) -> torch.optim.Optimizer:
     cls = torch.optim.AdamW if o.type == "adamw" else torch.optim.Adam
     return cls(params, lr=o.lr, betas=tuple(o.betas), weight_decay=o.weight_decay)
-
-
-def _rng_state() -> dict[str, Any]:
-    py = random.getstate()
-    np_state = np.random.get_state()
-    state = {
-        "python": [py[0], list(py[1]), py[2]],
-        "numpy": [np_state[0], torch.from_numpy(np_state[1].astype(np.int64)), int(np_state[2]),
-                  int(np_state[3]), float(np_state[4])],
-        "torch": torch.get_rng_state(),
-    }
-    if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    return state
-
-
-def _set_rng_state(state: dict[str, Any]) -> None:
-    py = state["python"]
-    random.setstate((py[0], tuple(py[1]), py[2]))
-    n = state["numpy"]
-    np.random.set_state((n[0], n[1].numpy().astype(np.uint32), n[2], n[3], n[4]))
-    torch.set_rng_state(state["torch"])
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
 
 
 def _as_config(config: str | os.PathLike | TrainConfig | dict | None, name: str | None) -> TrainConfig:
@@ -340,9 +315,7 @@ class Trainer:
         from engine.models.discriminator import UNetDiscriminatorSN
 
         cfg, n = self.cfg, self.cfg.network
-        torch.manual_seed(cfg.seed)
-        random.seed(cfg.seed)
-        np.random.seed(cfg.seed)
+        checkpoint.seed_rngs(cfg.seed)
         self.spec = compact.spec_for(n.num_feat, n.num_conv, n.scale, n.act)
         g = compact.build(self.spec)
         if n.pretrained and not self.resume:
@@ -403,81 +376,38 @@ class Trainer:
         if self.cfg.compile:
             self.g_train = torch.compile(self.g_train)
 
-    # -- checkpoints -------------------------------------------------------------------------
+    # -- checkpoints (engine.train.checkpoint) -----------------------------------------------------
+    def _checkpoint_parts(self) -> dict[str, Any]:
+        """Every stateful object of the run, by its name in a checkpoint."""
+        parts: dict[str, Any] = {"g": self.g, "g_ema": self.g_ema, "opt_g": self.opt_g, "sched_g": self.sched_g,
+                                 "scaler": self.scaler}
+        if self.d is not None:
+            parts.update(d=self.d, opt_d=self.opt_d, sched_d=self.sched_d)
+        return parts
+
     def save_checkpoint(self) -> Path:
         """Write every state of the run at the current iteration (atomically), prune old ones.
 
         Weights that hold NaN or infinity are never written: the last checkpoint stays the one to
         resume from.
         """
-        from engine.atomic import atomic_write
-        from engine.models.files import find_nonfinite, save_torch
-
-        nets = [("g", self.g), ("g_ema", self.g_ema)] + ([("d", self.d)] if self.d is not None else [])
-        for label, net in nets:
-            bad = find_nonfinite(net.state_dict())
-            if bad is not None:
-                raise ArchivistError(f"iteration {self.iteration}: {label} weight {bad[0]} holds non-finite values "
-                                     f"(NaN or infinity); no checkpoint written: {self._recovery_advice()}")
         n = self.cfg.network
-        ckpt = {
-            "format": CHECKPOINT_FORMAT,
-            "iteration": self.iteration,
-            "data_position": self.iteration,  # batches are a pure function of (seed, rank, iteration)
-            "network": {"num_feat": n.num_feat, "num_conv": n.num_conv, "scale": n.scale, "act": n.act},
-            "g": self.g.state_dict(),
-            "g_ema": self.g_ema.state_dict(),
-            "opt_g": self.opt_g.state_dict(),
-            "sched_g": self.sched_g.state_dict(),
-            "scaler": self.scaler.state_dict(),
-            "rng": _rng_state(),
-            "d_skipped": self.d_skipped,
-        }
-        if self.d is not None:
-            ckpt.update(d=self.d.state_dict(), opt_d=self.opt_d.state_dict(), sched_d=self.sched_d.state_dict())
-        path = runs.checkpoint_path(self.rdir, self.iteration)
-        atomic_write(path, lambda tmp: save_torch(ckpt, tmp))
-        for _, old in runs.list_checkpoints(self.rdir)[:-self.cfg.train.keep_checkpoints]:
-            old.unlink(missing_ok=True)
-        log.info("checkpoint %s", path)
+        network = {"num_feat": n.num_feat, "num_conv": n.num_conv, "scale": n.scale, "act": n.act}
+        try:
+            path = checkpoint.save_checkpoint(self.rdir, self.iteration, network, self._checkpoint_parts(),
+                                              {"d_skipped": self.d_skipped})
+        except checkpoint.NonFiniteWeights as exc:
+            raise ArchivistError(f"{exc}: {self._recovery_advice()}") from None
+        checkpoint.prune_checkpoints(self.rdir, self.cfg.train.keep_checkpoints)
         return path
 
-    def _remove_stale_partials(self) -> None:
-        """A run killed while writing (SIGKILL, power loss) leaves ``.iter_*.part`` and the like in its
-        own folders; they are this run's, their writer is gone, and nothing else would remove them."""
-        from engine.models.files import remove_stale_temp_files
-
-        for folder in (self.rdir, self.rdir / "checkpoints", self.rdir / "previews"):
-            remove_stale_temp_files(folder)
-
     def load_checkpoint(self) -> None:
-        from engine.models.files import find_nonfinite
-
-        it, path = runs.list_checkpoints(self.rdir)[-1]
-        try:
-            ckpt = torch.load(str(path), map_location="cpu", weights_only=True)
-        except Exception as exc:  # noqa: BLE001
-            raise ArchivistError(f"{path}: unreadable checkpoint ({str(exc).splitlines()[0][:160]})") from None
-        if ckpt.get("format") != CHECKPOINT_FORMAT:
-            raise ArchivistError(f"{path}: not an Archivist training checkpoint")
-        for key in ("g", "g_ema", "d"):
-            bad = find_nonfinite(ckpt[key]) if isinstance(ckpt.get(key), dict) else None
-            if bad is not None:
-                raise ArchivistError(f"{path}: {key} weight {bad[0]} holds non-finite values (NaN or infinity): "
-                                     "this checkpoint cannot be resumed; remove it to resume from an earlier one")
-        self.g.load_state_dict(ckpt["g"])
-        self.g_ema.load_state_dict(ckpt["g_ema"])
-        self.opt_g.load_state_dict(ckpt["opt_g"])
-        self.sched_g.load_state_dict(ckpt["sched_g"])
-        self.scaler.load_state_dict(ckpt["scaler"])
-        if self.d is not None:
-            self.d.load_state_dict(ckpt["d"])
-            self.opt_d.load_state_dict(ckpt["opt_d"])
-            self.sched_d.load_state_dict(ckpt["sched_d"])
-        _set_rng_state(ckpt["rng"])
+        """Put the run back in the state of its newest checkpoint, random generators included."""
+        path, ckpt = checkpoint.load_latest(self.rdir)
+        checkpoint.restore(ckpt, self._checkpoint_parts())
         self.iteration = int(ckpt["iteration"])
         self.d_skipped = int(ckpt.get("d_skipped", 0))
-        log.info("resumed from %s (iteration %d)", path, it)
+        log.info("resumed from %s (iteration %d)", path, self.iteration)
 
     # -- signals and control ---------------------------------------------------------------------
     def _install_signals(self) -> None:
@@ -518,7 +448,7 @@ class Trainer:
     def run(self) -> TrainResult:
         cfg = self.cfg
         if self.main:
-            self._remove_stale_partials()
+            checkpoint.remove_stale_partials(self.rdir)
         if self.resume:
             self.load_checkpoint()
         if self.main:  # a request left by a run that died before seeing it must not stop this one
@@ -535,7 +465,7 @@ class Trainer:
         guard = self.guard = NanGuard(cfg.train.nan_tolerance)
         loader = tdata.make_loader(self.dataset, self.iteration, end, self.workers)
         window = {"start": time.perf_counter(), "wait": 0.0, "iters": 0}
-        status, checkpoint, saved_at = "done", None, -1
+        status, last_path, saved_at = "done", None, -1
         self.g_train.train()
         t_wait = time.perf_counter()
         try:
@@ -553,7 +483,7 @@ class Trainer:
                     self.progress(it, total)
                 request = self._stop_request()
                 if it % cfg.train.checkpoint_every == 0 or it == end or request:
-                    checkpoint, saved_at = self._checkpoint(), it
+                    last_path, saved_at = self._checkpoint(), it
                 if request:
                     status = {"pause": "paused", "stop": "stopped"}.get(request, request)
                     if self.main:
@@ -563,7 +493,7 @@ class Trainer:
             else:
                 status = "done" if self.iteration >= total else "stop_at"
                 if saved_at != self.iteration:  # nothing left to run (resumed at the end)
-                    checkpoint = self._checkpoint()
+                    last_path = self._checkpoint()
             if status == "done" and self.main and self.iteration % cfg.train.val_every:
                 self.validate()
         except Diverged as exc:
@@ -580,7 +510,7 @@ class Trainer:
         finally:
             self._restore_signals()
         self._update_state(status, self.iteration)
-        return TrainResult(cfg.name, self.rdir, self.iteration, status, checkpoint)
+        return TrainResult(cfg.name, self.rdir, self.iteration, status, last_path)
 
     def _record_failure(self) -> None:
         try:

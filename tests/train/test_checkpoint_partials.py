@@ -13,7 +13,7 @@ import pytest
 from engine.train import run_training
 from engine.train.runs import checkpoint_path, list_checkpoints, run_dir
 
-# Writes a checkpoint the way the trainer does (engine.models.files.atomic_write), then hangs in
+# Writes a checkpoint the way the trainer does (engine.atomic.atomic_write), then hangs in
 # the middle of it until killed.
 HANG_IN_WRITE = """
 import sys, time

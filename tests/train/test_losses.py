@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from engine.quality import psnr
 from engine.train.losses import CONV_INDEX, VGG19Features, gan_loss, pixel_loss, usm_sharpen
-from engine.train.metrics import psnr, ssim
+from engine.train.metrics import ssim
 
 
 def test_vgg19_layout_matches_torchvision_indices():
