@@ -619,14 +619,20 @@ class ProfilesScreen(ArchivistScreen):
             return str(exc)
         return None
 
-    def _write_yaml(self, path: Path, doc: dict[str, Any]) -> None:
+    def _write_yaml(self, path: Path, doc: dict[str, Any]) -> bool:
+        """Write the profile whole or not at all; a failure (a full disk) is shown, and nothing is lost."""
         import yaml
 
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.tmp")
-        tmp.write_text(yaml.safe_dump(doc, sort_keys=False, default_flow_style=None, width=110, allow_unicode=True),
-                       encoding="utf-8")
-        tmp.replace(path)
+        from engine.atomic import atomic_write
+        from engine.errors import ArchivistError
+
+        text = yaml.safe_dump(doc, sort_keys=False, default_flow_style=None, width=110, allow_unicode=True)
+        try:
+            atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+        except ArchivistError as exc:
+            self.notify(f"not saved: {exc}", severity="error", timeout=8)
+            return False
+        return True
 
     def action_save(self) -> None:
         if self.doc is None or self.current is None:
@@ -640,7 +646,8 @@ class ProfilesScreen(ArchivistScreen):
         if problem:
             self.notify(f"not saved: {problem}", severity="error", timeout=6)
             return
-        self._write_yaml(self.current.path, self.doc)
+        if not self._write_yaml(self.current.path, self.doc):
+            return
         self.saved_doc = copy.deepcopy(self.doc)
         self._show_state()
         self._status(f"✓ saved {self.current.path}", True)
@@ -678,7 +685,8 @@ class ProfilesScreen(ArchivistScreen):
             if path.exists():  # made since the dialog opened
                 self.notify(f"not saved: {path} exists", severity="error")
                 return
-            self._write_yaml(path, doc)
+            if not self._write_yaml(path, doc):
+                return
             # The edits now live in the new profile; the one they were made on is as on disk.
             self.drafts.pop(self._key(self.current), None)
             self.current = None

@@ -459,3 +459,38 @@ async def test_mix_weights_edited_and_a_profile_removed_in_place(archivist_home)
     assert [(p.name, round(w, 4)) for p, w in mix.entries] == [("normal", round(1 / 3.01, 4)),
                                                               ("heavy", round(2.01 / 3.01, 4))]
     assert mix.description == "my mix"
+
+
+@pytest.mark.slow
+async def test_a_save_the_disk_refuses_says_so_and_keeps_the_profile_and_the_edits(archivist_home):
+    """A write that fails (here the process's file-size limit, as a full disk would) leaves the saved
+    profile as it was, no partial file beside it, the edits on screen, and the app running."""
+    import resource
+
+    from engine.degrade.library import new_profile
+
+    path = new_profile("mine", "normal")
+    before = path.read_text()
+    app = make_app(start="profiles")
+    async with app.run_test(size=(160, 48)) as pilot:
+        screen = app.screen
+        await select(pilot, "profile:mine")
+        form = await open_effect(pilot, "grain")
+        high = await focus_field(pilot, form, "strength-high")
+        await type_into(pilot, high, "6")
+        await wait_for(pilot, lambda: screen.doc["effects"]["grain"]["strength"] == [4.0, 6.0], what="edited")
+        soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (len(before) // 2, hard))  # Python ignores SIGXFSZ: EFBIG
+        try:
+            await pilot.press("ctrl+s")
+            await wait_for(pilot, lambda: any("not saved" in str(n.message) for n in app._notifications),
+                           what="the refusal")
+        finally:
+            resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+        note = next(str(n.message) for n in app._notifications if "not saved" in str(n.message))
+        assert str(path) in note and "file too large" in note
+        assert path.read_text() == before
+        assert sorted(p.name for p in path.parent.iterdir()) == ["mine.yaml"]
+        assert screen.doc["effects"]["grain"]["strength"] == [4.0, 6.0]  # the edits are still there
+        await pilot.press("ctrl+s")  # room again: the same edits save
+        await wait_for(pilot, lambda: path.read_text() != before, what="saved")
