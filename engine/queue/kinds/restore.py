@@ -92,30 +92,10 @@ def validate(spec: dict) -> dict:
     src = Path(doc.input).expanduser().resolve()
     if not src.exists():
         raise ArchivistError(f"restore job: input {src}: no such file or folder")
-    from engine.inference.chain import parse_stage
-
-    absolute = []
-    for m in doc.models:
-        stage = parse_stage(m)
-        path = Path(stage.model).expanduser()
-        if path.is_file():  # a model file, not a library name: the worker runs in another folder
-            m = str(path.resolve()) + m[len(stage.model):]
-        absolute.append(m)
+    absolute = _absolute_models(doc.models)
     trailing_sep = doc.output.endswith(os.sep)
     out_abs = str(Path(doc.output).expanduser().resolve()) + (os.sep if trailing_sep else "")
-    from engine.inference.backends import check_backend
-
-    try:
-        check_backend(doc.backend)  # tensorrt must be importable here, as for --backend
-    except ArchivistError as exc:
-        raise ArchivistError(f"restore job: {exc}") from None
-    if doc.cluster is not None:
-        from engine.cluster import check_address
-
-        try:
-            check_address(doc.cluster)  # the address's form, and Ray installed here (the one-line hint)
-        except ArchivistError as exc:
-            raise ArchivistError(f"restore job: {exc}") from None
+    _check_installed(doc)
     video = doc.video or {}
     # Checked now, not when the job runs: the options, and the output (not the input, not there
     # unless overwrite).
@@ -138,6 +118,38 @@ def validate(spec: dict) -> dict:
     if doc.cluster is not None:
         checked["cluster"] = doc.cluster
     return checked
+
+
+def _absolute_models(models: list[str]) -> list[str]:
+    """Each stage parsed (strength and sigma checked); a model file's path made absolute, since the
+    worker runs in another folder (a library name is kept, and resolved when the job runs)."""
+    from engine.inference.chain import parse_stage
+
+    absolute = []
+    for m in models:
+        stage = parse_stage(m)
+        path = Path(stage.model).expanduser()
+        if path.is_file():
+            m = str(path.resolve()) + m[len(stage.model):]
+        absolute.append(m)
+    return absolute
+
+
+def _check_installed(doc: RestoreSpec) -> None:
+    """What the job needs installed where it is added: the backend's packages, Ray for a cluster."""
+    from engine.inference.backends import check_backend
+
+    try:
+        check_backend(doc.backend)  # tensorrt must be importable here, as for --backend
+    except ArchivistError as exc:
+        raise ArchivistError(f"restore job: {exc}") from None
+    if doc.cluster is not None:
+        from engine.cluster import check_address
+
+        try:
+            check_address(doc.cluster)  # the address's form, and Ray installed here (the one-line hint)
+        except ArchivistError as exc:
+            raise ArchivistError(f"restore job: {exc}") from None
 
 
 def _video_options(video: dict, **queue_owned):
