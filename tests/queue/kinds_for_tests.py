@@ -23,7 +23,8 @@ import time
 from pathlib import Path
 
 from engine.errors import ArchivistError
-from engine.queue.kinds import JobContext, JobKind, _check_keys, _remove, _require, get_kind
+from engine.queue.kinds import JobContext, JobKind, get_kind
+from engine.queue.kinds.common import check_keys, remove_path, require
 
 log = logging.getLogger("archivist.testkinds")
 
@@ -67,8 +68,8 @@ SELFTEST_KEYS = ("output", "steps", "step_time", "fail_times", "crash_times", "c
 
 
 def _selftest_validate(spec: dict) -> dict:
-    _check_keys(spec, SELFTEST_KEYS, "selftest")
-    _require(spec, "output", "selftest")
+    check_keys(spec, SELFTEST_KEYS, "selftest")
+    require(spec, "output", "selftest")
     steps = spec.get("steps", 5)
     if not isinstance(steps, int) or steps < 1:
         raise ArchivistError("selftest job: steps must be an integer >= 1")
@@ -139,8 +140,8 @@ def _selftest_run(spec: dict, ctx: JobContext) -> bool:
 
 
 def _selftest_cleanup(spec: dict, work_dir: Path) -> None:
-    _remove(Path(spec["output"]))
-    _remove(work_dir / "state.json")
+    remove_path(Path(spec["output"]))
+    remove_path(work_dir / "state.json")
 
 
 SELFTEST = JobKind("selftest", _selftest_validate, _selftest_run, _selftest_cleanup,
@@ -149,13 +150,13 @@ SELFTEST = JobKind("selftest", _selftest_validate, _selftest_run, _selftest_clea
 
 # -- gated: a real kind, held at a point of its progress -----------------------------------------
 def _gated_validate(spec: dict) -> dict:
-    _check_keys(spec, ("kind", "spec", "hold_at", "gate"), "gated")
-    inner = get_kind(_require(spec, "kind", "gated"))
-    hold_at = _require(spec, "hold_at", "gated", int)
+    check_keys(spec, ("kind", "spec", "hold_at", "gate"), "gated")
+    inner = get_kind(require(spec, "kind", "gated"))
+    hold_at = require(spec, "hold_at", "gated", int)
     gate = _gate(spec, "gated")
     if gate is None:
         raise ArchivistError("gated job: spec key 'gate' is missing")
-    return {"kind": inner.name, "spec": inner.validate(_require(spec, "spec", "gated", dict)),
+    return {"kind": inner.name, "spec": inner.validate(require(spec, "spec", "gated", dict)),
             "hold_at": hold_at, "gate": gate}
 
 

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from archivist_tui.cli import main
+from engine.errors import ArchivistError
 from engine.queue import QueueClient, Store
 from engine.queue.daemon import start_daemon
 from engine.queue.kinds import get_kind, kinds
@@ -76,13 +77,30 @@ def test_restore_job_runs_through_the_backend_its_spec_names(queue_home, tmp_pat
 
 
 def test_restore_spec_validation(queue_home, tmp_path):
-    from engine.errors import ArchivistError
+    """The spec is a declared document: unknown keys refused with the keys there are, each value
+    refused naming its key and what the key allows."""
+    from engine.document import InvalidValue
 
     with QueueClient() as q:
-        with pytest.raises(ArchivistError, match="unknown spec key 'colour'"):
+        with pytest.raises(ArchivistError, match="unknown key 'colour': allowed keys are input, output, models, "
+                           "tile, tile_overlap, precision, format, tone, backend, video, overwrite, cluster$"):
             q.submit("restore", {"input": str(tmp_path), "output": "o/", "models": ["m"], "colour": 1})
-        with pytest.raises(ArchivistError, match="'models' must be a non-empty list"):
+        with pytest.raises(ArchivistError, match=r"^models = \[\] invalid: allowed a non-empty list of "
+                           r"MODEL\[:strength\[:sigma\]\]$"):
             q.submit("restore", {"input": str(tmp_path), "output": "o/", "models": []})
+        with pytest.raises(ArchivistError, match="^restore job: spec key 'output' is missing$"):
+            q.submit("restore", {"input": str(tmp_path), "models": ["m"]})
+        with pytest.raises(ArchivistError, match="^unknown key 'video.colour': allowed keys are codec, crf, "):
+            q.submit("restore", {"input": str(tmp_path), "output": "o/", "models": ["m"], "video": {"colour": 1}})
+        for key, bad, allowed in (("precision", "fp8", "one of auto, fp32, fp16, bf16"),
+                                  ("format", "jpg", "null or one of png, tiff"),
+                                  ("tone", "sepia", "one of auto, color, gray"),
+                                  ("overwrite", "yes", "true or false"),
+                                  ("video", [], "null or a mapping of video options")):
+            with pytest.raises(InvalidValue) as refused:
+                q.submit("restore", {"input": str(tmp_path), "output": "o/", "models": ["m"], key: bad})
+            assert (refused.value.key, str(refused.value)) == (key, f"{key} = {bad!r} invalid: allowed {allowed}")
+        assert q.list_jobs() == []
         with pytest.raises(ArchivistError, match="strength 2 out of range"):
             q.submit("restore", {"input": str(tmp_path), "output": "o/", "models": ["m:2"]})
 
@@ -91,18 +109,19 @@ def test_a_tile_the_chain_would_refuse_is_refused_at_submit(queue_home, tmp_path
     """Tiles are 0 or at least 64 when the job runs, so a queued job with tile 32 is refused when it is
     submitted, by the same rule: the engine names the spec's key, the command line its flag. Nothing
     is queued either way."""
-    from engine.errors import ArchivistError
+    from engine.document import InvalidValue
+    from engine.inference.chain import tiling_problem
 
     _frames(tmp_path / "scans", n=1)
     model = str(tiny_compact[0])
     spec = {"input": str(tmp_path / "scans"), "output": str(tmp_path / "out") + "/", "models": [model]}
     with QueueClient() as q:
-        with pytest.raises(ArchivistError) as refused:
-            q.submit("restore", {**spec, "tile": 32})
-        assert str(refused.value) == ("restore job: spec key 'tile': 32 invalid: allowed 0 (no tiling) or at "
-                                      "least 64")
-        with pytest.raises(ArchivistError, match="spec key 'tile_overlap': -1 invalid: allowed 0 or more"):
-            q.submit("restore", {**spec, "tile_overlap": -1})
+        for key, bad in (("tile", 32), ("tile", -64), ("tile", 64.0), ("tile", True), ("tile_overlap", -1)):
+            with pytest.raises(InvalidValue) as refused:
+                q.submit("restore", {**spec, key: bad})
+            assert refused.value.key == key and refused.value.source is None
+            assert str(refused.value) == f"{key} = {bad!r} invalid: {tiling_problem(key, bad)}"  # the chain's words
+        assert str(refused.value) == "tile_overlap = -1 invalid: allowed 0 or more"
         assert q.submit("restore", {**spec, "tile": 64}) > 0  # the smallest tile the chain takes
     capsys.readouterr()
     for flag, value, line in (("--tile", "32", "argument --tile: 32 invalid: allowed 0 (no tiling) or at least 64"),
@@ -114,6 +133,24 @@ def test_a_tile_the_chain_would_refuse_is_refused_at_submit(queue_home, tmp_path
         assert [j.spec["tile"] for j in store.jobs()] == [64]
 
 
+def test_the_command_line_names_the_flag_of_a_key_the_spec_refuses(queue_home, tmp_path, capsys):
+    """A value the command line passes on unchecked is refused by the kind's declared spec at
+    submit; main() shows that refusal as one line with the flag that set the key, and queues nothing."""
+    import yaml
+
+    from tests.train.trainkit import tiny_config
+
+    cfg = tmp_path / "run.yaml"
+    cfg.write_text(yaml.safe_dump(tiny_config()))
+    assert main(["train", str(cfg), "--stop-at", "0", "--queue"]) == 1
+    assert capsys.readouterr().err == ("archivist: error: --stop-at 0 invalid: allowed null or an integer 1 or "
+                                       "more (iterations)\n")
+    with QueueClient() as q:
+        assert q.list_jobs() == []
+        with pytest.raises(ArchivistError, match=r"^stop_at = 0 invalid: allowed null or an integer 1 or more"):
+            q.submit("train", {"config": str(cfg), "stop_at": 0})  # the engine's face: the spec's key
+
+
 def test_registry(monkeypatch):
     assert {"restore", "degrade", "train", "selftest", "gated"} <= set(kinds())
     monkeypatch.delenv("ARCHIVIST_TEST_KINDS")
@@ -123,8 +160,6 @@ def test_registry(monkeypatch):
 def test_test_kinds_hook_names_what_is_wrong(monkeypatch, tmp_path):
     """``ARCHIVIST_TEST_KINDS`` names modules; a bad one is one clear error, and a start of the daemon
     fails with it instead of every job failing later."""
-    from engine.errors import ArchivistError
-
     (tmp_path / "kinds_clash.py").write_text(
         "from engine.queue.kinds import RESTORE\nKINDS = (RESTORE,)\n")
     (tmp_path / "kinds_none.py").write_text("X = 1\n")
@@ -254,6 +289,38 @@ def test_pausing_a_video_restore_closes_its_segment_early(queue_home, tmp_path, 
     assert _pts(out) == source_pts
     log = open(job.log_path).read()
     assert "video done after 5 of 5 segments (resumed after 15)" in log, log[-2000:]  # 10, 5 | 5, 10, 10
+
+
+def test_degrade_and_train_specs_refuse_a_value_by_its_key(queue_home, tmp_path):
+    """The degrade and train specs are declared documents too: a wrong value is refused at submit,
+    naming its key and what the key allows; the spec stored for a good one has the shape it had."""
+    from engine.document import InvalidValue
+
+    _frames(tmp_path / "clean", n=1)
+    good = {"input": str(tmp_path / "clean"), "output": str(tmp_path / "pairs"), "profile": "normal"}
+    with QueueClient() as q:
+        for key, bad, allowed in (("count", 0, "an integer 1 or more"), ("seed", -1, "an integer 0 or more"),
+                                  ("workers", 1.5, "an integer 1 or more"), ("count", True, "an integer 1 or more"),
+                                  ("crop", 4, "null or an integer 8 or more (pixels)"),
+                                  ("clip_length", "2", "null or an integer 1 or more"),
+                                  ("profile", 3, "a name or a path")):
+            with pytest.raises(InvalidValue) as refused:
+                q.submit("degrade", {**good, key: bad})
+            assert str(refused.value) == f"{key} = {bad!r} invalid: allowed {allowed}"
+        with pytest.raises(ArchivistError, match="^degrade job: spec key 'profile' is missing$"):
+            q.submit("degrade", {"input": good["input"], "output": good["output"]})
+        with pytest.raises(ArchivistError, match="^unknown key 'pairs': allowed keys are input, output, profile, "
+                           "count, seed, crop, workers, clip_length$"):
+            q.submit("degrade", {**good, "pairs": 2})
+        for key, bad, allowed in (("resume", "yes", "true or false"),
+                                  ("precision", "fp8", "null or one of auto, fp32, fp16, bf16"),
+                                  ("name", 7, "null or text")):
+            with pytest.raises(InvalidValue) as refused:
+                q.submit("train", {"name": "run", key: bad})
+            assert str(refused.value) == f"{key} = {bad!r} invalid: allowed {allowed}"
+        assert q.list_jobs() == []
+        job = q.get(q.submit("degrade", {**good, "count": 2}))
+    assert job.spec == {**good, "count": 2, "seed": 0, "workers": 1, "crop": None, "clip_length": None}
 
 
 def test_degrade_job_writes_a_dataset(queue_home, tmp_path, wait_for, capsys):

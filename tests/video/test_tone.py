@@ -120,7 +120,7 @@ def test_cli_color_and_gray_flags(clip, tiny_compact, tmp_path, capsys):
 
 
 def test_queued_restore_keeps_tone_and_pad_even(clip, tiny_compact, tmp_path, capsys):
-    from engine.queue.kinds import _video_options
+    from engine.queue.kinds.restore import _video_options
     from engine.queue.store import Store
 
     src = clip("bw.mkv", codec="ffv1", pix_fmt="gray", frames=3, width=63, height=47)
