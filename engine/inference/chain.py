@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from engine.document import InvalidValue, describe_range
 from engine.errors import ArchivistError
 
 log = logging.getLogger(__name__)
@@ -28,12 +29,10 @@ def tiling_problem(key: str, value: object) -> str | None:
     One rule for every face: the chain, a queued job's spec at submit, the command line's flags and
     the TUI's form all ask here, and each names the value its own way (a key, a flag, a field).
     """
-    if not isinstance(value, int) or isinstance(value, bool):
-        return "allowed a whole number of pixels"
-    if key == "tile" and (value < 0 or 0 < value < MIN_TILE):
-        return f"allowed 0 (no tiling) or at least {MIN_TILE}"
-    if value < 0:
-        return "allowed 0 or more"
+    if key == "tile" and (not isinstance(value, int) or isinstance(value, bool) or value < 0 or 0 < value < MIN_TILE):
+        return f"allowed 0 (no tiling) or {describe_range(MIN_TILE, None, integer=True, unit='pixels')}"
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        return f"allowed {describe_range(0, None, integer=True, unit='pixels')}"
     return None
 
 
@@ -42,7 +41,7 @@ def check_tiling(tile: object, tile_overlap: object) -> None:
     for key, value in zip(TILING_KEYS, (tile, tile_overlap)):
         problem = tiling_problem(key, value)
         if problem:
-            raise ArchivistError(f"{key} {value!r} invalid: {problem}")
+            raise InvalidValue(key, value, problem.removeprefix("allowed "))
 DEFAULT_SIGMA = 5.0
 MIN_TILE = 64
 
@@ -57,9 +56,11 @@ class Stage:
 
     def __post_init__(self):
         if not (0.0 <= self.strength <= 1.0) or math.isnan(self.strength):
-            raise ArchivistError(f"stage {self.model!r}: strength {self.strength:g} out of range: allowed 0 to 1")
+            raise ArchivistError(f"stage {self.model!r}: strength {self.strength:g} out of range: allowed "
+                                 f"{describe_range(0, 1)}")
         if self.sigma is not None and not (0.0 <= self.sigma <= SIGMA_MAX):
-            raise ArchivistError(f"stage {self.model!r}: sigma {self.sigma:g} out of range: allowed 0 to {SIGMA_MAX:g}")
+            raise ArchivistError(f"stage {self.model!r}: sigma {self.sigma:g} out of range: allowed "
+                                 f"{describe_range(0, SIGMA_MAX, unit='levels of 255')}")
 
     def to_dict(self) -> dict:
         return {"model": self.model, "strength": self.strength, "sigma": self.sigma}

@@ -313,7 +313,7 @@ ROWS = [
     Row("restore-sigma-on-compact", lambda w: ["restore", w.image(), "-o", w.p("o.png"), "-m",
                                                w.model() + ":0.5:5"], "takes no noise level"),
     Row("restore-tile-too-small", lambda w: ["restore", w.image(), "-o", w.p("o.png"), "-m", w.model(), "--tile",
-                                             "10"], "argument --tile: 10 invalid: allowed 0 (no tiling) or at least 64", 2),
+                                             "10"], "argument --tile: 10 invalid: allowed 0 (no tiling) or an integer 64 or more (pixels)", 2),
     Row("restore-nan-model", lambda w: ["restore", w.image(), "-o", w.p("o.png"), "-m", w.nan_model()],
         "body.2.weight"),
     Row("restore-non-finite-output", lambda w: ["restore", w.image(), "-o", w.p("o.png"), "-m", w.overflow_model()],

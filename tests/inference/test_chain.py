@@ -126,7 +126,7 @@ def test_chain_tile_option_gives_same_picture(tiny_compact):
 
 def test_bad_tile_and_device(tiny_compact):
     path, _ = tiny_compact
-    with pytest.raises(ArchivistError, match="^tile 10 invalid: allowed 0 \\(no tiling\\) or at least 64$"):
+    with pytest.raises(ArchivistError, match="^tile = 10 invalid: allowed 0 \\(no tiling\\) or an integer 64 or more \\(pixels\\)$"):
         Chain.load([Stage(str(path))], device="cpu", tile=10)
     with pytest.raises(ArchivistError, match="invalid device"):
         Chain.load([Stage(str(path))], device="gpu7")

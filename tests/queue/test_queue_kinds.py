@@ -121,11 +121,11 @@ def test_a_tile_the_chain_would_refuse_is_refused_at_submit(queue_home, tmp_path
                 q.submit("restore", {**spec, key: bad})
             assert refused.value.key == key and refused.value.source is None
             assert str(refused.value) == f"{key} = {bad!r} invalid: {tiling_problem(key, bad)}"  # the chain's words
-        assert str(refused.value) == "tile_overlap = -1 invalid: allowed 0 or more"
+        assert str(refused.value) == "tile_overlap = -1 invalid: allowed an integer 0 or more (pixels)"
         assert q.submit("restore", {**spec, "tile": 64}) > 0  # the smallest tile the chain takes
     capsys.readouterr()
-    for flag, value, line in (("--tile", "32", "argument --tile: 32 invalid: allowed 0 (no tiling) or at least 64"),
-                              ("--tile-overlap", "-1", "argument --tile-overlap: -1 invalid: allowed 0 or more")):
+    for flag, value, line in (("--tile", "32", "argument --tile: 32 invalid: allowed 0 (no tiling) or an integer 64 or more (pixels)"),
+                              ("--tile-overlap", "-1", "argument --tile-overlap: -1 invalid: allowed an integer 0 or more (pixels)")):
         assert main(["restore", spec["input"], "-o", spec["output"], "-m", model, flag, value, "--queue"]) == 2
         err = capsys.readouterr().err
         assert err == f"archivist: error: {line} (see 'archivist restore --help')\n"
