@@ -45,9 +45,12 @@ class InvalidValue(ArchivistError):
     def line(self, name: str | None = None) -> str:
         """The refusal in one line; ``name`` (a flag such as ``--tile``) replaces the key."""
         name = name or self.key
-        shown = f"{name} {self.value!r}" if name.startswith("-") else f"{name} = {self.value!r}"
+        flag = name.startswith("-")
+        shown = f"{name} {self.value!r}" if flag else f"{name} = {self.value!r}"
         prefix = f"{self.source}: " if self.source else ""
-        return f"{prefix}{shown} invalid: allowed {self.allowed}"
+        # A flag left out is the document's null: given, it must be a value.
+        allowed = self.allowed.removeprefix("null or ") if flag else self.allowed
+        return f"{prefix}{shown} invalid: allowed {allowed}"
 
 
 class UnknownKey(ArchivistError):

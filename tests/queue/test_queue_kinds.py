@@ -143,7 +143,7 @@ def test_the_command_line_names_the_flag_of_a_key_the_spec_refuses(queue_home, t
     cfg = tmp_path / "run.yaml"
     cfg.write_text(yaml.safe_dump(tiny_config()))
     assert main(["train", str(cfg), "--stop-at", "0", "--queue"]) == 1
-    assert capsys.readouterr().err == ("archivist: error: --stop-at 0 invalid: allowed null or an integer 1 or "
+    assert capsys.readouterr().err == ("archivist: error: --stop-at 0 invalid: allowed an integer 1 or "
                                        "more (iterations)\n")
     with QueueClient() as q:
         assert q.list_jobs() == []
