@@ -7,13 +7,13 @@ import errno
 import os
 import pickle
 import re
-import subprocess
 from pathlib import Path
 
 import pytest
 
 from engine.atomic import WriteFailed, atomic_write
 from engine.errors import ArchivistError
+from tests.disks import fill, tmpfs
 
 
 def _listing(folder: Path) -> list[str]:
@@ -111,28 +111,11 @@ def test_fsync_flushes_the_temporary_file_before_the_rename(tmp_path, monkeypatc
 @pytest.fixture
 def full_disk(tmp_path):
     """A 1 MiB tmpfs of the test's own, filled to the last byte (mounting needs root, as in CI)."""
-    mount = tmp_path / "disk"
-    mount.mkdir()
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m,mode=0700", "tmpfs", str(mount)],
-                          capture_output=True, text=True)
-    if done.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here ({done.stderr.strip() or 'mount refused'}): needs root")
-    try:
+    with tmpfs(tmp_path / "disk", "1m") as mount:
         (mount / "home").mkdir()
         (mount / "frames").mkdir()
-        fd = os.open(mount / "filler", os.O_WRONLY | os.O_CREAT, 0o600)
-        try:
-            for size in (65536, 4096, 1):
-                try:
-                    while True:
-                        os.write(fd, b"\0" * size)
-                except OSError:
-                    pass
-        finally:
-            os.close(fd)
+        fill(mount)
         yield mount
-    finally:
-        subprocess.run(["umount", "-l", str(mount)], capture_output=True)
 
 
 def test_writers_on_a_full_disk_fail_in_one_line_and_leave_nothing(full_disk, monkeypatch, capsys):

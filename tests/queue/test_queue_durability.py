@@ -16,6 +16,7 @@ import pytest
 
 from engine.queue import QueueClient, Store
 from engine.queue.daemon import daemon_pid, start_daemon, stop_daemon
+from tests.disks import fill, tmpfs
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -155,36 +156,12 @@ def _alive(pid: int) -> bool:
 @pytest.fixture
 def small_disk(tmp_path, monkeypatch):
     """ARCHIVIST_HOME on a 1 MiB tmpfs of its own (mounted here; CI runs as root), unmounted after."""
-    mount = tmp_path / "small"
-    mount.mkdir()
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m,mode=0700", "tmpfs", str(mount)],
-                          capture_output=True, text=True)
-    if done.returncode != 0:
-        pytest.skip(f"cannot mount a small tmpfs here (needs root): {done.stderr.strip() or done.returncode}")
-    home = mount / "home"
-    monkeypatch.setenv("ARCHIVIST_HOME", str(home))
-    (home.mkdir(mode=0o700))
-    (home / "config.yaml").write_text("queue:\n  gpus: []\n  cpu_slots: 1\n  poll_interval: 0.1\n")
-    try:
+    with tmpfs(tmp_path / "small", "1m") as mount:
+        home = mount / "home"
+        monkeypatch.setenv("ARCHIVIST_HOME", str(home))
+        home.mkdir(mode=0o700)
+        (home / "config.yaml").write_text("queue:\n  gpus: []\n  cpu_slots: 1\n  poll_interval: 0.1\n")
         yield home
-    finally:
-        subprocess.run(["umount", "-l", str(mount)], check=False)
-
-
-def _fill_disk(folder: Path) -> Path:
-    """Write until the file system is full; returns the filler file."""
-    filler = folder / "filler"
-    fd = os.open(filler, os.O_WRONLY | os.O_CREAT, 0o600)
-    try:
-        for size in (65536, 4096, 1):  # big steps, then to the last byte
-            try:
-                while True:
-                    os.write(fd, b"\0" * size)
-            except OSError:
-                pass
-    finally:
-        os.close(fd)
-    return filler
 
 
 @pytest.mark.parametrize("daemon_holds_the_store", [False, True], ids=["closed", "open-elsewhere"])
@@ -203,7 +180,7 @@ def test_full_disk_is_not_damage_and_reading_still_works(small_disk, tmp_path, c
                                   text=True, env=env)
         assert holder.stdout.readline().strip() == "ready"
     try:
-        filler = _fill_disk(small_disk.parent)
+        filler = fill(small_disk.parent)
         capsys.readouterr()
         assert main(["queue", "list"]) == 0
         out = capsys.readouterr().out
@@ -243,7 +220,7 @@ def test_daemon_opening_on_a_full_disk_stays_up_and_runs_the_jobs_once_space_is_
     out = tmp_path / "o.txt"
     with QueueClient() as q:
         job = q.submit("selftest", {"output": str(out), "steps": 2})
-    filler = _fill_disk(small_disk.parent)
+    filler = fill(small_disk.parent)
     log = tmp_path / "daemon.log"  # off the full disk, so the test can read what it says
     with open(log, "wb") as f:
         daemon = subprocess.Popen([sys.executable, "-m", "engine.queue.daemon"], stdin=subprocess.DEVNULL,
@@ -273,7 +250,7 @@ def test_daemon_start_returns_with_the_store_open_and_a_full_disk_then_does_not_
     try:
         pid = daemon_pid()
         assert (small_disk / "queue.db-shm").exists(), "daemon start returned before the daemon opened the store"
-        filler = _fill_disk(small_disk.parent)
+        filler = fill(small_disk.parent)
         with pytest.raises(Exception, match="no space"):
             with QueueClient() as q:
                 q.submit("selftest", {"output": str(tmp_path / "never.txt")})

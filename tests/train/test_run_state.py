@@ -21,6 +21,7 @@ import pytest
 from archivist_tui.cli import main
 from engine.errors import ArchivistError
 from engine.train.runs import list_checkpoints, read_state, run_dir
+from tests.disks import fill, tmpfs
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -110,28 +111,9 @@ def test_a_run_killed_with_sigkill_reads_interrupted_in_both_faces(make_config, 
 
 @pytest.fixture
 def small_disk(tmp_path):
-    """A 4 MB tmpfs of the test's own (the way to fill a disk without filling the machine's)."""
-    mount = tmp_path / "disk"
-    mount.mkdir()
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m,mode=0700", "tmpfs", str(mount)],
-                          capture_output=True, text=True)
-    if done.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here ({done.stderr.strip() or 'mount refused'}): needs root")
-    try:
+    """A 4 MB tmpfs of the test's own."""
+    with tmpfs(tmp_path / "disk", "4m") as mount:
         yield mount
-    finally:
-        subprocess.run(["umount", "-l", str(mount)], capture_output=True)
-
-
-def _fill(folder: Path) -> None:
-    """Write zeros into ``folder`` until its file system is full."""
-    with open(folder / "filler", "wb") as f:
-        try:
-            while True:
-                f.write(b"\0" * 65536)
-                f.flush()
-        except OSError:
-            pass
 
 
 @pytest.mark.slow
@@ -147,7 +129,7 @@ def test_a_run_that_fails_on_a_full_disk_records_failed(make_config, small_disk,
 
     def fill_at_three(iteration: int, total: int) -> None:
         if iteration == 3:
-            _fill(small_disk)
+            fill(small_disk)
 
     with pytest.raises(ArchivistError, match="space"):
         run_training(cfg, name="full", progress=fill_at_three, device="cpu")
