@@ -13,7 +13,7 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from engine.document import InvalidValue
+from engine.document import Conflict, InvalidValue
 from engine.errors import ArchivistError, UsageError, os_error_line
 
 # Order is the order of the help listing.
@@ -146,6 +146,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except InvalidValue as exc:  # the engine names the document's key; the command line names its flag
         flag = _flag_for_key(_leaf_parser(parser, args_list), exc.key) if exc.source is None else None
         print(f"archivist: error: {exc.line(flag)}", file=sys.stderr)
+        return exc.exit_code
+    except Conflict as exc:  # keys that do not go together: shown by the flags that set them
+        leaf = _leaf_parser(parser, args_list)
+        flags = [_flag_for_key(leaf, key) for key in exc.keys] if exc.source is None else None
+        print(f"archivist: error: {exc.line(flags)}", file=sys.stderr)
         return exc.exit_code
     except ArchivistError as exc:
         print(f"archivist: error: {exc}", file=sys.stderr)

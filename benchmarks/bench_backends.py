@@ -264,7 +264,8 @@ def _pipeline(tmp: Path, model: Path, device: str, size, best, measured, args, s
     import numpy as np
 
     from engine.inference.chain import Chain, Stage
-    from engine.video.restore import VideoOptions, restore_video
+    from engine.video.options import VideoOptions
+    from engine.video.restore import restore_video
     from engine.video.synthetic import write_test_clip
 
     width, height = size

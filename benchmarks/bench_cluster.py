@@ -53,8 +53,9 @@ def main() -> int:
         from engine.inference.chain import Chain, Stage
         from engine.models import compact
         from engine.models.files import save_safetensors
+        from engine.video.options import VideoOptions
         from engine.video.packets import build_index, plan_segments, read_bundle
-        from engine.video.restore import VideoOptions, restore_video
+        from engine.video.restore import restore_video
         from engine.video.synthetic import write_test_clip
 
         torch.manual_seed(0)

@@ -50,9 +50,10 @@ def main() -> int:
     from engine.models.files import save_safetensors
     from engine.video.encode import EncoderSettings, SegmentWriter, StreamLayout, plan_encoder
     from engine.video.frames import VideoSource
+    from engine.video.options import VideoOptions
     from engine.video.pipeline import run_sequential
     from engine.video.probe import probe
-    from engine.video.restore import VideoOptions, restore_video
+    from engine.video.restore import restore_video
     from engine.video.synthetic import write_test_clip
 
     with tempfile.TemporaryDirectory() as tmp:

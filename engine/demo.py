@@ -76,7 +76,8 @@ def run_demo(out_dir: str | Path, model: str = STARTER_MODEL, seconds: float = 4
     from engine.inference.chain import Chain, Stage
     from engine.synth.clip import write_cel_clip
     from engine.video.degrade import degrade_video
-    from engine.video.restore import VideoOptions, restore_video
+    from engine.video.options import VideoOptions
+    from engine.video.restore import restore_video
 
     out = Path(out_dir)
     try:

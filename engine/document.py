@@ -53,6 +53,22 @@ class InvalidValue(ArchivistError):
         return f"{prefix}{shown} invalid: allowed {allowed}"
 
 
+class Conflict(ArchivistError):
+    """Keys whose values do not go together (``deinterlace`` and ``ivtc``), or a key that the others
+    rule out. ``why`` names the keys as ``{0}``, ``{1}``…, so each face shows them its own way: the
+    engine by the document's keys, the command line by the flags that set them."""
+
+    def __init__(self, keys: tuple[str, ...] | list[str], why: str, source: str | None = None):
+        self.keys, self.why, self.source = tuple(keys), why, source
+        super().__init__(self.line())
+
+    def line(self, names: list[str | None] | tuple[str | None, ...] | None = None) -> str:
+        """The refusal in one line; ``names`` (flags such as ``--ivtc``; None keeps that key) replace the keys."""
+        shown = [n or k for k, n in zip(self.keys, names or [None] * len(self.keys))]
+        prefix = f"{self.source}: " if self.source else ""
+        return prefix + self.why.format(*shown)
+
+
 class UnknownKey(ArchivistError):
     """A key the document does not have."""
 

@@ -63,9 +63,9 @@ def is_video_job(args: argparse.Namespace) -> bool:
 
 
 def video_options_from_args(args: argparse.Namespace):
-    """A :class:`engine.video.restore.VideoOptions` from the parsed command line."""
+    """A :class:`engine.video.options.VideoOptions` from the parsed command line."""
     from engine.video.encode import parse_encoder_opts
-    from engine.video.restore import VideoOptions, parse_fps, parse_time
+    from engine.video.options import VideoOptions, parse_fps, parse_time
 
     return VideoOptions(
         codec=args.codec,
@@ -74,8 +74,8 @@ def video_options_from_args(args: argparse.Namespace):
         encoder_opts=parse_encoder_opts(args.encoder_opt),
         segment_frames=args.segment_frames,
         resume=args.resume,
-        start=parse_time(args.start, "--start") if args.start else 0.0,
-        duration=parse_time(args.duration, "--duration") if args.duration else None,
+        start=parse_time(args.start, "start") if args.start else 0.0,
+        duration=parse_time(args.duration, "duration") if args.duration else None,
         deinterlace=args.deinterlace,
         ivtc=args.ivtc,
         fps=parse_fps(args.fps) if args.fps else None,

@@ -100,12 +100,12 @@ def _degrade(args: argparse.Namespace) -> int:
 def _age_clip(args: argparse.Namespace, profile) -> int:
     from archivist_tui.output import Progress
     from engine.video.degrade import degrade_video
-    from engine.video.restore import VideoOptions, parse_time
+    from engine.video.options import VideoOptions, parse_time
 
     options = VideoOptions(
         codec=args.codec, crf=args.crf, overwrite=args.overwrite,
-        start=parse_time(args.start, "--start") if args.start else 0.0,
-        duration=parse_time(args.duration, "--duration") if args.duration else None,
+        start=parse_time(args.start, "start") if args.start else 0.0,
+        duration=parse_time(args.duration, "duration") if args.duration else None,
     )
     with Progress("degrade", "frames") as progress:
         result = degrade_video(args.input, args.output, profile, args.seed, options, progress=progress)

@@ -36,12 +36,12 @@ def run(args: argparse.Namespace) -> int:
     from engine.errors import ArchivistError
     from engine.inference.chain import Chain, parse_stage
     from engine.ownership import check_absent, check_not_input
+    from engine.video.options import parse_time
     from engine.video.preview import preview_frame
-    from engine.video.restore import parse_time
 
     if args.input is None and (args.frame is not None or args.time is not None):
         raise ArchivistError("--frame and --time choose a frame of INPUT: give INPUT (a video file)")
-    time = parse_time(args.time, "--time") if args.time is not None else None
+    time = parse_time(args.time, "time") if args.time is not None else None
     check_not_input(args.output, [args.input] if args.input is not None else [])  # before the model is loaded
     check_absent(Path(args.output), args.overwrite)
     stages = [parse_stage(m) for m in args.model]

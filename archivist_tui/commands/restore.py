@@ -118,7 +118,7 @@ def queue_restore(args: argparse.Namespace) -> int:
     if is_video_job(args):
         from engine.errors import ArchivistError
         from engine.video.encode import parse_encoder_opts
-        from engine.video.restore import parse_time
+        from engine.video.options import parse_time
 
         if args.work_dir:
             raise ArchivistError("--work-dir does not apply with --queue: a queued job keeps its segments in "
@@ -131,8 +131,8 @@ def queue_restore(args: argparse.Namespace) -> int:
         spec["video"] = {
             "codec": args.codec, "crf": args.crf, "preset": args.preset,
             "encoder_opts": parse_encoder_opts(args.encoder_opt), "segment_frames": args.segment_frames,
-            "start": parse_time(args.start, "--start") if args.start else 0.0,
-            "duration": parse_time(args.duration, "--duration") if args.duration else None,
+            "start": parse_time(args.start, "start") if args.start else 0.0,
+            "duration": parse_time(args.duration, "duration") if args.duration else None,
             "deinterlace": args.deinterlace, "ivtc": args.ivtc, "fps": args.fps, "batch": args.batch,
             "check_space": not args.no_space_check,
         }

@@ -13,7 +13,8 @@ from pathlib import Path
 import numpy as np
 
 from engine.errors import ArchivistError
-from engine.video.restore import VideoOptions, VideoResult, restore_video
+from engine.video.options import VideoOptions
+from engine.video.restore import VideoResult, restore_video
 
 log = logging.getLogger(__name__)
 

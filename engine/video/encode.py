@@ -14,25 +14,12 @@ from pathlib import Path
 
 import numpy as np
 
+from engine.document import Conflict, InvalidValue
 from engine.errors import ArchivistError
+from engine.video.codecs import CODECS, CRF_CODECS, CRF_RANGE, PRESETS
 from engine.video.frames import CS_RGB, CS_UNSPECIFIED, RANGE_FULL, from_float, rgb_to_frame
 
 log = logging.getLogger(__name__)
-
-CODECS = ("ffv1", "x264", "x265", "prores", "png", "tiff")
-IMAGE_CODECS = ("png", "tiff")
-PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow", "placebo")
-
-# Which containers hold which codecs (by output suffix).
-CONTAINER_CODECS = {
-    ".mkv": ("ffv1", "x264", "x265", "prores"),
-    ".mp4": ("x264", "x265"),
-    ".mov": ("x264", "x265", "prores"),
-    ".nut": ("ffv1", "x264", "x265"),  # NUT has no ProRes tag
-    # H.264 in AVI reads back a frame late (readers guess a reorder delay AVI cannot state): FFV1 only.
-    ".avi": ("ffv1",),
-}
-DEFAULT_CODEC = {".mkv": "ffv1", ".mp4": "x264", ".mov": "prores", ".nut": "ffv1", ".avi": "ffv1"}
 
 
 @dataclass
@@ -45,18 +32,17 @@ class EncoderSettings:
     options: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self):
+        # Refusals name the keys (codec, crf, preset) as VideoOptions and a job's spec do; the
+        # command line shows its flags.
         if self.codec not in CODECS:
-            raise ArchivistError(f"unknown codec {self.codec!r}: allowed are {', '.join(CODECS)}")
-        if self.crf is not None:
-            if self.codec not in ("x264", "x265"):
-                raise ArchivistError(f"--crf applies to x264 and x265, not {self.codec}")
-            if not 0 <= self.crf <= 51:
-                raise ArchivistError(f"--crf {self.crf:g} out of range: allowed 0 to 51")
-        if self.preset is not None:
-            if self.codec not in ("x264", "x265"):
-                raise ArchivistError(f"--preset applies to x264 and x265, not {self.codec}")
-            if self.preset not in PRESETS:
-                raise ArchivistError(f"--preset {self.preset!r} unknown: allowed are {', '.join(PRESETS)}")
+            raise InvalidValue("codec", self.codec, f"one of {', '.join(CODECS)}")
+        for key in ("crf", "preset"):
+            if getattr(self, key) is not None and self.codec not in CRF_CODECS:
+                raise Conflict((key, "codec"), f"{{0}} applies to {' and '.join(CRF_CODECS)}, not to {{1}} {self.codec}")
+        if self.crf is not None and not CRF_RANGE[0] <= self.crf <= CRF_RANGE[1]:
+            raise InvalidValue("crf", self.crf, f"a number {CRF_RANGE[0]} to {CRF_RANGE[1]}")
+        if self.preset is not None and self.preset not in PRESETS:
+            raise InvalidValue("preset", self.preset, f"one of {', '.join(PRESETS)}")
 
     def to_dict(self) -> dict:
         return {"codec": self.codec, "crf": self.crf, "preset": self.preset, "options": dict(self.options)}
@@ -68,7 +54,7 @@ def parse_encoder_opts(items: list[str] | None) -> dict[str, str]:
     for item in items or []:
         key, sep, value = item.partition("=")
         if not sep or not key.strip():
-            raise ArchivistError(f"--encoder-opt {item!r} invalid: expected KEY=VALUE (e.g. tune=grain)")
+            raise InvalidValue("encoder_opt", item, "KEY=VALUE (e.g. tune=grain)")
         opts[key.strip()] = value.strip()
     return opts
 

@@ -5,14 +5,16 @@ decoded, restored and encoded by :func:`engine.video.pipeline.run_overlapped`; o
 segments of ``segment_frames`` frames under ``ARCHIVIST_HOME/jobs/<key>/`` (or ``work_dir``), each
 recorded in ``state.json`` when it closes. A later run with ``resume=True`` continues at the first
 unfinished segment; the final file is assembled by stream copy and renamed into place.
+
+The options and their parsers live in :mod:`engine.video.options`, the job key and ``state.json``
+in :mod:`engine.video.resume`. Here: the plan (:func:`plan_restore`, everything checked before the
+first frame), then the run in steps: prepare the job folder, restore the frames into segments,
+conclude (assemble, rename into place).
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
-import math
 import os
 import shutil
 import sys
@@ -22,13 +24,11 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
 
+from engine.document import Conflict, InvalidValue
 from engine.errors import ArchivistError
-from engine.inference.tone import check_tone
 from engine.ownership import Ledger, check_absent, check_not_input, human_bytes, place, place_folder
+from engine.video.codecs import CONTAINER_CODECS, DEFAULT_CODEC, IMAGE_CODECS
 from engine.video.encode import (
-    CONTAINER_CODECS,
-    DEFAULT_CODEC,
-    IMAGE_CODECS,
     EncoderSettings,
     ImageSequenceWriter,
     SegmentWriter,
@@ -42,12 +42,14 @@ from engine.video.frames import (
     source_matrix,
     source_range,
 )
+from engine.video.options import VideoOptions
+from engine.video.options import parse_fps as parse_fps  # noqa: F401  (engine.queue.kinds imports it from here)
 from engine.video.pipeline import StopPipeline, run_overlapped, run_sequential
 from engine.video.probe import VideoInfo, probe
+from engine.video.resume import input_identity, job_key, read_state, state_document, write_state
 from engine.video.streams import (
     StreamDecision,
     StreamPlan,
-    check_audio_choice,
     check_plan,
     disposition_flags,
     plan_streams,
@@ -57,83 +59,11 @@ from engine.video.tone import ToneDecision, decide_sequence_tone, decide_video_t
 
 log = logging.getLogger(__name__)
 
-STATE_VERSION = 1
-DEFAULT_SEGMENT_FRAMES = 500
-DEINTERLACE_FILTER = "bwdif=mode=send_frame:parity=auto:deint=all"
-IVTC_FILTER = "fieldmatch,yadif=deint=interlaced,decimate"
-
 # Compressed size as a fraction of raw RGB (3 bytes per pixel, 6 above 8 bits), for the space check:
 # (least, typical). The least is below what flat, clean cartoon frames compress to, so a run is refused
 # only when even that cannot fit; the typical figure (grainy film) only brings a warning.
 _SIZE_FACTOR = {"ffv1": (0.03, 0.6), "x264": (0.001, 0.03), "x265": (0.0005, 0.02), "prores": (0.05, 0.35),
                 "png": (0.03, 0.7), "tiff": (0.03, 1.0)}
-
-
-# The numeric options: (field, the flag that sets it, whole number?). NaN passes every comparison,
-# so each is checked to be finite before its range.
-_NUMERIC_OPTIONS = (("crf", "--crf", False), ("segment_frames", "--segment-frames", True), ("start", "--start", False),
-                    ("duration", "--duration", False), ("batch", "--batch", True), ("queue_size", "queue size", True),
-                    ("decode_threads", "decode threads", True))
-
-
-@dataclass
-class VideoOptions:
-    """How to read, encode and segment a video restoration (the CLI's video options)."""
-
-    codec: str | None = None  # default by output suffix: .mkv ffv1, .mp4 x264, .mov prores, folder png
-    crf: float | None = None
-    preset: str | None = None
-    encoder_opts: dict[str, str] = field(default_factory=dict)
-    segment_frames: int = DEFAULT_SEGMENT_FRAMES
-    resume: bool = False
-    start: float = 0.0
-    duration: float | None = None
-    deinterlace: bool = False
-    ivtc: bool = False
-    fps: Fraction | None = None  # for image-sequence input
-    work_dir: Path | None = None
-    batch: int = 1
-    queue_size: int = 8
-    decode_threads: int = 0
-    overlap: bool = True
-    check_space: bool = True
-    audio: str | None = None  # --audio: copy, aac, opus, flac, drop; None: the output container's default
-    tone: str = "auto"  # auto: black and white when the source is (engine.video.tone); color; gray
-    pad_even: bool = False  # odd sizes for 4:2:0/4:2:2 encoders: one edge row/column added, not 4:4:4
-    overwrite: bool = False  # an existing output file is replaced (by the final rename only)
-
-    def __post_init__(self):
-        check_audio_choice(self.audio)
-        check_tone(self.tone)
-        for name, flag, integer in _NUMERIC_OPTIONS:
-            value = getattr(self, name)
-            if value is None and name in ("crf", "duration"):
-                continue
-            if isinstance(value, bool) or not isinstance(value, (int, float, Fraction)) or (
-                    integer and not isinstance(value, int)):
-                raise ArchivistError(f"{flag} {value!r} invalid: must be {'a whole number' if integer else 'a number'}")
-            if not math.isfinite(value):
-                raise ArchivistError(f"{flag} {value!r} invalid: must be a finite number (not NaN or infinity)")
-        if self.segment_frames < 1:
-            raise ArchivistError(f"--segment-frames {self.segment_frames} invalid: must be 1 or more")
-        if self.start < 0:
-            raise ArchivistError(f"--start {self.start:g} invalid: must be 0 or more seconds")
-        if self.duration is not None and self.duration <= 0:
-            raise ArchivistError(f"--duration {self.duration:g} invalid: must be more than 0 seconds")
-        if self.deinterlace and self.ivtc:
-            raise ArchivistError("--deinterlace and --ivtc exclude each other: choose one")
-        if self.fps is not None and self.fps <= 0:
-            raise ArchivistError(f"--fps {self.fps} invalid: must be more than 0")
-        if self.batch < 1 or self.queue_size < 1:
-            raise ArchivistError("batch and queue size must be 1 or more")
-
-    @property
-    def video_filter(self) -> str | None:
-        if self.deinterlace:
-            return DEINTERLACE_FILTER
-        if self.ivtc:
-            return IVTC_FILTER
-        return None
 
 
 @dataclass
@@ -173,30 +103,6 @@ def _sequence_target(output: str | Path, codec: str | None) -> tuple[Path, str]:
     return Path(text.rstrip("/" + os.sep)), f"%06d.{ext}"
 
 
-def job_key(input_id: dict, output: Path, chain_identity: list[dict], settings: dict) -> str:
-    """A short hash of what determines the output: input file, output path, chain, encoding, range."""
-    doc = {"input": input_id, "output": str(output.resolve()), "chain": chain_identity, "settings": settings}
-    return hashlib.sha256(json.dumps(doc, sort_keys=True, default=str).encode()).hexdigest()[:16]
-
-
-def _input_identity(path: Path) -> dict:
-    st = path.stat()
-    return {"path": str(path.resolve()), "size": st.st_size, "mtime_ns": st.st_mtime_ns}
-
-
-def _write_json(path: Path, data: dict) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    try:
-        with open(tmp, "w") as fh:
-            json.dump(data, fh, indent=1)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise ArchivistError(f"{path}: cannot write: {exc.strerror or exc}") from None
-
-
 def _check_writable_folder(folder: Path, what: str) -> None:
     if not folder.is_dir():
         raise ArchivistError(f"{folder}: {what} folder does not exist")
@@ -225,7 +131,7 @@ def _check_space(folders: list[tuple[Path, tuple[int, int]]]) -> None:
         if verdict == "refuse":
             raise ArchivistError(
                 f"{folder}: not enough free space: the output needs at least about {human_bytes(least)} "
-                f"(estimate), {human_bytes(free)} free; free space, choose a lossy --codec or use --work-dir"
+                f"(estimate), {human_bytes(free)} free; free space, choose a lossy codec or another work folder"
             )
         if verdict == "warn":
             log.warning("%s: the output may need up to about %s and %s is free: if the disk fills, the finished "
@@ -368,32 +274,18 @@ class _Run:
             self.on_segment(number + 1, total)
 
     def save_state(self, complete: bool = False) -> None:
-        _write_json(self.state_path, {
-            "version": STATE_VERSION, "key": self.key, "segments": self.segments, "complete": complete,
-            "pts_offset": self.pts_offset, "time_base": str(self.time_base) if self.time_base else None,
-            "segment_frames": self.options.segment_frames, **self.meta,
-            **({"ahead": self.ahead} if self.ahead else {}),
-        })
+        write_state(self.state_path, state_document(self.key, self.segments, self.ahead, self.pts_offset,
+                                                    self.time_base, self.options.segment_frames, self.meta, complete))
 
     def load_state(self) -> bool:
         """Take over finished segments from an earlier run; False when there is nothing usable."""
-        try:
-            state = json.loads(self.state_path.read_text())
-        except (OSError, ValueError):
+        state = read_state(self.state_path, self.key, lambda index: self.segment_path(index).is_file(),
+                           records_only=self.sequence_out)
+        if state is None:
             return False
-        if state.get("version") != STATE_VERSION or state.get("key") != self.key:
-            return False
-        segments = []
-        for seg in state.get("segments", []):
-            if not self.sequence_out and not self.segment_path(seg["index"]).is_file():
-                break
-            segments.append(seg)
-        self.segments = segments
-        self.ahead = [seg for seg in state.get("ahead", []) if self.segment_path(seg["index"]).is_file()]
-        self.pts_offset = state.get("pts_offset")
-        tb = state.get("time_base")
-        self.time_base = Fraction(tb) if tb else None
-        return bool(segments)
+        self.segments, self.ahead = state.segments, state.ahead
+        self.pts_offset, self.time_base = state.pts_offset, state.time_base
+        return bool(state.segments)
 
 
 @dataclass
@@ -452,10 +344,7 @@ class _Source:
 
 
 def _source(input_path: Path, options: VideoOptions) -> _Source:
-    if options.fps is not None:
-        if options.start or options.duration is not None or options.video_filter:
-            raise ArchivistError("--start, --duration, --deinterlace and --ivtc apply to video files, "
-                                 "not to an image sequence")
+    if options.fps is not None:  # (VideoOptions refuses a time range or a filter with it)
         files = list_image_sequence(input_path)
         first = ImageSequenceSource(files, options.fps)
         return _Source(None, files, first.width, first.height, first.high_bit_depth, len(files), options.fps,
@@ -475,7 +364,7 @@ def _source(input_path: Path, options: VideoOptions) -> _Source:
     return _Source(info, [], info.width, info.height, info.high_bit_depth, total,
                    info.rate * Fraction(4, 5) if options.ivtc else info.rate, info.sample_aspect_ratio,
                    info.color_primaries, info.color_trc, source_matrix(info.colorspace, info.width, info.height),
-                   source_range(info.color_range, info.pix_fmt), _input_identity(input_path),
+                   source_range(info.color_range, info.pix_fmt), input_identity(input_path),
                    _logged(decide_video_tone(info, options.tone), input_path))
 
 
@@ -499,11 +388,11 @@ def _target(output: str | Path, codec: str | None, overwrite: bool = False,
     if is_image_sequence_output(output):
         codec = codec or "png"
         if codec not in IMAGE_CODECS:
-            raise ArchivistError(f"--codec {codec} cannot write an image sequence: allowed are png, tiff")
+            raise InvalidValue("codec", codec, f"{' or '.join(IMAGE_CODECS)} for an image sequence")
         out_folder, pattern = _sequence_target(output, codec)
         if out_folder.exists() and (not out_folder.is_dir() or any(out_folder.iterdir())):
             raise ArchivistError(f"{out_folder}: output folder exists and is not empty; choose a new or empty folder "
-                                 "(--overwrite replaces files, never a folder's contents)")
+                                 "(overwriting replaces files, never a folder's contents)")
         parent, result = out_folder.parent, (out_folder, codec, (out_folder, pattern))
     else:
         output_path = Path(output)
@@ -513,8 +402,7 @@ def _target(output: str | Path, codec: str | None, overwrite: bool = False,
                                  f"{', '.join(CONTAINER_CODECS)}, or a folder ending in / for an image sequence")
         codec = codec or DEFAULT_CODEC[suffix]
         if codec not in CONTAINER_CODECS[suffix]:
-            raise ArchivistError(f"--codec {codec} cannot go in a {suffix} file: allowed are "
-                                 f"{', '.join(CONTAINER_CODECS[suffix])}")
+            raise InvalidValue("codec", codec, f"{', '.join(CONTAINER_CODECS[suffix])} (what a {suffix} file holds)")
         if output_path.is_dir():
             raise ArchivistError(f"{output_path}: is a folder (end the path with / for an image sequence)")
         check_absent(output_path, overwrite, mine)
@@ -556,29 +444,8 @@ def plan_restore(input_path: str | Path, output: str | Path, options: VideoOptio
         raise ArchivistError(f"{output_path}: .avi holds a constant frame rate only and {input_path} is variable-rate: "
                              "choose .mkv, .mp4 or .mov")
 
-    # --- the encoder and every stream
-    encoder = layout = None
-    restored = "restored frames in black and white" if src.tone.gray else "restored frames"
-    if sequence is not None:
-        video_to, video_why = codec, f"{restored}, written as {'gray ' if src.tone.gray else ''}{codec} images"
-    else:
-        rules = rules_for(output_path)
-        width, height = src.width * scale, src.height * scale
-        encoder = plan_encoder(settings, src.high_bit_depth, src.matrix, src.color_range,
-                               negative_dts=rules.negative_dts, width=width, height=height, gray=src.tone.gray,
-                               pad_even=options.pad_even)
-        if src.sar and src.sar != 1 and codec == "ffv1" and output_path.suffix.lower() in (".nut", ".avi"):
-            # Both muxers store the ratio only from a stream field PyAV cannot set, and FFV1 has no
-            # place for it that readers use; Matroska's header is mended after writing (engine.video.matroska).
-            log.warning("%s: the sample aspect ratio %s is lost by FFV1 in %s files: choose .mkv to keep it",
-                        output_path, src.sar, output_path.suffix.lower())
-        layout = StreamLayout(width + encoder.pad[1], height + encoder.pad[0],
-                              src.info.time_base if src.info else 1 / src.rate, src.rate, src.sar, src.primaries,
-                              src.trc)
-        video_why = f"{restored}, encoded with {_describe(encoder)}"
-        if encoder.pad != (0, 0):
-            video_why += f", padded to {layout.width}x{layout.height}"
-        video_to = _VIDEO_CODEC_NAMES[codec]
+    encoder, layout, video_to, video_why = _plan_video(src, output_path, codec, settings, sequence is not None,
+                                                       scale, options.pad_even)
     if src.info is not None:
         streams = plan_streams(input_path, src.info.video_index, output_path, video_to, video_why, options.audio,
                                sequence=sequence is not None)
@@ -595,6 +462,33 @@ def plan_restore(input_path: str | Path, output: str | Path, options: VideoOptio
 
 _VIDEO_CODEC_NAMES = {"ffv1": "ffv1", "x264": "h264", "x265": "hevc", "prores": "prores", "png": "png",
                       "tiff": "tiff"}
+
+
+def _plan_video(src: _Source, output_path: Path, codec: str, settings: EncoderSettings, sequence: bool, scale: int,
+                pad_even: bool):
+    """The restored video's encoder and layout (None, None for an image sequence), and what becomes of
+    it in the stream plan's words: (encoder, layout, codec written, why)."""
+    restored = "restored frames in black and white" if src.tone.gray else "restored frames"
+    if sequence:
+        return None, None, codec, f"{restored}, written as {'gray ' if src.tone.gray else ''}{codec} images"
+    rules = rules_for(output_path)
+    width, height = src.width * scale, src.height * scale
+    encoder = plan_encoder(settings, src.high_bit_depth, src.matrix, src.color_range,
+                           negative_dts=rules.negative_dts, width=width, height=height, gray=src.tone.gray,
+                           pad_even=pad_even)
+    if src.sar and src.sar != 1 and codec == "ffv1" and output_path.suffix.lower() in (".nut", ".avi"):
+        # Both muxers store the ratio only from a stream field PyAV cannot set, and FFV1 has no
+        # place for it that readers use; Matroska's header is mended after writing (engine.video.matroska).
+        log.warning("%s: the sample aspect ratio %s is lost by FFV1 in %s files: choose .mkv to keep it",
+                    output_path, src.sar, output_path.suffix.lower())
+    layout = StreamLayout(width + encoder.pad[1], height + encoder.pad[0],
+                          src.info.time_base if src.info else 1 / src.rate, src.rate, src.sar, src.primaries,
+                          src.trc)
+    video_why = f"{restored}, encoded with {_describe(encoder)}"
+    if encoder.pad != (0, 0):
+        video_why += f", padded to {layout.width}x{layout.height}"
+    return encoder, layout, _VIDEO_CODEC_NAMES[codec], video_why
+
 
 
 def _describe(encoder) -> str:
@@ -666,11 +560,11 @@ def restore_video(input_path: str | Path, output: str | Path, chain, options: Vi
 def _check_cluster_plan(plan: RestorePlan, options: VideoOptions) -> None:
     """What a cluster run does not do (yet), refused before anything is written."""
     if plan.info is None or plan.sequence_out is not None:
-        raise ArchivistError("--cluster restores a video file into a video file: image sequences (in or out) "
-                             "run on one machine (leave out --cluster)")
-    if options.video_filter or options.start or options.duration is not None:
-        raise ArchivistError("--cluster does not combine with --start, --duration, --deinterlace or --ivtc: "
-                             "leave out --cluster for these")
+        raise Conflict(("cluster",), "{0} restores a video file into a video file: image sequences (in or out) "
+                       "run on one machine (leave out {0})")
+    for key in ("start", "duration", "deinterlace", "ivtc"):
+        if getattr(options, key) not in (0, None, False):
+            raise Conflict(("cluster", key), "{0} does not combine with {1}: leave out {0} for this")
 
 
 def _restore_on_cluster(plan: RestorePlan, run: _Run, chain, options: VideoOptions, started: float,
@@ -707,8 +601,10 @@ def _conclude(plan: RestorePlan, run: _Run, options: VideoOptions, started: floa
         return VideoResult("paused", plan.output_path, produced, len(run.segments), run.segments_total(), run.key,
                            run.job_dir, time.monotonic() - started, done_frames)
     if produced == 0:
-        raise ArchivistError(f"{plan.input_path}: no frames to restore"
-                             + (f" in the range --start {options.start:g}" if options.start else ""))
+        if options.start:
+            raise Conflict(("start",), f"{_braced(plan.input_path)}: no frames to restore in the range "
+                           f"{{0}} {options.start:g}")
+        raise ArchivistError(f"{plan.input_path}: no frames to restore")
     _finish(plan, run, options)
     run.save_state(complete=True)
     shutil.rmtree(run.job_dir, ignore_errors=True)  # the segments (and a direct run's ledger) are done with
@@ -721,39 +617,10 @@ def _conclude(plan: RestorePlan, run: _Run, options: VideoOptions, started: floa
 def _prepare_run(plan: RestorePlan, chain, options: VideoOptions, progress, should_stop, on_segment,
                  ledger: Ledger | None) -> _Run:
     """The job folder (space checked first), and the segments an earlier run finished (with --resume)."""
-    sequence_out = plan.sequence_out is not None
-    scale = int(getattr(chain, "scale", 1) or 1)
-    settings = {
-        "encoder": plan.settings.to_dict(), "start": options.start, "duration": options.duration,
-        "filter": options.video_filter, "segment_frames": options.segment_frames, "sequence": sequence_out,
-    }
-    # Only where they change the output, so a colour job started before these existed still resumes.
-    if plan.gray:
-        settings["tone"] = "gray"
-    if plan.encoder is not None and plan.encoder.pad != (0, 0):
-        settings["pad"] = list(plan.encoder.pad)
-    key = job_key(plan.input_id, plan.output_path, chain.identity(), settings)
-    if options.work_dir is not None:
-        _check_writable_folder(Path(options.work_dir), "work")
-        job_dir = Path(options.work_dir) / key
-    else:
-        from engine.paths import state_subdir
-
-        job_dir = state_subdir("jobs") / key
-    parent = plan.output_path.parent if str(plan.output_path.parent) else Path(".")
-    if options.check_space:
-        # Before anything is created, so a refused run leaves nothing behind. On resume the segments
-        # already on disk count as written.
-        codec = plan.codec
-        bpp = 6 if (plan.high_bit_depth and codec in ("ffv1", "png", "tiff")) else 3
-        raw = (plan.total or 0) * plan.width * scale * plan.height * scale * bpp
-        need = tuple(int(raw * factor) for factor in _SIZE_FACTOR[codec])
-        written = sum(p.stat().st_size for p in job_dir.glob("segment-*")) if options.resume else 0
-        work_parent = job_dir.parent if job_dir.parent.exists() else parent
-        if sequence_out:
-            _check_space([(parent, need)])
-        else:
-            _check_space([(work_parent, tuple(max(0, n - written) for n in need)), (parent, need)])
+    key = job_key(plan.input_id, plan.output_path, chain.identity(), _job_settings(plan, options))
+    job_dir = _job_dir(key, options)
+    if options.check_space:  # before anything is created, so a refused run leaves nothing behind
+        _check_run_space(plan, options, job_dir, int(getattr(chain, "scale", 1) or 1))
     job_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
 
     run = _Run(job_dir, key, options, progress, should_stop, on_segment)
@@ -762,39 +629,91 @@ def _prepare_run(plan: RestorePlan, chain, options: VideoOptions, progress, shou
     run.ledger = ledger if ledger is not None else Ledger(job_dir, f"k{key[:12]}")
     run.total_frames = plan.total
     run.meta = {"input": str(plan.input_path), "output": str(plan.output_path), "codec": plan.codec}
-    run.sequence_out = sequence_out
+    run.sequence_out = plan.sequence_out is not None
     resumed = options.resume and run.load_state()
-    if sequence_out:
-        out_folder, pattern = plan.sequence_out
-        tmp_folder = run.ledger.partial_path(out_folder)
-        if not (resumed and tmp_folder.is_dir() and str(tmp_folder.absolute()) in run.ledger.paths("partial")):
-            resumed = False
-            run.ledger.discard_partials()
-            run.ledger.record("partial", tmp_folder)
-            try:
-                tmp_folder.mkdir()
-            except OSError as exc:
-                raise ArchivistError(f"{tmp_folder}: cannot create: {exc.strerror or exc}") from None
-        run.sequence_writer = ImageSequenceWriter(tmp_folder, pattern, plan.high_bit_depth, plan.gray)
+    resumed = _open_output(plan, run, resumed)
+    _take_over_segments(run, resumed)
+    return run
+
+
+def _job_settings(plan: RestorePlan, options: VideoOptions) -> dict:
+    """What besides the input, the output and the chain decides the output (a part of the job key)."""
+    settings = {
+        "encoder": plan.settings.to_dict(), "start": options.start, "duration": options.duration,
+        "filter": options.video_filter, "segment_frames": options.segment_frames,
+        "sequence": plan.sequence_out is not None,
+    }
+    # Only where they change the output, so a colour job started before these existed still resumes.
+    if plan.gray:
+        settings["tone"] = "gray"
+    if plan.encoder is not None and plan.encoder.pad != (0, 0):
+        settings["pad"] = list(plan.encoder.pad)
+    return settings
+
+
+def _job_dir(key: str, options: VideoOptions) -> Path:
+    """Where the job's segments and state live: ``work_dir/<key>``, else ``ARCHIVIST_HOME/jobs/<key>``."""
+    if options.work_dir is not None:
+        _check_writable_folder(Path(options.work_dir), "work")
+        return Path(options.work_dir) / key
+    from engine.paths import state_subdir
+
+    return state_subdir("jobs") / key
+
+
+def _check_run_space(plan: RestorePlan, options: VideoOptions, job_dir: Path, scale: int) -> None:
+    """Refuse a run whose output cannot fit (the segments and the final file, on their file systems).
+    On resume the segments already on disk count as written."""
+    parent = plan.output_path.parent if str(plan.output_path.parent) else Path(".")
+    codec = plan.codec
+    bpp = 6 if (plan.high_bit_depth and codec in ("ffv1", "png", "tiff")) else 3
+    raw = (plan.total or 0) * plan.width * scale * plan.height * scale * bpp
+    need = tuple(int(raw * factor) for factor in _SIZE_FACTOR[codec])
+    written = sum(p.stat().st_size for p in job_dir.glob("segment-*")) if options.resume else 0
+    work_parent = job_dir.parent if job_dir.parent.exists() else parent
+    if plan.sequence_out is not None:
+        _check_space([(parent, need)])
     else:
+        _check_space([(work_parent, tuple(max(0, n - written) for n in need)), (parent, need)])
+
+
+def _open_output(plan: RestorePlan, run: _Run, resumed: bool) -> bool:
+    """An image sequence's hidden folder (kept on resume when this job made it) or the encoder's plan;
+    returns whether the run still resumes."""
+    if plan.sequence_out is None:
         run.ledger.discard_partials()  # a final file being assembled when an earlier attempt was killed
         run.plan = plan.encoder
         run.layout = plan.layout
+        return resumed
+    out_folder, pattern = plan.sequence_out
+    tmp_folder = run.ledger.partial_path(out_folder)
+    if not (resumed and tmp_folder.is_dir() and str(tmp_folder.absolute()) in run.ledger.paths("partial")):
+        resumed = False
+        run.ledger.discard_partials()
+        run.ledger.record("partial", tmp_folder)
+        try:
+            tmp_folder.mkdir()
+        except OSError as exc:
+            raise ArchivistError(f"{tmp_folder}: cannot create: {exc.strerror or exc}") from None
+    run.sequence_writer = ImageSequenceWriter(tmp_folder, pattern, plan.high_bit_depth, plan.gray)
+    return resumed
 
+
+def _take_over_segments(run: _Run, resumed: bool) -> None:
+    """Keep an earlier run's finished segments (resumed) or remove them; partial segments always go."""
     if not resumed:
-        if not options.resume and run.state_path.exists():
+        if not run.options.resume and run.state_path.exists():
             log.warning("an unfinished run of this job was found in %s: starting afresh (--resume continues it)",
-                        job_dir)
-        for old in job_dir.glob("segment-*"):
+                        run.job_dir)
+        for old in run.job_dir.glob("segment-*"):
             old.unlink()
         run.segments = []
         run.pts_offset = None
-    for leftover in job_dir.glob("segment-*.partial"):
+    for leftover in run.job_dir.glob("segment-*.partial"):
         leftover.unlink()
     run.frames_before = sum(s["frames"] for s in run.segments)
     if resumed:
-        log.info("resuming %s at segment %d (%d frames done)", key, len(run.segments) + 1, run.frames_before)
-    return run
+        log.info("resuming %s at segment %d (%d frames done)", run.key, len(run.segments) + 1, run.frames_before)
 
 
 def _run_frames(run: _Run, frames, chain, options: VideoOptions):
@@ -814,8 +733,8 @@ def _run_frames(run: _Run, frames, chain, options: VideoOptions):
         if isinstance(exc, OSError):
             exc = ArchivistError(f"{exc.filename or run.job_dir}: cannot write: {exc.strerror or exc}")
         if isinstance(exc, ArchivistError) and run.segments and "space" in str(exc).lower():
-            raise ArchivistError(f"{exc} ({len(run.segments)} finished segment(s) kept in {run.job_dir}: free space "
-                                 "and run again with --resume)") from None
+            raise Conflict(("resume",), f"{_braced(exc)} ({len(run.segments)} finished segment(s) kept in "
+                           f"{_braced(run.job_dir)}: free space and run again with {{0}})") from None
         if exc is not sys.exc_info()[1]:
             raise exc from None
         raise
@@ -856,30 +775,7 @@ def _finish(plan: RestorePlan, run: _Run, options: VideoOptions) -> None:
         raise
 
 
-def parse_time(text: str, what: str = "time") -> float:
-    """Seconds from ``12.5``, ``1:02.5`` (minutes:seconds) or ``1:02:03.5`` (hours:minutes:seconds)."""
-    parts = str(text).strip().split(":")
-    try:
-        if len(parts) > 3 or any(p == "" for p in parts):
-            raise ValueError
-        seconds = 0.0
-        for part in parts:
-            seconds = seconds * 60 + float(part)
-    except ValueError:
-        raise ArchivistError(f"{what} {text!r} invalid: use seconds (12.5) or [HH:]MM:SS(.ms)") from None
-    if not math.isfinite(seconds):
-        raise ArchivistError(f"{what} {text!r} invalid: must be a finite number of seconds")
-    if seconds < 0:
-        raise ArchivistError(f"{what} {text!r} invalid: must be 0 or more")
-    return seconds
 
-
-def parse_fps(text: str) -> Fraction:
-    """A frame rate: ``24``, ``23.976``, ``24000/1001``."""
-    try:
-        value = Fraction(text).limit_denominator(1001) if "/" not in text else Fraction(text)
-    except (ValueError, ZeroDivisionError):
-        raise ArchivistError(f"--fps {text!r} invalid: use a number (24, 23.976) or a ratio (24000/1001)") from None
-    if value <= 0:
-        raise ArchivistError(f"--fps {text!r} invalid: must be more than 0")
-    return value
+def _braced(text) -> str:
+    """``text`` safe inside a :class:`Conflict`'s words (its braces are placeholders)."""
+    return str(text).replace("{", "{{").replace("}", "}}")

@@ -213,7 +213,7 @@ def test_cli_sequences_and_option_errors(clip, model, tmp_path, capsys):
                       (["--crf", "80", "--codec", "x264"], "--crf"), (["--segment-frames", "0"], "--segment-frames")):
         code = main(["restore", str(src), "-o", str(tmp_path / "o.mkv"), *base, *bad])
         assert word in _one_error_line(capsys, code)
-    assert "apply to video files" in _one_error_line(
+    assert "--start applies to video files, not to an image sequence (--fps)" in _one_error_line(
         capsys, main(["restore", str(frames), "--fps", "24", "--start", "1", "-o", str(tmp_path / "o.mkv"), *base]))
     assert not (tmp_path / "o.mkv").exists()
 

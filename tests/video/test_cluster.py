@@ -23,7 +23,8 @@ import numpy as np
 import pytest
 
 from engine.errors import ArchivistError
-from engine.video.restore import VideoOptions, restore_video
+from engine.video.options import VideoOptions
+from engine.video.restore import restore_video
 from tests.video.conftest import read_video
 
 needs_ray = pytest.mark.skipif(importlib.util.find_spec("ray") is None,

@@ -17,7 +17,8 @@ import pytest
 
 from archivist_tui.cli import main
 from engine.errors import ArchivistError
-from engine.video.restore import VideoOptions, restore_video
+from engine.video.options import VideoOptions
+from engine.video.restore import restore_video
 from engine.video.synthetic import write_streams_clip
 
 SUBTITLES = [

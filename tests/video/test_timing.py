@@ -15,8 +15,9 @@ import av
 import numpy as np
 import pytest
 
+from engine.video.options import VideoOptions
 from engine.video.probe import probe
-from engine.video.restore import VideoOptions, restore_video
+from engine.video.restore import restore_video
 from engine.video.synthetic import write_sync_clip
 
 # 48 frames at 24 fps with durations of 33 to 58 ms (a variable-rate capture), in milliseconds.
@@ -155,7 +156,7 @@ def test_avi_refuses_a_variable_rate_source_up_front(sources, identity_chain, tm
 
     with pytest.raises(ArchivistError, match="holds a constant frame rate only"):
         restore_video(sources("vfr-mkv"), tmp_path / "out.avi", identity_chain, VideoOptions())
-    with pytest.raises(ArchivistError, match="--codec x264 cannot go in a .avi file: allowed are ffv1"):
+    with pytest.raises(ArchivistError, match=r"^codec = 'x264' invalid: allowed ffv1 \(what a .avi file holds\)$"):
         restore_video(sources("24-mkv"), tmp_path / "out.avi", identity_chain, VideoOptions(codec="x264"))
     assert not list(tmp_path.iterdir())
 

@@ -16,7 +16,8 @@ import pytest
 
 from archivist_tui.cli import main
 from engine.inference.tone import luma, replicate
-from engine.video.restore import VideoOptions, plan_restore, restore_video
+from engine.video.options import VideoOptions
+from engine.video.restore import plan_restore, restore_video
 from tests.video.conftest import read_video
 
 

@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from archivist_tui.cli import main
-from engine.video.restore import VideoOptions, restore_video
+from engine.video.options import VideoOptions
+from engine.video.restore import restore_video
 from tests.video.conftest import read_video
 
 
