@@ -24,6 +24,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from engine.atomic import atomic_write
+from engine.document import Conflict, InvalidValue
 from engine.errors import ArchivistError
 
 log = logging.getLogger(__name__)
@@ -46,10 +47,10 @@ def _remote_task(ray, fn):
     return resources, gpu, slots, task
 
 def check_address(address: str) -> str:
-    """Check ``--cluster ADDRESS`` (``auto``, ``local``, ``ray://host:port`` or ``host:port``) and that
+    """Check a cluster address (``--cluster ADDRESS``, a job's ``cluster``) (``auto``, ``local``, ``ray://host:port`` or ``host:port``) and that
     Ray is installed; returns the address. Raises :class:`ArchivistError` with the install hint."""
     if not isinstance(address, str) or not _ADDRESS.match(address):
-        raise ArchivistError(f"--cluster {address!r} invalid: allowed are auto, local, ray://HOST:PORT or HOST:PORT")
+        raise InvalidValue("cluster", address, "auto, local, ray://HOST:PORT or HOST:PORT")
     _ray_environment(address)
     try:
         import ray  # noqa: F401
@@ -80,7 +81,7 @@ def connect(address: str):
         try:
             ray.init(address=address, log_to_driver=False, configure_logging=False)
         except (ConnectionError, RuntimeError, ValueError) as exc:
-            raise ArchivistError(f"--cluster {address}: cannot connect: {exc}") from None
+            raise Conflict(("cluster",), f"{{0}} {address}: cannot connect: {exc}") from None
     try:
         log.info("cluster: connected to %s (%s)", address, _describe_resources(ray.cluster_resources()))
         yield ray
@@ -102,8 +103,8 @@ def start_local(num_cpus: int = LOCAL_CPUS):
     gcs = ray.get_runtime_context().gcs_address
     if not gcs.startswith("127.0.0.1:"):
         ray.shutdown()
-        raise ArchivistError(f"--cluster local: Ray listened on {gcs}, not on 127.0.0.1 only: stopped (import ray "
-                             "only after RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0 is set)")
+        raise Conflict(("cluster",), f"{{0}} local: Ray listened on {gcs}, not on 127.0.0.1 only: stopped (import ray "
+                       "only after RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0 is set)")
     log.info("cluster: local Ray cluster on %s, %d CPUs, dashboard off", gcs, num_cpus)
     return ray
 
@@ -128,7 +129,7 @@ def _model_recipe(chain) -> dict:
     stages = []
     for s in chain.stages:
         if s.path is None:
-            raise ArchivistError("--cluster needs a chain loaded from model files")
+            raise Conflict(("cluster",), "{0} needs a chain loaded from model files")
         stages.append({"file": s.path.name, "data": s.path.read_bytes(), "strength": s.stage.strength,
                        "sigma": s.stage.sigma, "sha256": s.sha256})
     key = hashlib.sha256(repr([(s["sha256"], s["strength"], s["sigma"]) for s in stages]).encode()

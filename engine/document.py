@@ -64,9 +64,10 @@ class Conflict(ArchivistError):
 
     def line(self, names: list[str | None] | tuple[str | None, ...] | None = None) -> str:
         """The refusal in one line; ``names`` (flags such as ``--ivtc``; None keeps that key) replace the keys."""
-        shown = [n or k for k, n in zip(self.keys, names or [None] * len(self.keys))]
-        prefix = f"{self.source}: " if self.source else ""
-        return prefix + self.why.format(*shown)
+        line = self.why
+        for i, (key, name) in enumerate(zip(self.keys, names or [None] * len(self.keys))):
+            line = line.replace(f"{{{i}}}", name or key)  # (not str.format: a path in the words may hold braces)
+        return (f"{self.source}: " if self.source else "") + line
 
 
 class UnknownKey(ArchivistError):

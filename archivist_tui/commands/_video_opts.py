@@ -9,17 +9,18 @@ from pathlib import Path
 
 from archivist_tui.commands._common import int_arg
 from engine.media import is_video
+from engine.video.codecs import AUDIO_CHOICES, CODECS
 
 
 def add_video_options(parser: argparse.ArgumentParser) -> None:
     """Options that apply when INPUT is a video or an image sequence (``--fps``)."""
     g = parser.add_argument_group("video", "used when INPUT is a video file, or an image sequence with --fps")
-    g.add_argument("--codec", choices=("ffv1", "x264", "x265", "prores", "png", "tiff"), default=None,
+    g.add_argument("--codec", choices=CODECS, default=None,
                    help="encoder (default by output: .mkv ffv1 lossless, .mp4 x264, .mov prores, folder png); "
                    "x265 and ffv1 keep >8-bit sources at 10/16 bits")
     g.add_argument("--crf", type=float, default=None, metavar="Q", help="x264/x265 quality (default 18/20)")
     g.add_argument("--preset", default=None, metavar="NAME", help="x264/x265 speed preset (default medium)")
-    g.add_argument("--encoder-opt", action="append", default=[], metavar="KEY=VALUE",
+    g.add_argument("--encoder-opt", dest="encoder_opts", action="append", default=[], metavar="KEY=VALUE",
                    help="option passed to the encoder, repeatable (e.g. tune=grain, profile=4 for ProRes 4444)")
     g.add_argument("--segment-frames", type=int_arg("--segment-frames"), default=500, metavar="N",
                    help="frames per segment: the unit of resume (default 500)")
@@ -36,7 +37,7 @@ def add_video_options(parser: argparse.ArgumentParser) -> None:
                    help="where segments are kept while the job runs (default ARCHIVIST_HOME/jobs)")
     g.add_argument("--batch", type=int_arg("--batch"), default=1, metavar="N", help="frames per model call (default 1)")
     g.add_argument("--no-space-check", action="store_true", help="skip the free-space estimate before starting")
-    g.add_argument("--audio", choices=("copy", "aac", "opus", "flac", "drop"), default=None,
+    g.add_argument("--audio", choices=AUDIO_CHOICES, default=None,
                    help="audio streams: copy as they are, convert all to aac/opus/flac, or drop (default by "
                    "output: .mkv copies all it holds, converting the rest to flac; .mp4/.mov copy aac, mp3, ac3, "
                    "eac3, alac and convert the rest to aac)")
@@ -71,7 +72,7 @@ def video_options_from_args(args: argparse.Namespace):
         codec=args.codec,
         crf=args.crf,
         preset=args.preset,
-        encoder_opts=parse_encoder_opts(args.encoder_opt),
+        encoder_opts=parse_encoder_opts(args.encoder_opts),
         segment_frames=args.segment_frames,
         resume=args.resume,
         start=parse_time(args.start, "start") if args.start else 0.0,

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from archivist_tui.commands._common import int_arg
 from archivist_tui.commands._queue_opts import add_queue_options
+from engine.video.codecs import VIDEO_CODECS
 
 
 def _positive(text: str) -> int:
@@ -43,7 +44,7 @@ def register(subparsers) -> None:
     video = parser.add_argument_group("video input")
     video.add_argument("--every", type=_positive, default=1, metavar="N",
                        help="dataset from a video: use every N-th frame (default 1)")
-    video.add_argument("--codec", choices=("ffv1", "x264", "x265", "prores"), default=None,
+    video.add_argument("--codec", choices=VIDEO_CODECS, default=None,
                        help="aged clip: encoder (default by suffix: .mkv ffv1, .mp4 x264, .mov prores)")
     video.add_argument("--crf", type=float, default=None, metavar="Q", help="aged clip: x264/x265 quality")
     video.add_argument("--start", default=None, metavar="T", help="aged clip: start at time T")

@@ -130,7 +130,7 @@ def queue_restore(args: argparse.Namespace) -> int:
         print_plan(plan, False, file=sys.stderr)
         spec["video"] = {
             "codec": args.codec, "crf": args.crf, "preset": args.preset,
-            "encoder_opts": parse_encoder_opts(args.encoder_opt), "segment_frames": args.segment_frames,
+            "encoder_opts": parse_encoder_opts(args.encoder_opts), "segment_frames": args.segment_frames,
             "start": parse_time(args.start, "start") if args.start else 0.0,
             "duration": parse_time(args.duration, "duration") if args.duration else None,
             "deinterlace": args.deinterlace, "ivtc": args.ivtc, "fps": args.fps, "batch": args.batch,

@@ -34,6 +34,7 @@ import numpy as np
 from engine.atomic import atomic_write
 from engine.degrade.pipeline import MAX_SEED, ClipDegrader, degrade, degrade_window, stream
 from engine.degrade.schema import Mix, Profile, as_mix
+from engine.document import Conflict, InvalidValue
 from engine.errors import ArchivistError
 from engine.ownership import Ledger, is_within, partial_path, pid_alive, process_tag, write_new
 
@@ -128,8 +129,8 @@ def _crop(img: np.ndarray, task: PairTask) -> list[int] | None:
         return None
     h, w = img.shape[:2]
     if h < task.crop or w < task.crop:
-        raise ArchivistError(f"{task.source}: {w}x{h} is smaller than --crop {task.crop}; "
-                             f"allowed: a crop up to {min(w, h)}")
+        raise Conflict(("crop",), f"{task.source}: {w}x{h} is smaller than {{0}} {task.crop}; "
+                       f"allowed: a crop up to {min(w, h)}")
     rng = stream(task.seed, "crop")
     x = int(rng.integers(0, w - task.crop + 1))
     y = int(rng.integers(0, h - task.crop + 1))
@@ -320,16 +321,17 @@ def check_dataset(input_path: Path | str, outdir: Path | str, profile: Profile |
     """Check a dataset run completely and write nothing: the numbers, the inputs, ``--crop`` against
     every input's size, the output folder (not inside the input folder, which is read recursively;
     not a folder of other files), and the settings of a dataset already there."""
+    # Refusals name the keys (a queued degrade job's spec keys); the command line shows its flags.
     if count < 1:
-        raise ArchivistError(f"--count {count} is not allowed; allowed: 1 or more")
+        raise InvalidValue("count", count, "an integer 1 or more")
     if workers < 1:
-        raise ArchivistError(f"--workers {workers} is not allowed; allowed: 1 or more")
+        raise InvalidValue("workers", workers, "an integer 1 or more")
     if crop is not None and crop < 8:
-        raise ArchivistError(f"--crop {crop} is not allowed; allowed: 8 or more")
+        raise InvalidValue("crop", crop, "an integer 8 or more")
     if clip_length is not None and clip_length < 1:
-        raise ArchivistError(f"--clip-length {clip_length} is not allowed; allowed: 1 or more")
+        raise InvalidValue("clip_length", clip_length, "an integer 1 or more")
     if not 0 <= seed <= MAX_SEED:
-        raise ArchivistError(f"--seed {seed} is not allowed; allowed: 0 to {MAX_SEED}")
+        raise InvalidValue("seed", seed, f"an integer 0 to {MAX_SEED}")
     input_path, outdir = Path(input_path), Path(outdir)
     root, files = list_inputs(input_path)
     _check_folders(input_path, outdir)
@@ -337,8 +339,8 @@ def check_dataset(input_path: Path | str, outdir: Path | str, profile: Profile |
         for path in files:
             w, h = _image_size(path)
             if h < crop or w < crop:
-                raise ArchivistError(f"{path}: {w}x{h} is smaller than --crop {crop}; allowed: a crop up to "
-                                     f"{min(w, h)}")
+                raise Conflict(("crop",), f"{path}: {w}x{h} is smaller than {{0}} {crop}; allowed: a crop up to "
+                               f"{min(w, h)}")
     tasks = plan_pairs(root, files, count, seed, crop, clip_length)
     mix = as_mix(profile)
     settings = {"input": str(input_path.resolve()), "profile": mix.name, "profile_hash": mix.hash,
@@ -359,8 +361,8 @@ def check_video_dataset(video: Path | str, outdir: Path | str, profile: Profile 
     if outdir.exists() and not outdir.is_dir():
         raise ArchivistError(f"{outdir}: is a file; the output of a dataset is a folder")
     if crop and min(info.width, info.height) < crop:
-        raise ArchivistError(f"{video}: {info.width}x{info.height} is smaller than --crop {crop}; allowed: a crop up "
-                             f"to {min(info.width, info.height)}")
+        raise Conflict(("crop",), f"{video}: {info.width}x{info.height} is smaller than {{0}} {crop}; allowed: a crop "
+                       f"up to {min(info.width, info.height)}")
     mix = as_mix(profile)
     _check_settings(outdir, {"input": str((outdir / "source").resolve()), "profile": mix.name,
                              "profile_hash": mix.hash, "seed": seed, "crop": crop, "clip_length": clip_length})

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from engine.document import InvalidValue
 from engine.errors import ArchivistError, os_error_line
 from engine.inference.imageio import OUTPUT_FORMATS, encode_picture, is_image, read_picture
 from engine.inference.tone import check_tone, luma, replicate
@@ -50,7 +51,7 @@ def plan_images(input_path: str | os.PathLike, output: str | os.PathLike, fmt: s
     inputs that would give one output name are refused.
     """
     if fmt is not None and fmt not in OUTPUT_FORMATS:
-        raise ArchivistError(f"--format {fmt!r} invalid: allowed are {', '.join(OUTPUT_FORMATS)}")
+        raise InvalidValue("format", fmt, f"one of {', '.join(OUTPUT_FORMATS)}")
     suffix = "." + (fmt or "png")
     into_folder = str(output).endswith(("/", os.sep))  # a Path would drop the trailing separator
     input_path, output = Path(input_path), Path(output)
@@ -223,4 +224,4 @@ def warn_neutral(count: int) -> None:
     """One warning for the RGB images restored in black and white because their channels were equal."""
     if count:
         log.warning("%d RGB image(s) with equal colour channels restored in black and white (written as gray); "
-                    "--color keeps them in colour", count)
+                    "tone color (--color) keeps them in colour", count)

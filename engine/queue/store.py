@@ -31,6 +31,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, fields
 from pathlib import Path
 
+from engine.document import Conflict
 from engine.errors import ArchivistError
 from engine.fsnames import BYTES_TAG, from_column, from_document, readable, to_column, to_document
 from engine.paths import archivist_home
@@ -460,7 +461,7 @@ class Store:
         with self.transaction() as conn:
             if after_id is not None:
                 if conn.execute("SELECT 1 FROM jobs WHERE id = ?", (after_id,)).fetchone() is None:
-                    raise ArchivistError(f"--after {after_id}: no job #{after_id} in the queue")
+                    raise Conflict(("after",), f"{{0}} {after_id}: no job #{after_id} in the queue")
             cur = conn.execute(
                 "INSERT INTO jobs (kind, spec, status, priority, device, created_at, updated_at, after_id, output)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",

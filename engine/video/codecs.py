@@ -9,6 +9,7 @@ from __future__ import annotations
 
 CODECS = ("ffv1", "x264", "x265", "prores", "png", "tiff")
 IMAGE_CODECS = ("png", "tiff")
+VIDEO_CODECS = tuple(c for c in CODECS if c not in IMAGE_CODECS)  # those that write a video file
 CRF_CODECS = ("x264", "x265")  # the codecs that take a quality (crf) and a speed preset
 CRF_RANGE = (0, 51)
 PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow", "placebo")

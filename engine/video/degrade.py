@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from engine.document import InvalidValue
 from engine.errors import ArchivistError
 from engine.video.options import VideoOptions
 from engine.video.restore import VideoResult, restore_video
@@ -70,7 +71,7 @@ def extract_frames(input_path: str | Path, folder: str | Path, every: int = 1, l
     from engine.video.probe import probe
 
     if every < 1:
-        raise ArchivistError(f"--every {every} is not allowed; allowed: 1 or more")
+        raise InvalidValue("every", every, "an integer 1 or more")
     input_path, folder = Path(input_path), Path(folder)
     info = probe(input_path)
     folder.mkdir(parents=True, exist_ok=True)

@@ -54,7 +54,7 @@ def parse_encoder_opts(items: list[str] | None) -> dict[str, str]:
     for item in items or []:
         key, sep, value = item.partition("=")
         if not sep or not key.strip():
-            raise InvalidValue("encoder_opt", item, "KEY=VALUE (e.g. tune=grain)")
+            raise InvalidValue("encoder_opts", item, "KEY=VALUE (e.g. tune=grain)")
         opts[key.strip()] = value.strip()
     return opts
 
@@ -157,8 +157,8 @@ def plan_encoder(settings: EncoderSettings, high_bit_depth: bool, matrix: int, c
         profile = chosen or "3"
         if full_chroma and profile not in PRORES_444_PROFILES:
             if chosen is not None:
-                raise ArchivistError(f"ProRes profile {chosen} is 4:2:2, which needs an even width, and the frames are "
-                                     f"{width} wide: use --pad-even, or --encoder-opt profile=4 (4444)")
+                raise Conflict(("pad_even", "encoder_opts"), f"ProRes profile {chosen} is 4:2:2, which needs an even "
+                               f"width, and the frames are {width} wide: use {{0}}, or {{1}} profile=4 (4444)")
             profile = "4"
         pix = "yuv444p10le" if profile in PRORES_444_PROFILES else "yuv422p10le"
         plan = EncoderPlan("prores_ks", pix, {"profile": profile}, True, matrix, color_range)

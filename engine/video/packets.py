@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
 
+from engine.document import Conflict
 from engine.errors import ArchivistError
 from engine.video.frames import SourceFrame, frame_pixels
 from engine.video.probe import open_input, pick_video_stream
@@ -74,15 +75,15 @@ def build_index(path: str | Path) -> PacketIndex:
             if not packet.size:
                 continue
             if packet.pts is None:
-                raise ArchivistError(f"{path}: video packets without timestamps: --cluster cannot cut this file "
-                                     "into segments (restore it without --cluster, or remux it to .mkv first)")
+                raise Conflict(("cluster",), f"{path}: video packets without timestamps: {{0}} cannot cut this file "
+                               "into segments (restore it without {0}, or remux it to .mkv first)")
             index.pts.append(int(packet.pts))
             index.dts.append(None if packet.dts is None else int(packet.dts))
             index.keyframe.append(bool(packet.is_keyframe))
     finally:
         container.close()
     if not index.pts or not index.keyframe[0]:
-        raise ArchivistError(f"{path}: the video stream does not start with a keyframe: --cluster cannot cut it")
+        raise Conflict(("cluster",), f"{path}: the video stream does not start with a keyframe: {{0}} cannot cut it")
     return index
 
 

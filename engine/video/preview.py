@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
+from engine.document import InvalidValue
 from engine.errors import ArchivistError
 
 log = logging.getLogger(__name__)
@@ -28,7 +29,7 @@ def grab_frame(path: str | Path, frame: int | None = None, time: float | None = 
         pic = read_picture(path)
         return pic.rgb, pic.bit_depth
     if frame is not None and frame < 0:
-        raise ArchivistError(f"--frame {frame} invalid: must be 0 or more")
+        raise InvalidValue("frame", frame, "an integer 0 or more")
     info = probe(path)
     if time is not None:
         source = VideoSource(info, start=time)
@@ -47,7 +48,7 @@ def grab_frame(path: str | Path, frame: int | None = None, time: float | None = 
 def compose(before: np.ndarray, after: np.ndarray, layout: str = "side") -> np.ndarray:
     """``side``: before | after with a 4-pixel gap; ``split``: left half before, right half after."""
     if layout not in LAYOUTS:
-        raise ArchivistError(f"layout {layout!r} invalid: allowed are {', '.join(LAYOUTS)}")
+        raise InvalidValue("layout", layout, f"one of {', '.join(LAYOUTS)}")
     if before.shape != after.shape:
         import cv2
 
@@ -91,7 +92,7 @@ def preview_frame(input_path: str | Path | None, chain, output: str | Path, fram
     check_not_input(output, [input_path] if input_path is not None else [])
     check_absent(output, overwrite)
     if layout not in LAYOUTS:
-        raise ArchivistError(f"layout {layout!r} invalid: allowed are {', '.join(LAYOUTS)}")
+        raise InvalidValue("layout", layout, f"one of {', '.join(LAYOUTS)}")
     rgb, depth = grab_frame(input_path, frame, time) if input_path is not None else (sample_frame(), 8)
     if input_path is not None and _is_gray(Path(input_path)):
         # As the restore itself would do it: three equal channels in, gray out (engine.video.tone).

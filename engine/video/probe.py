@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass, field
 from fractions import Fraction
 from pathlib import Path
 
+from engine.document import Conflict
 from engine.errors import ArchivistError
 
 log = logging.getLogger(__name__)
@@ -95,7 +96,7 @@ def open_input(path: str | Path):
     if not path.exists():
         raise ArchivistError(f"{path}: no such file")
     if path.is_dir():
-        raise ArchivistError(f"{path}: is a folder, not a video file (for an image sequence give --fps)")
+        raise Conflict(("fps",), f"{path}: is a folder, not a video file (for an image sequence give {{0}})")
     if path.stat().st_size == 0:
         raise ArchivistError(f"{path}: file is empty (0 bytes)")
     try:

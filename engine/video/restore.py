@@ -371,7 +371,7 @@ def _source(input_path: Path, options: VideoOptions) -> _Source:
 def _logged(tone: ToneDecision, input_path: Path) -> ToneDecision:
     if tone.detected:
         # Said once, before any work: the output will have no colour at all.
-        log.warning("%s: %s: restoring in black and white (--color keeps colour)", input_path, tone.reason)
+        log.warning("%s: %s: restoring in black and white (tone color, --color, keeps colour)", input_path, tone.reason)
     else:
         log.info("%s: restoring in %s (%s)", input_path, "black and white" if tone.gray else "colour", tone.reason)
     return tone
@@ -602,7 +602,7 @@ def _conclude(plan: RestorePlan, run: _Run, options: VideoOptions, started: floa
                            run.job_dir, time.monotonic() - started, done_frames)
     if produced == 0:
         if options.start:
-            raise Conflict(("start",), f"{_braced(plan.input_path)}: no frames to restore in the range "
+            raise Conflict(("start",), f"{plan.input_path}: no frames to restore in the range "
                            f"{{0}} {options.start:g}")
         raise ArchivistError(f"{plan.input_path}: no frames to restore")
     _finish(plan, run, options)
@@ -733,8 +733,8 @@ def _run_frames(run: _Run, frames, chain, options: VideoOptions):
         if isinstance(exc, OSError):
             exc = ArchivistError(f"{exc.filename or run.job_dir}: cannot write: {exc.strerror or exc}")
         if isinstance(exc, ArchivistError) and run.segments and "space" in str(exc).lower():
-            raise Conflict(("resume",), f"{_braced(exc)} ({len(run.segments)} finished segment(s) kept in "
-                           f"{_braced(run.job_dir)}: free space and run again with {{0}})") from None
+            raise Conflict(("resume",), f"{exc} ({len(run.segments)} finished segment(s) kept in "
+                           f"{run.job_dir}: free space and run again with {{0}})") from None
         if exc is not sys.exc_info()[1]:
             raise exc from None
         raise
@@ -775,7 +775,3 @@ def _finish(plan: RestorePlan, run: _Run, options: VideoOptions) -> None:
         raise
 
 
-
-def _braced(text) -> str:
-    """``text`` safe inside a :class:`Conflict`'s words (its braces are placeholders)."""
-    return str(text).replace("{", "{{").replace("}", "}}")

@@ -21,11 +21,12 @@ import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from engine.document import Conflict, InvalidValue
 from engine.errors import ArchivistError
+from engine.video.codecs import AUDIO_CHOICES
 
 log = logging.getLogger(__name__)
 
-AUDIO_CHOICES = ("copy", "aac", "opus", "flac", "drop")
 # FFmpeg's encoder for each --audio choice and the codec it writes.
 AUDIO_ENCODERS = {"aac": "aac", "opus": "libopus", "flac": "flac"}
 # Subtitle encoders by the codec they write.
@@ -149,9 +150,9 @@ def rules_for(output: Path) -> ContainerRules:
 
 
 def check_audio_choice(value: str | None) -> str | None:
-    """``--audio``: None (the container's default) or one of :data:`AUDIO_CHOICES`."""
+    """``audio`` (``--audio``): None (the container's default) or one of :data:`AUDIO_CHOICES`."""
     if value is not None and value not in AUDIO_CHOICES:
-        raise ArchivistError(f"--audio {value!r} invalid: allowed are {', '.join(AUDIO_CHOICES)}")
+        raise InvalidValue("audio", value, f"one of {', '.join(AUDIO_CHOICES)}")
     return value
 
 
@@ -303,8 +304,8 @@ def _decide_audio(d: StreamDecision, s, rules: ContainerRules, choice: str | Non
     held = _holds(rules.format, s)
     if choice == "copy":
         if held is not None:
-            raise ArchivistError(f"--audio copy: {rules.suffix} cannot hold {d.codec} (stream {d.index}: {held}); "
-                                 f"choose --audio aac, flac, opus or drop")
+            raise Conflict(("audio",), f"{{0}} copy: {rules.suffix} cannot hold {d.codec} (stream {d.index}: {held}); "
+                           "choose {0} aac, flac, opus or drop")
         d.action = "copy"
         return
     if choice is not None:  # aac, opus, flac: everything in that codec
@@ -334,8 +335,8 @@ def _convert_audio(d: StreamDecision, s, rules: ContainerRules, choice: str, why
         return
     encoder = AUDIO_ENCODERS[choice]
     if choice not in rules.audio_targets:
-        raise ArchivistError(f"--audio {choice}: {rules.suffix} files cannot hold {choice} (stream {d.index}); "
-                             f"allowed there: {', '.join(['copy', *rules.audio_targets, 'drop'])}")
+        raise Conflict(("audio",), f"{{0}} {choice}: {rules.suffix} files cannot hold {choice} (stream {d.index}); "
+                       f"allowed there: {', '.join(['copy', *rules.audio_targets, 'drop'])}")
     d.action, d.to, d.encoder, d.reason = "convert", choice, encoder, why
 
 
@@ -424,8 +425,8 @@ def check_plan(plan: StreamPlan, source: str | Path | None, output: Path, add_vi
         except (ValueError, av.error.FFmpegError) as exc:
             culprit = _refused_stream(plan, src, rules) if src is not None else None
             what = f"{culprit.describe()}:" if culprit else "the planned streams"
-            raise ArchivistError(f"{output}: {what} cannot be written to a {rules.suffix} file ({_reason(exc)}); "
-                                 "choose another --audio, or --audio drop") from None
+            raise Conflict(("audio",), f"{output}: {what} cannot be written to a {rules.suffix} file ({_reason(exc)}); "
+                           "choose another {0}, or {0} drop") from None
     finally:
         _close_quietly(out)
         if src is not None:

@@ -37,8 +37,8 @@ def test_help_does_not_import_torch_or_textual():
     code = (
         "import sys\n"
         "from archivist_tui.cli import main\n"
-        "main(['--help']); main(['models', '--help']); main(['restore', '--help'])\n"
-        "heavy = [m for m in ('torch', 'textual', 'av', 'cv2') if m in sys.modules]\n"
+        "main(['--help']); main(['models', '--help']); main(['restore', '--help']); main(['degrade', '--help'])\n"
+        "heavy = [m for m in ('torch', 'textual', 'av', 'cv2', 'numpy') if m in sys.modules]\n"
         "print(heavy)\n"
     )
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
