@@ -1,0 +1,185 @@
+"""One rule, two faces: the engine's refusals name the document's key (``segment_frames``), the
+command line shows the same refusal with its flag (``--segment-frames``), and a queued job's
+validation names the spec key. Each case goes through ``main([...])`` and through the engine."""
+
+from __future__ import annotations
+
+import pytest
+
+from archivist_tui.cli import main
+from engine.document import Conflict, InvalidValue
+from engine.errors import ArchivistError
+from engine.video.synthetic import write_test_clip
+
+MODEL = "archivist-starter"  # built in: refusals here come before any frame is restored
+
+
+@pytest.fixture
+def clip(tmp_path):
+    return write_test_clip(tmp_path / "in.mkv", frames=2)
+
+
+def _one_line(capsys, argv, code=1) -> str:
+    """The one error line (after the stream plan a queued video prints first)."""
+    assert main(argv) == code
+    err = capsys.readouterr().err.strip().splitlines()
+    errors = [line for line in err if line.startswith("archivist: error: ")]
+    assert len(errors) == 1 and err[-1] == errors[0], err
+    assert not any("Traceback" in line for line in err)
+    return errors[0].removeprefix("archivist: error: ")
+
+
+# (extra restore flags, output name, the line through the CLI, VideoOptions keywords, the engine's line)
+VIDEO_CASES = [
+    (["--segment-frames", "0"], "o.mkv", "--segment-frames 0 invalid: allowed an integer 1 or more (frames)",
+     {"segment_frames": 0}, "segment_frames = 0 invalid: allowed an integer 1 or more (frames)"),
+    (["--duration", "0"], "o.mkv", "--duration 0.0 invalid: allowed null or a number > 0 (seconds)",
+     {"duration": 0.0}, "duration = 0.0 invalid: allowed null or a number > 0 (seconds)"),
+    (["--crf", "80", "--codec", "x264"], "o.mkv", "--crf 80.0 invalid: allowed null or a number 0 to 51",
+     {"crf": 80.0, "codec": "x264"}, "crf = 80.0 invalid: allowed null or a number 0 to 51"),
+    (["--batch", "0"], "o.mkv", "--batch 0 invalid: allowed an integer 1 or more (frames)",
+     {"batch": 0}, "batch = 0 invalid: allowed an integer 1 or more (frames)"),
+    (["--preset", "warp"], "o.mkv", "--preset 'warp' invalid: allowed null or one of ultrafast",
+     {"preset": "warp"}, "preset = 'warp' invalid: allowed null or one of ultrafast"),
+    (["--deinterlace", "--ivtc"], "o.mkv", "--deinterlace and --ivtc exclude each other: choose one",
+     {"deinterlace": True, "ivtc": True}, "deinterlace and ivtc exclude each other: choose one"),
+]
+
+
+@pytest.mark.parametrize(("flags", "output", "cli_line", "keywords", "engine_line"), VIDEO_CASES,
+                         ids=[c[3] and next(iter(c[3])) for c in VIDEO_CASES])
+def test_a_video_option_is_refused_by_flag_on_the_command_line_and_by_key_in_the_engine(
+        clip, tmp_path, capsys, flags, output, cli_line, keywords, engine_line):
+    from engine.queue import QueueClient
+    from engine.video.options import VideoOptions
+
+    for queue in ([], ["--queue"]):
+        line = _one_line(capsys, ["restore", str(clip), "-o", str(tmp_path / output), "-m", MODEL, "--device", "cpu",
+                                  *flags, *queue])
+        assert line.startswith(cli_line), line
+    with pytest.raises((InvalidValue, Conflict)) as caught:
+        VideoOptions(**keywords)
+    assert str(caught.value).startswith(engine_line), caught.value
+    # A queued job's spec: checked at submit by the same declarations, named by key, nothing queued.
+    with QueueClient() as q:
+        with pytest.raises(ArchivistError) as caught:
+            q.submit("restore", {"input": str(clip), "output": str(tmp_path / output), "models": [MODEL],
+                                 "video": keywords})
+        assert engine_line in str(caught.value) and "--" not in str(caught.value), caught.value
+        assert q.list_jobs() == []
+    assert not (tmp_path / output).exists()
+
+
+def test_a_refusal_that_depends_on_the_output_names_the_flag_or_the_key(clip, tmp_path, capsys):
+    from engine.video.options import VideoOptions
+    from engine.video.restore import plan_restore
+
+    base = ["restore", str(clip), "-m", MODEL, "--device", "cpu"]
+    line = _one_line(capsys, [*base, "-o", str(tmp_path / "o.avi"), "--codec", "x264"])
+    assert line == "--codec 'x264' invalid: allowed ffv1 (what a .avi file holds)"
+    with pytest.raises(InvalidValue, match=r"^codec = 'x264' invalid: allowed ffv1 \(what a .avi file holds\)$"):
+        plan_restore(clip, tmp_path / "o.avi", VideoOptions(codec="x264"))
+
+    line = _one_line(capsys, [*base, "-o", str(tmp_path / "o.mkv"), "--crf", "20"])
+    assert line == "--crf applies to x264 and x265, not to --codec ffv1"
+    with pytest.raises(Conflict, match="^crf applies to x264 and x265, not to codec ffv1$"):
+        plan_restore(clip, tmp_path / "o.mkv", VideoOptions(crf=20))
+
+    line = _one_line(capsys, [*base, "-o", str(tmp_path / "o.mkv"), "--encoder-opt", "tune"])
+    assert line == "--encoder-opt 'tune' invalid: allowed KEY=VALUE (e.g. tune=grain)"
+
+
+def test_text_values_are_refused_by_flag_or_key(clip, tmp_path, capsys):
+    from engine.video.options import parse_fps, parse_time
+
+    base = ["restore", str(clip), "-o", str(tmp_path / "o.mkv"), "-m", MODEL, "--device", "cpu"]
+    assert _one_line(capsys, [*base, "--start", "1:x"]).startswith("--start '1:x' invalid: allowed seconds")
+    with pytest.raises(InvalidValue, match=r"^start = '1:x' invalid: allowed seconds"):
+        parse_time("1:x", "start")
+    frames = tmp_path / "frames"
+    assert main(["restore", str(clip), "-o", f"{frames}/", "-m", MODEL, "--device", "cpu"]) == 0
+    capsys.readouterr()
+    seq = ["restore", str(frames), "-o", str(tmp_path / "s.mkv"), "-m", MODEL, "--device", "cpu"]
+    assert _one_line(capsys, [*seq, "--fps", "0"]).startswith("--fps '0' invalid: allowed a number")
+    with pytest.raises(InvalidValue, match=r"^fps = '0' invalid: allowed a number"):
+        parse_fps("0")
+    # A rule between two keys: the command line names both flags.
+    line = _one_line(capsys, [*seq, "--fps", "24", "--start", "1"])
+    assert line == "--start applies to video files, not to an image sequence (--fps)"
+
+
+def test_preview_frame_is_refused_by_flag_or_key(clip, tmp_path, capsys):
+    from engine.video.preview import preview_frame
+
+    line = _one_line(capsys, ["preview", str(clip), "-m", MODEL, "-o", str(tmp_path / "p.png"), "--device", "cpu",
+                              "--frame", "-1"])
+    assert line == "--frame -1 invalid: allowed an integer 0 or more"
+    with pytest.raises(InvalidValue, match=r"^frame = -1 invalid: allowed an integer 0 or more$"):
+        preview_frame(clip, None, tmp_path / "p.png", frame=-1)
+    assert not (tmp_path / "p.png").exists()
+
+
+def test_cluster_address_is_refused_by_flag_or_key(clip, tmp_path, capsys):
+    from engine.cluster import check_address
+    from engine.queue import QueueClient
+
+    line = _one_line(capsys, ["restore", str(clip), "-o", str(tmp_path / "o.mkv"), "-m", MODEL, "--cluster", "x y"])
+    assert line == "--cluster 'x y' invalid: allowed auto, local, ray://HOST:PORT or HOST:PORT"
+    with pytest.raises(InvalidValue, match=r"^cluster = 'x y' invalid"):
+        check_address("x y")
+    with QueueClient() as q, pytest.raises(ArchivistError, match=r"cluster = 'x y' invalid") as caught:
+        q.submit("restore", {"input": str(clip), "output": str(tmp_path / "o.mkv"), "models": [MODEL],
+                             "cluster": "x y"})
+    assert "--cluster" not in str(caught.value)
+
+
+def test_degrade_numbers_are_refused_by_flag_or_key(tmp_path, capsys):
+    import cv2
+    import numpy as np
+
+    from engine.degrade.dataset import check_dataset
+    from engine.degrade.library import load_profile
+
+    src = tmp_path / "clean"
+    src.mkdir()
+    cv2.imwrite(str(src / "a.png"), np.zeros((32, 32, 3), np.uint8))
+    base = ["degrade", str(src), "-o", str(tmp_path / "ds"), "--profile", "subtle"]
+    assert _one_line(capsys, [*base, "--crop", "4"]) == "--crop 4 invalid: allowed an integer 8 or more"
+    assert _one_line(capsys, [*base, "--seed", "-1"]).startswith("--seed -1 invalid: allowed an integer 0 to ")
+    assert _one_line(capsys, [*base, "--crop", "48"]).endswith("32x32 is smaller than --crop 48; allowed: a crop up to 32")
+    profile = load_profile("subtle")
+    for keywords, words in (({"crop": 4}, "^crop = 4 invalid"), ({"seed": -1}, "^seed = -1 invalid"),
+                            ({"count": 0}, "^count = 0 invalid"), ({"workers": 0}, "^workers = 0 invalid"),
+                            ({"clip_length": 0}, "^clip_length = 0 invalid"),
+                            ({"crop": 48}, "32x32 is smaller than crop 48; allowed: a crop up to 32$")):
+        with pytest.raises((InvalidValue, Conflict), match=words):
+            check_dataset(src, tmp_path / "ds", profile, **keywords)
+    assert not (tmp_path / "ds").exists()
+
+
+def test_after_names_the_flag_or_the_key(clip, tmp_path, capsys):
+    from engine.queue import QueueClient
+
+    line = _one_line(capsys, ["restore", str(clip), "-o", str(tmp_path / "o.mkv"), "-m", MODEL, "--queue",
+                              "--after", "99"])
+    assert line == "--after 99: no job #99 in the queue"
+    with QueueClient() as q:
+        with pytest.raises(Conflict, match=r"^after 99: no job #99 in the queue$"):
+            q.submit("restore", {"input": str(clip), "output": str(tmp_path / "o.mkv"), "models": [MODEL]},
+                     after=99)
+        assert q.list_jobs() == []
+
+
+def test_a_queued_tile_below_64_fails_at_submit_in_one_line(clip, tmp_path, capsys):
+    """``restore --tile 32 --queue``: refused when submitted (not in the worker), naming --tile; the
+    same spec submitted through the engine names the key ``tile``."""
+    from engine.queue import QueueClient
+
+    line = _one_line(capsys, ["restore", str(clip), "-o", str(tmp_path / "o.mkv"), "-m", MODEL, "--tile", "32",
+                              "--queue"], code=2)
+    assert "--tile" in line and "32" in line and "at least 64" in line
+    with QueueClient() as q:
+        with pytest.raises(ArchivistError, match=r"'tile': 32 invalid: allowed 0 \(no tiling\) or at least 64"):
+            q.submit("restore", {"input": str(clip), "output": str(tmp_path / "o.mkv"), "models": [MODEL],
+                                 "tile": 32})
+        assert q.list_jobs() == []
