@@ -114,7 +114,7 @@ def test_interrupt_leaves_a_consistent_dataset(sources, tmp_path, monkeypatch):
 
 
 def test_crop_too_large_names_the_file(sources, tmp_path):
-    with pytest.raises(ArchivistError, match=r"frame0.png: 72x56 is smaller than --crop 64"):
+    with pytest.raises(ArchivistError, match=r"frame0.png: 72x56 is smaller than crop 64"):
         write_dataset(sources, tmp_path / "ds", load_profile("normal"), crop=64)
 
 

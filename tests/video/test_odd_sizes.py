@@ -73,7 +73,7 @@ def test_pad_even_adds_one_edge_row_and_column(odd, identity_chain, tmp_path, co
 
 def test_explicit_422_prores_profile_at_odd_width_is_refused_up_front(odd, identity_chain, tmp_path, archivist_home):
     out = tmp_path / "out.mov"
-    with pytest.raises(ArchivistError, match="--pad-even"):
+    with pytest.raises(ArchivistError, match="use pad_even, or encoder_opts profile=4"):
         restore_video(odd, out, identity_chain, VideoOptions(codec="prores", encoder_opts={"profile": "3"}))
     jobs = archivist_home / "jobs"
     assert not out.exists() and not (jobs.exists() and any(jobs.iterdir()))
