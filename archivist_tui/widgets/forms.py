@@ -141,7 +141,7 @@ class AddRestoreForm(ModalScreen[RestoreRequest | None]):
         from engine.errors import ArchivistError
         from engine.inference.chain import parse_stage
         from engine.queue.client import check_device_request
-        from engine.video.encode import CODECS
+        from engine.video.codecs import CODECS  # (no numpy, no PyAV in the TUI process)
 
         chain = self._value("chain").split()
         if not chain:
