@@ -92,7 +92,7 @@ def video_options_from_args(args: argparse.Namespace):
 
 def video_options_for(args: argparse.Namespace):
     """:func:`video_options_from_args`, with ``--format`` naming the codec of an image-sequence output."""
-    from engine.video.restore import is_image_sequence_output
+    from engine.video.plan import is_image_sequence_output
 
     options = video_options_from_args(args)
     if args.format is not None and options.codec is None and is_image_sequence_output(args.output):
@@ -112,7 +112,8 @@ def print_plan(plan, as_json: bool, file=None) -> None:
 def run_video_restore(args: argparse.Namespace) -> int:
     """Restore a video through the chain given with -m; prints the output path, the plan and segments on stderr."""
     from archivist_tui.output import Progress
-    from engine.video.restore import plan_restore, restore_video
+    from engine.video.plan import plan_restore
+    from engine.video.restore import restore_video
 
     options = video_options_for(args)
     if args.plan:
@@ -120,7 +121,7 @@ def run_video_restore(args: argparse.Namespace) -> int:
         print_plan(plan_restore(args.input, args.output, options), args.json)
         return 0
     from engine.inference.chain import Chain, parse_stage
-    from engine.video.restore import check_output
+    from engine.video.plan import check_output
 
     check_output(args.input, args.output, options)  # before the model is loaded
     stages = [parse_stage(m) for m in args.model]

@@ -123,7 +123,7 @@ def queue_restore(args: argparse.Namespace) -> int:
         if args.work_dir:
             raise ArchivistError("--work-dir does not apply with --queue: a queued job keeps its segments in "
                                  "ARCHIVIST_HOME/jobs/<id>/ (and always resumes)")
-        from engine.video.restore import plan_restore
+        from engine.video.plan import plan_restore
 
         # The stream plan is checked now, so a job that could not write its streams is never queued.
         plan = plan_restore(args.input, args.output, video_options_for(args))

@@ -72,7 +72,7 @@ def test_a_video_option_is_refused_by_flag_on_the_command_line_and_by_key_in_the
 
 def test_a_refusal_that_depends_on_the_output_names_the_flag_or_the_key(clip, tmp_path, capsys):
     from engine.video.options import VideoOptions
-    from engine.video.restore import plan_restore
+    from engine.video.plan import plan_restore
 
     base = ["restore", str(clip), "-m", MODEL, "--device", "cpu"]
     line = _one_line(capsys, [*base, "-o", str(tmp_path / "o.avi"), "--codec", "x264"])

@@ -15,7 +15,8 @@ import pytest
 from archivist_tui.cli import main
 from engine.errors import ArchivistError
 from engine.video.options import VideoOptions
-from engine.video.restore import plan_restore, restore_video
+from engine.video.plan import plan_restore
+from engine.video.restore import restore_video
 from engine.video.synthetic import pattern_frame
 from tests.video.conftest import read_video
 

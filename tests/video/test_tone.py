@@ -17,7 +17,8 @@ import pytest
 from archivist_tui.cli import main
 from engine.inference.tone import luma, replicate
 from engine.video.options import VideoOptions
-from engine.video.restore import plan_restore, restore_video
+from engine.video.plan import plan_restore
+from engine.video.restore import restore_video
 from tests.video.conftest import read_video
 
 
