@@ -11,13 +11,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
 
-from engine.errors import ArchivistError
+from engine.atomic import atomic_write
 
 STATE_VERSION = 1
 
@@ -55,17 +54,13 @@ def state_document(key: str, segments: list[dict], ahead: list[dict], pts_offset
 
 
 def write_state(path: Path, data: dict) -> None:
-    """Replace ``path`` whole (a temporary file, flushed to disk, then one rename)."""
-    tmp = path.with_name(path.name + ".tmp")
-    try:
+    """Replace ``path`` whole: ``state.json.tmp`` flushed to the disk, then one rename."""
+
+    def dump(tmp: Path) -> None:
         with open(tmp, "w") as fh:
             json.dump(data, fh, indent=1)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise ArchivistError(f"{path}: cannot write: {exc.strerror or exc}") from None
+
+    atomic_write(path, dump, temp=path.with_name(path.name + ".tmp"), fsync=True, parents=False)
 
 
 def read_state(path: Path, key: str, segment_exists: Callable[[int], bool], records_only: bool = False

@@ -179,7 +179,7 @@ def test_a_queued_tile_below_64_fails_at_submit_in_one_line(clip, tmp_path, caps
                               "--queue"], code=2)
     assert "--tile" in line and "32" in line and "at least 64" in line
     with QueueClient() as q:
-        with pytest.raises(ArchivistError, match=r"'tile': 32 invalid: allowed 0 \(no tiling\) or at least 64"):
+        with pytest.raises(ArchivistError, match=r"^tile = 32 invalid: allowed 0 \(no tiling\) or at least 64$"):
             q.submit("restore", {"input": str(clip), "output": str(tmp_path / "o.mkv"), "models": [MODEL],
                                  "tile": 32})
         assert q.list_jobs() == []
