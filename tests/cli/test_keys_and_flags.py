@@ -89,6 +89,19 @@ def test_a_refusal_that_depends_on_the_output_names_the_flag_or_the_key(clip, tm
     assert line == "--encoder-opt 'tune' invalid: allowed KEY=VALUE (e.g. tune=grain)"
 
 
+def test_a_rule_between_two_options_names_both_flags(tmp_path, capsys):
+    """ProRes 4:2:2 at an odd width: the way out is one of two options, each named as its face names it."""
+    from engine.video.options import VideoOptions
+    from engine.video.plan import plan_restore
+
+    odd = write_test_clip(tmp_path / "odd.mkv", frames=2, width=65, height=48, codec="ffv1", pix_fmt="bgr0")
+    line = _one_line(capsys, ["restore", str(odd), "-o", str(tmp_path / "o.mov"), "-m", MODEL, "--codec", "prores",
+                              "--encoder-opt", "profile=3"])
+    assert line.endswith("65 wide: use --pad-even, or --encoder-opt profile=4 (4444)"), line
+    with pytest.raises(Conflict, match=r"65 wide: use pad_even, or encoder_opts profile=4 \(4444\)$"):
+        plan_restore(odd, tmp_path / "o.mov", VideoOptions(codec="prores", encoder_opts={"profile": "3"}))
+
+
 def test_text_values_are_refused_by_flag_or_key(clip, tmp_path, capsys):
     from engine.video.options import parse_fps, parse_time
 
