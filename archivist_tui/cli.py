@@ -103,10 +103,12 @@ def _leaf_parser(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.A
 
 
 def _flag_for_key(parser: argparse.ArgumentParser, key: str) -> str | None:
-    """The flag that sets a document's key in this command (``tile`` → ``--tile``), or None."""
-    for action in parser._actions:
-        if action.dest == key and action.option_strings:
-            return max(action.option_strings, key=len)
+    """The flag that sets a document's key in this command (``tile`` → ``--tile``; a key of a section,
+    ``video.crf``, by its last part), or None."""
+    for name in dict.fromkeys((key, key.rsplit(".", 1)[-1])):
+        for action in parser._actions:
+            if action.dest == name and action.option_strings:
+                return max(action.option_strings, key=len)
     return None
 
 

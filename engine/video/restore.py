@@ -30,10 +30,8 @@ from engine.ownership import Ledger, human_bytes, place, place_folder
 from engine.video.encode import ImageSequenceWriter, SegmentWriter, StreamLayout
 from engine.video.frames import ImageSequenceSource, VideoSource
 from engine.video.options import VideoOptions
-from engine.video.options import parse_fps as parse_fps  # noqa: F401  (engine.queue.kinds imports it from here)
 from engine.video.pipeline import StopPipeline, run_overlapped, run_sequential
 from engine.video.plan import RestorePlan, check_writable_folder, plan_restore
-from engine.video.plan import check_output as check_output  # noqa: F401  (engine.queue.kinds imports it from here)
 from engine.video.resume import job_key, read_state, state_document, write_state
 from engine.video.streams import disposition_flags
 

@@ -96,7 +96,7 @@ async def test_add_form_validates_before_queueing(archivist_home, library_model,
         form.query_one("#form-chain", Input).value = "tiny:2"
         form.action_submit()
         await pilot.pause()
-        assert str(error.render()) == "✗ chain: stage 'tiny': strength 2 out of range: allowed 0 to 1"
+        assert str(error.render()) == "✗ chain: stage 'tiny': strength 2 out of range: allowed a number 0 to 1"
 
         form.query_one("#form-chain", Input).value = "tiny:0.5"
         form.query_one("#form-device", Input).value = "gpu"

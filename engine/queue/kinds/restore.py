@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from engine.devices import PRECISIONS
-from engine.document import InvalidValue, UnknownKey, boolean, choice, text, value
+from engine.document import Conflict, InvalidValue, UnknownKey, boolean, choice, text, value
 from engine.errors import ArchivistError
 from engine.inference.backends import BACKENDS
 from engine.media import is_video
@@ -100,7 +100,7 @@ def validate(spec: dict) -> dict:
     # Checked now, not when the job runs: the options, and the output (not the input, not there
     # unless overwrite).
     if video or is_video(src):
-        from engine.video.restore import check_output
+        from engine.video.plan import check_output
 
         check_output(src, out_abs, _video_options(video, overwrite=doc.overwrite))
     else:
@@ -154,7 +154,7 @@ def _check_installed(doc: RestoreSpec) -> None:
 
 def _video_options(video: dict, **queue_owned):
     """``VideoOptions`` from a job's ``video`` document (``fps`` as a string such as ``24000/1001``)."""
-    from engine.video.restore import VideoOptions, parse_fps
+    from engine.video.options import VideoOptions, parse_fps
 
     for key, option in video.items():  # NaN passes every range check: refused here, by name
         if isinstance(option, float) and not math.isfinite(option):
@@ -166,6 +166,10 @@ def _video_options(video: dict, **queue_owned):
         return VideoOptions(**values, **queue_owned)
     except TypeError as exc:
         raise ArchivistError(f"restore job: video options: {exc}") from None
+    except InvalidValue as exc:  # the options are the spec's ``video`` section: named as such
+        raise InvalidValue(f"video.{exc.key}", exc.value, exc.allowed) from None
+    except Conflict as exc:
+        raise Conflict([f"video.{k}" for k in exc.keys], exc.why) from None
 
 
 def _run(spec: dict, ctx: JobContext) -> bool:
