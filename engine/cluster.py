@@ -229,7 +229,7 @@ def restore_images_task(recipe: dict, batch: list[dict], job: dict) -> dict:
 
     import torch
 
-    from engine.inference.restore import restore_picture
+    from engine.inference.pictures import restore_picture
 
     if job.get("gate"):
         _wait_gate(job["gate"], job["number"])
@@ -254,7 +254,7 @@ def run_images(ray, pairs, chain, ledger, finals: dict, progress, should_stop, t
     """
     import torch
 
-    from engine.inference.restore import RestoreResult, stage_picture, warn_neutral
+    from engine.inference.pictures import RestoreResult, stage_picture, warn_neutral
 
     result = RestoreResult()
     staged = set(ledger.paths("staged"))

@@ -12,12 +12,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 
-# Circles that remain, in modules other branches own (issue 22): each may shrink or vanish, none
-# may grow, and no new one may appear. Delete an entry once its circle is gone.
-KNOWN = [
-    {"engine.cluster", "engine.inference.restore"},  # restore_images hands folders to the cluster, whose tasks call restore_picture
-    {"engine.video.frames", "engine.video.tone"},  # frames' gray conversion and tone's frame sampling
-]
+# Circles that remain (none now): each may shrink or vanish, none may grow, and no new one may appear.
+KNOWN: list[set[str]] = []
 
 
 def _tool():

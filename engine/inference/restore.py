@@ -10,13 +10,13 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from engine.document import InvalidValue
-from engine.errors import ArchivistError, os_error_line
-from engine.inference.imageio import OUTPUT_FORMATS, encode_picture, is_image, read_picture
-from engine.inference.tone import check_tone, luma, replicate
+from engine.errors import ArchivistError
+from engine.inference.imageio import OUTPUT_FORMATS, is_image
+from engine.inference.pictures import RestoreResult, restore_picture, stage_picture, warn_neutral
+from engine.inference.tone import check_tone
 from engine.ownership import (
     Ledger,
     check_absent,
@@ -25,19 +25,9 @@ from engine.ownership import (
     process_tag,
     same_file,
     stale_partials,
-    write_new,
 )
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class RestoreResult:
-    """What a restore wrote."""
-
-    outputs: list[Path] = field(default_factory=list)
-    skipped: int = 0  # images an earlier attempt of the same job had finished (queued jobs resume)
-    stopped: bool = False
 
 
 def plan_images(input_path: str | os.PathLike, output: str | os.PathLike, fmt: str | None) -> list[tuple[Path, Path]]:
@@ -193,35 +183,3 @@ def _restore_all(pairs, chain, ledger: Ledger, finals: dict[str, bool], progress
             progress(i + 1, len(pairs))
     warn_neutral(neutral)
     return result
-
-
-def restore_picture(src: Path, dst: Path, chain, tone: str) -> tuple[bytes, bool]:
-    """One image restored and encoded for ``dst``'s format: (file bytes, was an RGB image made gray)."""
-    pic = read_picture(src)
-    neutral = False
-    if pic.is_gray(tone):
-        # Three exactly equal channels in, one gray channel out: no colour cast survives.
-        gray_in = pic.rgb if pic.stored_gray else replicate(luma(pic.rgb))
-        restored = luma(chain.run(gray_in))
-        neutral = tone == "auto" and not pic.stored_gray
-    else:
-        restored = chain.run(pic.rgb)
-    return encode_picture(restored, dst.suffix.lower().lstrip("."), pic.bit_depth, pic.alpha, shown=dst), neutral
-
-
-def stage_picture(ledger: Ledger, dst: Path, data: bytes) -> None:
-    """Write a restored image under its partial name, recorded in the ledger before and after."""
-    partial = ledger.partial_path(dst)
-    ledger.record("partial", partial)
-    try:
-        write_new(partial, data)
-    except OSError as exc:
-        raise ArchivistError(os_error_line(exc, dst)) from None
-    ledger.record("staged", partial)
-
-
-def warn_neutral(count: int) -> None:
-    """One warning for the RGB images restored in black and white because their channels were equal."""
-    if count:
-        log.warning("%d RGB image(s) with equal colour channels restored in black and white (written as gray); "
-                    "tone color (--color) keeps them in colour", count)

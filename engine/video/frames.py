@@ -9,6 +9,7 @@ else limited (full for the ``yuvj`` formats). Sources above 8 bits go through 16
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from fractions import Fraction
@@ -26,6 +27,8 @@ log = logging.getLogger(__name__)
 CS_RGB, CS_BT709, CS_UNSPECIFIED = 0, 1, 2
 _SWS_MATRIX = {1: 1, 4: 4, 5: 5, 6: 5, 7: 7, 9: 9, 10: 9}
 RANGE_LIMITED, RANGE_FULL = 1, 2
+# Planar YUV formats whose luma sits in plane 0, low-bit aligned, little-endian: read directly.
+PLANAR_YUV = re.compile(r"^(yuvj?a?\d{3}p(\d+le)?|nv12|nv21|nv16|nv24|nv42)$")
 
 MATRIX_NAMES = {0: "rgb", 1: "bt709", 2: "unspecified", 4: "fcc", 5: "bt470bg", 6: "smpte170m",
                 7: "smpte240m", 9: "bt2020nc", 10: "bt2020c"}
@@ -121,7 +124,7 @@ class VideoSource:
     timestamp does not advance is dropped, a missing one is filled), with one warning that
     counts them at the end (``self.timeline`` keeps the counts).
 
-    ``gray``: each frame is its gray (:func:`engine.video.tone.frame_to_gray`) in three equal channels.
+    ``gray``: each frame is its gray (:func:`frame_to_gray`) in three equal channels.
     """
 
     def __init__(self, info: VideoInfo, start: float = 0.0, duration: float | None = None,
@@ -201,12 +204,59 @@ class VideoSource:
         return frame_pixels(frame, self.high_bit_depth, self.gray)
 
 
+def stores_gray(pix_fmt: str) -> bool:
+    """Whether an FFmpeg pixel format holds gray only (``gray``, ``gray10le``, ``ya8``, ...)."""
+    return pix_fmt.startswith(("gray", "ya"))
+
+
+def sample_bits(fmt) -> int:
+    """The bits of a pixel format's widest component (8 for 8-bit formats, 10 for ``yuv420p10le``)."""
+    return max((c.bits for c in fmt.components), default=8)
+
+
+def plane_array(frame, index: int, dtype) -> np.ndarray:
+    """Plane ``index`` of a frame as an array (height × width samples), without its row padding."""
+    plane = frame.planes[index]
+    item = np.dtype(dtype).itemsize
+    rows = np.frombuffer(plane, dtype=dtype).reshape(plane.height, plane.line_size // item)
+    return rows[:, : plane.width * (2 if frame.format.name.startswith("nv") and index == 1 else 1)]
+
+
+def frame_to_gray(frame, color_range: int) -> np.ndarray:
+    """A decoded frame's gray as float32 H×W in [0, 1].
+
+    Planar YUV: the luma plane, from ``color_range`` (limited: 16-235 scaled to the bit depth) to
+    [0, 1], in float. Gray formats: the plane over its peak. Anything else: luma of its RGB.
+    """
+    fmt = frame.format
+    name = fmt.name
+    bits = sample_bits(fmt)
+    dtype = np.uint8 if bits <= 8 else np.uint16
+    if name in ("gray", "gray8") or (name.startswith("gray") and name.endswith("le") and "f" not in name):
+        y = plane_array(frame, 0, dtype).astype(np.float32)
+        return y * np.float32(1.0 / ((1 << bits) - 1))
+    if not fmt.is_rgb and PLANAR_YUV.match(name):
+        y = plane_array(frame, 0, dtype).astype(np.float32)
+        scale = 1 << (bits - 8)
+        if color_range == RANGE_FULL:
+            y *= np.float32(1.0 / ((1 << bits) - 1))
+        else:
+            y -= np.float32(16 * scale)
+            y *= np.float32(1.0 / (219 * scale))
+        return np.clip(y, 0.0, 1.0, out=y)
+    if stores_gray(name):
+        g = frame.reformat(format="gray16le").to_ndarray().astype(np.float32)
+        return g * np.float32(1.0 / 65535)
+    from engine.inference.tone import luma
+
+    return luma(to_float(frame_to_rgb(frame, bits > 8)))
+
+
 def frame_pixels(frame, high_bit_depth: bool, gray: bool) -> np.ndarray:
     """A decoded frame as the model's HxWx3 float32 RGB; ``gray``: its gray in three equal channels."""
     if not gray:
         return to_float(frame_to_rgb(frame, high_bit_depth))
     from engine.inference.tone import replicate
-    from engine.video.tone import frame_to_gray
 
     return replicate(frame_to_gray(frame, source_range(int(frame.color_range or 0), frame.format.name)))
 

@@ -16,21 +16,24 @@ so that decoding gives R = G = B (swscale's own gray → YUV leaves chroma one l
 from __future__ import annotations
 
 import logging
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from engine.errors import ArchivistError
-from engine.inference.tone import NEUTRAL_LEVELS, luma, rgb_is_neutral
+from engine.inference.tone import NEUTRAL_LEVELS, rgb_is_neutral
+from engine.video.frames import (
+    PLANAR_YUV,
+    RANGE_FULL,
+    plane_array,
+    sample_bits,
+    stores_gray,
+)
 
 log = logging.getLogger(__name__)
 
 SAMPLE_FRAMES = 5
-# Planar YUV formats whose luma sits in plane 0, low-bit aligned, little-endian: read directly.
-_PLANAR_YUV = re.compile(r"^(yuvj?a?\d{3}p(\d+le)?|nv12|nv21|nv16|nv24|nv42)$")
-RANGE_LIMITED, RANGE_FULL = 1, 2
 
 
 @dataclass
@@ -45,23 +48,6 @@ class ToneDecision:
         return {"tone": "gray" if self.gray else "color", "reason": self.reason}
 
 
-def stores_gray(pix_fmt: str) -> bool:
-    """Whether an FFmpeg pixel format holds gray only (``gray``, ``gray10le``, ``ya8``, ...)."""
-    return pix_fmt.startswith(("gray", "ya"))
-
-
-def _bits(fmt) -> int:
-    return max((c.bits for c in fmt.components), default=8)
-
-
-def _plane(frame, index: int, dtype) -> np.ndarray:
-    """Plane ``index`` of a frame as an array (height × width samples), without its row padding."""
-    plane = frame.planes[index]
-    item = np.dtype(dtype).itemsize
-    rows = np.frombuffer(plane, dtype=dtype).reshape(plane.height, plane.line_size // item)
-    return rows[:, : plane.width * (2 if frame.format.name.startswith("nv") and index == 1 else 1)]
-
-
 def chroma_spread(frame) -> float:
     """How far from neutral a decoded frame's colour goes, in 8-bit levels (0 for a gray format).
 
@@ -72,16 +58,16 @@ def chroma_spread(frame) -> float:
     name = fmt.name
     if stores_gray(name):
         return 0.0
-    if not fmt.is_rgb and _PLANAR_YUV.match(name):
-        bits = _bits(fmt)
+    if not fmt.is_rgb and PLANAR_YUV.match(name):
+        bits = sample_bits(fmt)
         dtype = np.uint8 if bits <= 8 else np.uint16
         mid = 1 << (bits - 1)
         spread = 0
         for index in sorted({c.plane for c in fmt.components[1:3]}):
-            c = _plane(frame, index, dtype).astype(np.int32)
+            c = plane_array(frame, index, dtype).astype(np.int32)
             spread = max(spread, int(np.abs(c - mid).max(initial=0)))
         return spread / (1 << (bits - 8))
-    high = _bits(fmt) > 8
+    high = sample_bits(fmt) > 8
     rgb = frame.reformat(format="rgb48le" if high else "rgb24").to_ndarray().astype(np.int32)
     spread = max(int(np.abs(rgb[..., 0] - rgb[..., 1]).max(initial=0)),
                  int(np.abs(rgb[..., 1] - rgb[..., 2]).max(initial=0)))
@@ -163,36 +149,6 @@ def decide_sequence_tone(files: list[Path], tone: str) -> ToneDecision:
     return ToneDecision(False, "colour source")
 
 
-def frame_to_gray(frame, color_range: int) -> np.ndarray:
-    """A decoded frame's gray as float32 H×W in [0, 1].
-
-    Planar YUV: the luma plane, from ``color_range`` (limited: 16-235 scaled to the bit depth) to
-    [0, 1], in float. Gray formats: the plane over its peak. Anything else: luma of its RGB.
-    """
-    fmt = frame.format
-    name = fmt.name
-    bits = _bits(fmt)
-    dtype = np.uint8 if bits <= 8 else np.uint16
-    if name in ("gray", "gray8") or (name.startswith("gray") and name.endswith("le") and "f" not in name):
-        y = _plane(frame, 0, dtype).astype(np.float32)
-        return y * np.float32(1.0 / ((1 << bits) - 1))
-    if not fmt.is_rgb and _PLANAR_YUV.match(name):
-        y = _plane(frame, 0, dtype).astype(np.float32)
-        scale = 1 << (bits - 8)
-        if color_range == RANGE_FULL:
-            y *= np.float32(1.0 / ((1 << bits) - 1))
-        else:
-            y -= np.float32(16 * scale)
-            y *= np.float32(1.0 / (219 * scale))
-        return np.clip(y, 0.0, 1.0, out=y)
-    if stores_gray(name):
-        g = frame.reformat(format="gray16le").to_ndarray().astype(np.float32)
-        return g * np.float32(1.0 / 65535)
-    from engine.video.frames import frame_to_rgb, to_float
-
-    return luma(to_float(frame_to_rgb(frame, bits > 8)))
-
-
 def gray_to_frame(gray: np.ndarray, pix_fmt: str, color_range: int):
     """Float32 gray H×W in [0, 1] as a VideoFrame in ``pix_fmt``: a gray format, or planar YUV with
     chroma exactly neutral and luma in ``color_range``."""
@@ -200,14 +156,14 @@ def gray_to_frame(gray: np.ndarray, pix_fmt: str, color_range: int):
 
     gray = np.clip(gray, 0.0, 1.0)
     if stores_gray(pix_fmt):
-        bits = _bits(av.VideoFormat(pix_fmt))
+        bits = sample_bits(av.VideoFormat(pix_fmt))
         peak = (1 << bits) - 1
         values = np.rint(gray * peak).astype(np.uint8 if bits <= 8 else np.uint16)
         return av.VideoFrame.from_ndarray(values, format=pix_fmt)
-    if not _PLANAR_YUV.match(pix_fmt) or pix_fmt.startswith("nv"):
+    if not PLANAR_YUV.match(pix_fmt) or pix_fmt.startswith("nv"):
         raise ArchivistError(f"cannot write gray frames as {pix_fmt}")
     fmt = av.VideoFormat(pix_fmt)
-    bits = _bits(fmt)
+    bits = sample_bits(fmt)
     dtype = np.uint8 if bits <= 8 else np.uint16
     scale = 1 << (bits - 8)
     if color_range == RANGE_FULL:
@@ -216,8 +172,8 @@ def gray_to_frame(gray: np.ndarray, pix_fmt: str, color_range: int):
         y = gray * np.float32(219 * scale) + np.float32(16 * scale)
     h, w = gray.shape
     frame = av.VideoFrame(w, h, pix_fmt)
-    _plane(frame, 0, dtype)[:] = np.rint(y).astype(dtype)
+    plane_array(frame, 0, dtype)[:] = np.rint(y).astype(dtype)
     for index in range(1, len(frame.planes)):
         is_alpha = any(c.is_alpha and c.plane == index for c in fmt.components)
-        _plane(frame, index, dtype)[:] = (1 << bits) - 1 if is_alpha else 1 << (bits - 1)
+        plane_array(frame, index, dtype)[:] = (1 << bits) - 1 if is_alpha else 1 << (bits - 1)
     return frame
