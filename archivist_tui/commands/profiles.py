@@ -80,12 +80,16 @@ def _preview(args: argparse.Namespace) -> int:
 
         img = cel_frame(SAMPLE_SEED, 256, 192)
     lq, record = degrade(img, profile, args.seed)
+    from engine.atomic import atomic_write
+
     for out, rgb in ((clean, img), (damaged, lq)):
-        tmp = out.with_name(f".{out.name}.part.png")  # any name: cv2.imwrite crashes on one that is not UTF-8
-        if not write_image(tmp, cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)):
-            tmp.unlink(missing_ok=True)
-            raise ArchivistError(f"{out}: cannot be written")
-        tmp.replace(out)
+        bgr = cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)
+
+        def encode(tmp: Path, out: Path = out, bgr=bgr) -> None:
+            if not write_image(tmp, bgr, suffix=".png"):  # (the temporary name has no suffix)
+                raise ArchivistError(f"{out}: cannot be written")
+
+        atomic_write(out, encode)
     if args.json:
         print(json.dumps(record, default=str))
         return 0
