@@ -430,12 +430,13 @@ def with_legacy_values(stored: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+def flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """A config document as dotted keys (``train.total_iters``); the perceptual layer weights stay one value."""
     out: dict[str, Any] = {}
     for k, v in d.items():
         key = f"{prefix}.{k}" if prefix else k
         if isinstance(v, dict) and k != "layers":
-            out.update(_flatten(v, key))
+            out.update(flatten(v, key))
         else:
             out[key] = v
     return out
@@ -443,5 +444,5 @@ def _flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
 
 def resume_differences(stored: dict[str, Any], new: dict[str, Any]) -> list[str]:
     """Keys whose values differ between a run's stored config and a new one, except resumable ones."""
-    a, b = _flatten(stored), _flatten(new)
+    a, b = flatten(stored), flatten(new)
     return sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k) and k not in RESUMABLE_KEYS)

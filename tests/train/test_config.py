@@ -13,6 +13,7 @@ from engine.train.config import (
     INIT_TEMPLATE,
     TrainConfig,
     config_from_dict,
+    flatten,
     init_template,
     resume_differences,
     validate,
@@ -21,17 +22,6 @@ from engine.train.config import (
 from tests.train.trainkit import tiny_config
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def _flat(doc: dict, prefix: str = "") -> dict:
-    out = {}
-    for key, value in doc.items():
-        full = f"{prefix}.{key}" if prefix else key
-        if isinstance(value, dict) and key != "layers":
-            out.update(_flat(value, full))
-        else:
-            out[full] = value
-    return out
 
 
 def test_init_template_is_a_valid_documented_config(capsys):
@@ -166,8 +156,8 @@ def test_init_config_runs_as_written(tmp_path, monkeypatch, capsys):
 
 def test_the_template_and_the_declared_defaults_agree():
     """INIT_TEMPLATE writes out every key with its default: the two cannot drift apart."""
-    template = _flat(yaml.safe_load(INIT_TEMPLATE))
-    defaults = _flat(TrainConfig().to_dict())
+    template = flatten(yaml.safe_load(INIT_TEMPLATE))
+    defaults = flatten(TrainConfig().to_dict())
     assert sorted(template) == sorted(defaults)
     assert {k: v for k, v in template.items() if v != defaults[k]} == {}
     assert config_from_dict(yaml.safe_load(INIT_TEMPLATE)).to_dict() == TrainConfig().to_dict()
