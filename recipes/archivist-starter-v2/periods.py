@@ -35,8 +35,11 @@ def _cpu() -> str:
 def main() -> int:
     config, seconds = Path(sys.argv[1]), float(sys.argv[2])
     name = load_config(config).name
-    resume = bool(list_checkpoints(run_dir(name, must_exist=False)))
-    start_iter = read_state(run_dir(name, must_exist=False)).get("iteration", 0) if resume else 0
+    checkpoints = list_checkpoints(run_dir(name, must_exist=False))
+    resume = bool(checkpoints)
+    # A resumed run starts from its latest checkpoint, which a killed period may have left behind the
+    # iteration its state last reported.
+    start_iter = checkpoints[-1][0] if resume else 0
     started, t0 = time.time(), time.monotonic()
     deadline = t0 + seconds
     result = run_training(config, resume=resume,
