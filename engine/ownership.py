@@ -27,6 +27,7 @@ import shutil
 from collections.abc import Iterable
 from pathlib import Path
 
+from engine.document import Conflict
 from engine.errors import ArchivistError
 
 log = logging.getLogger(__name__)
@@ -114,8 +115,9 @@ def check_absent(path: str | os.PathLike, overwrite: bool, mine: Iterable[str] =
     """Refuse an existing ``path`` unless ``overwrite`` or this job made it itself (``mine``)."""
     path = Path(path)
     if (path.exists() or path.is_symlink()) and not overwrite and str(path.absolute()) not in set(mine):
-        raise ArchivistError(f"{path}: {what} exists; choose another path, or --overwrite to replace it "
-                             "(the old file stays until the new one is complete)")
+        # Named by the key (``overwrite``): the command line shows it as its flag (``--overwrite``).
+        raise Conflict(("overwrite",), f"{path}: {what} exists; choose another path, or {{0}} to replace it "
+                                       "(the old file stays until the new one is complete)")
 
 
 def human_bytes(n: float) -> str:
@@ -158,8 +160,8 @@ def place(partial: Path, final: Path, overwrite: bool, ledger: Ledger | None = N
         os.link(partial, final)
     except FileExistsError:
         if not overwrite:
-            raise ArchivistError(f"{final}: exists (it appeared while the job ran); choose another path, or "
-                                 "--overwrite to replace it") from None
+            raise Conflict(("overwrite",), f"{final}: exists (it appeared while the job ran); choose another "
+                                           "path, or {0} to replace it") from None
         return _replace(partial, final, ledger, replaced=True)
     except OSError as exc:
         if exc.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EXDEV, errno.EMLINK, errno.ENOSYS):
@@ -167,8 +169,8 @@ def place(partial: Path, final: Path, overwrite: bool, ledger: Ledger | None = N
         # A file system without hard links (FAT, some network shares): check, then rename.
         exists = final.exists()
         if exists and not overwrite:
-            raise ArchivistError(f"{final}: exists (it appeared while the job ran); choose another path, or "
-                                 "--overwrite to replace it") from None
+            raise Conflict(("overwrite",), f"{final}: exists (it appeared while the job ran); choose another "
+                                           "path, or {0} to replace it") from None
         return _replace(partial, final, ledger, replaced=exists)
     if ledger is not None:
         ledger.record("final", final, replaced=False)

@@ -197,3 +197,48 @@ def test_a_queued_tile_below_64_fails_at_submit_in_one_line(clip, tmp_path, caps
             q.submit("restore", {"input": str(clip), "output": str(tmp_path / "o.mkv"), "models": [MODEL],
                                  "tile": 32})
         assert q.list_jobs() == []
+
+
+# -- advice that names a key: the engine says ``overwrite``, the command line ``--overwrite`` ------
+
+def _image(path):
+    import cv2
+    import numpy as np
+
+    cv2.imwrite(str(path), np.full((24, 32, 3), 120, np.uint8))
+    return path
+
+
+def test_an_existing_output_names_overwrite_as_flag_or_key(clip, tmp_path, capsys):
+    """A restore's output that exists: ``--overwrite`` on the command line (restored now or queued),
+    ``overwrite`` in the engine and at a queued job's submit, where the spec's key is ``overwrite``."""
+    from engine.ownership import check_absent, place
+    from engine.queue import QueueClient
+
+    src = _image(tmp_path / "in.png")
+    for output, source in ((tmp_path / "o.png", src), (tmp_path / "o.mkv", clip)):
+        output.write_bytes(b"mine")
+        for queue in ([], ["--queue"]):
+            line = _one_line(capsys, ["restore", str(source), "-o", str(output), "-m", MODEL, "--device", "cpu",
+                                      *queue])
+            assert line.endswith("exists; choose another path, or --overwrite to replace it "
+                                 "(the old file stays until the new one is complete)"), line
+        with QueueClient() as q:
+            with pytest.raises(Conflict) as caught:
+                q.submit("restore", {"input": str(source), "output": str(output), "models": [MODEL]})
+            assert q.list_jobs() == []
+        said = str(caught.value)
+        assert said.endswith("choose another path, or overwrite to replace it (the old file stays until the new "
+                             "one is complete)") and "--" not in said, said
+        assert output.read_bytes() == b"mine"
+    with pytest.raises(Conflict, match=r"or overwrite to replace it \(the old") as caught:
+        check_absent(src, False)
+    assert "--" not in str(caught.value)
+    # The file that appeared while a job ran: refused when the job gives its output its name.
+    partial = tmp_path / "partial.png"
+    partial.write_bytes(b"new")
+    with pytest.raises(Conflict, match=r"appeared while the job ran\); choose another path, or overwrite to "
+                                       r"replace it$"):
+        place(partial, src, overwrite=False)
+    assert partial.read_bytes() == b"new" and src.exists()
+
