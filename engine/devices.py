@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING
 
+from engine.document import Conflict
 from engine.errors import ArchivistError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -32,7 +33,8 @@ def resolve_device(name: str = "auto") -> torch.device:
     if name == "cpu":
         return torch.device("cpu")
     if not torch.cuda.is_available():
-        raise ArchivistError(f"device {name} requested but CUDA is not available here (use --device cpu)")
+        # Advice named by the key (``device``); the command line shows its flag (``--device cpu``).
+        raise Conflict(("device",), f"device {name} requested but CUDA is not available here (use {{0}} cpu)")
     index = int(name.split(":")[1]) if ":" in name else 0
     if index >= torch.cuda.device_count():
         raise ArchivistError(
@@ -59,6 +61,6 @@ def resolve_precision(precision: str, device: torch.device) -> torch.dtype:
         return torch.float16
     if precision == "bf16":
         if not torch.cuda.is_bf16_supported():
-            raise ArchivistError(f"{device} does not support bf16: use --precision fp16 or fp32")
+            raise Conflict(("precision",), f"{device} does not support bf16: use {{0}} fp16 or fp32")
         return torch.bfloat16
     return torch.float16

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from engine.document import Conflict
 from engine.errors import ArchivistError
 
 log = logging.getLogger(__name__)
@@ -34,7 +35,8 @@ log = logging.getLogger(__name__)
 BACKENDS = ("auto", "eager", "compile", "tensorrt")
 # What the TensorRT backend imports: TensorRT itself, and onnx to hand it the network.
 TENSORRT_PACKAGES = ("tensorrt", "onnx")
-TENSORRT_HINT = "pip install tensorrt onnx (TensorRT for this machine's CUDA), or use --backend compile"
+# ``{0}`` is the key ``backend`` (a Conflict's words): the command line shows it as ``--backend``.
+TENSORRT_HINT = "pip install tensorrt onnx (TensorRT for this machine's CUDA), or use {0} compile"
 # auto builds a compiled form of an input shape once the shape has run this many times eagerly.
 AUTO_AFTER = 3
 # On CUDA the graphs are ours (they wrap compile and eager alike), so inductor's are left out.
@@ -57,8 +59,8 @@ def check_backend(name: str) -> str:
     if name == "tensorrt":
         missing = tensorrt_missing()
         if missing:
-            raise ArchivistError(f"backend tensorrt needs the {' and '.join(missing)} package"
-                                 f"{'s' if len(missing) > 1 else ''}, not installed here: {TENSORRT_HINT}")
+            raise Conflict(("backend",), f"backend tensorrt needs the {' and '.join(missing)} package"
+                                         f"{'s' if len(missing) > 1 else ''}, not installed here: {TENSORRT_HINT}")
     return name
 
 
@@ -98,7 +100,7 @@ def plan_steps(backend: str, device_type: str, cuda_graphs: bool | None = None) 
     if cuda_graphs and not cuda:
         raise ArchivistError("CUDA graphs need a CUDA device")
     if backend == "tensorrt" and not cuda:
-        raise ArchivistError("backend tensorrt needs a CUDA device: use --backend compile or eager on the CPU")
+        raise Conflict(("backend",), "backend tensorrt needs a CUDA device: use {0} compile or eager on the CPU")
     graphs_compiled = cuda if cuda_graphs is None else cuda_graphs
     graphs_eager = bool(cuda_graphs)
     if backend == "eager" or (backend == "auto" and not cuda):

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.document import InvalidValue, describe_range
+from engine.document import Conflict, InvalidValue, describe_range
 from engine.errors import ArchivistError
 
 log = logging.getLogger(__name__)
@@ -297,10 +297,11 @@ class Chain:
         import torch
 
         s = self.stages[index]
-        hint = ("its weights overflow in this precision: try --precision fp32"
+        hint = ("its weights overflow in this precision: try {0} fp32"
                 if s.dtype != torch.float32 else "its weights overflow (the model is broken)")
-        raise ArchivistError(f"model {s.name!r} (stage {index + 1} of the chain) gave non-finite values (NaN or "
-                             f"infinity) on this frame, so nothing was written for it: {hint}")
+        # The advice names the key ``precision`` (a job's, the API's); the command line shows ``--precision``.
+        raise Conflict(("precision",), f"model {s.name!r} (stage {index + 1} of the chain) gave non-finite values "
+                                       f"(NaN or infinity) on this frame, so nothing was written for it: {hint}")
 
     def _run_stage(self, s: _LoadedStage, x):
         import torch

@@ -242,3 +242,81 @@ def test_an_existing_output_names_overwrite_as_flag_or_key(clip, tmp_path, capsy
         place(partial, src, overwrite=False)
     assert partial.read_bytes() == b"new" and src.exists()
 
+
+# -- devices, precision, backends: advice that names ``device``, ``precision``, ``backend`` -------
+
+@pytest.mark.skipif("__import__('torch').cuda.is_available()", reason="needs a machine without CUDA")
+def test_a_missing_cuda_device_names_device_as_flag_or_key(tmp_path, capsys):
+    import torch
+
+    from engine.devices import resolve_device, resolve_precision
+
+    src = _image(tmp_path / "in.png")
+    line = _one_line(capsys, ["restore", str(src), "-o", str(tmp_path / "o.png"), "-m", MODEL, "--device", "cuda"])
+    assert line == "device cuda requested but CUDA is not available here (use --device cpu)"
+    with pytest.raises(Conflict, match=r"^device cuda requested but CUDA is not available here \(use device cpu\)$"):
+        resolve_device("cuda")
+    # No CUDA here: torch says no device of this machine supports bf16.
+    with pytest.raises(Conflict, match=r"^cuda does not support bf16: use precision fp16 or fp32$"):
+        resolve_precision("bf16", torch.device("cuda"))
+    assert not (tmp_path / "o.png").exists()
+
+
+def test_a_backend_that_cannot_run_here_names_backend_as_flag_or_key(clip, tmp_path, capsys, monkeypatch):
+    from engine.inference.backends import check_backend, plan_steps
+    from engine.queue import QueueClient
+
+    monkeypatch.setitem(__import__("sys").modules, "tensorrt", None)  # as on a machine without TensorRT
+    src = _image(tmp_path / "in.png")
+    line = _one_line(capsys, ["restore", str(src), "-o", str(tmp_path / "o.png"), "-m", MODEL, "--backend",
+                              "tensorrt"])
+    assert line.startswith("backend tensorrt needs the tensorrt") and line.endswith(
+        "pip install tensorrt onnx (TensorRT for this machine's CUDA), or use --backend compile"), line
+    with pytest.raises(Conflict, match=r"or use backend compile$") as caught:
+        check_backend("tensorrt")
+    assert "--" not in str(caught.value)
+    with QueueClient() as q:
+        with pytest.raises(ArchivistError, match=r"or use backend compile$") as caught:
+            q.submit("restore", {"input": str(src), "output": str(tmp_path / "o.png"), "models": [MODEL],
+                                 "backend": "tensorrt"})
+        assert "--" not in str(caught.value) and q.list_jobs() == []
+    # TensorRT on the CPU (reached only once TensorRT is installed): the way out names the key.
+    with pytest.raises(Conflict, match=r"^backend tensorrt needs a CUDA device: use backend compile or eager on "
+                                       r"the CPU$"):
+        plan_steps("tensorrt", "cpu")
+    assert not (tmp_path / "o.png").exists()
+
+
+def test_a_chain_that_overflows_in_half_precision_names_precision_as_flag_or_key(tmp_path, capsys):
+    """Non-finite output at bf16: the advice is ``--precision fp32`` on the command line, ``precision
+    fp32`` through the engine (where a queued job's ``precision`` sets it)."""
+    import torch
+
+    from engine.inference.chain import Chain, Stage
+    from engine.inference.restore import restore_images
+    from engine.models import compact
+    from engine.models.files import save_safetensors
+
+    torch.manual_seed(0)
+    spec = compact.spec_for(8, 2, 1)
+    net = compact.build(spec)
+    with torch.no_grad():  # finite weights whose output is not: every conv ×1e15
+        for name, p in net.named_parameters():
+            if name.endswith(".weight") and p.dim() == 4:
+                p.mul_(1e15)
+    path = tmp_path / "overflow.safetensors"
+    save_safetensors(path, net.state_dict(), spec)
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    _image(folder / "a.png")
+    out = tmp_path / "restored"
+    line = _one_line(capsys, ["restore", str(folder), "-o", str(out), "-m", str(path), "--device", "cpu",
+                              "--precision", "bf16"])
+    assert line.startswith("model 'overflow' (stage 1 of the chain) gave non-finite values") and line.endswith(
+        "nothing was written for it: its weights overflow in this precision: try --precision fp32"), line
+    chain = Chain.load([Stage(str(path))], device="cpu", precision="bf16")
+    with pytest.raises(Conflict, match=r"its weights overflow in this precision: try precision fp32$") as caught:
+        restore_images(folder, out, chain)
+    assert "--" not in str(caught.value)
+    assert not out.exists() or list(out.iterdir()) == []
+
