@@ -25,6 +25,7 @@ import numpy as np
 import torch
 import yaml
 
+from engine.document import Conflict
 from engine.errors import ArchivistError
 from engine.quality import psnr
 from engine.train import checkpoint, runs
@@ -213,8 +214,10 @@ class Trainer:
         has_ckpt = bool(runs.list_checkpoints(rdir))
         if not self.resume:
             if (rdir / "config.yaml").exists():
-                raise ArchivistError(f"run {cfg.name!r} exists already ({rdir}): continue it with --resume, "
-                                     "choose another --name, or archivist runs remove it")
+                # Named by the keys (``resume``, ``name``: a train job's spec); the command line
+                # shows them as its flags (``--resume``, ``--name``).
+                raise Conflict(("resume", "name"), f"run {cfg.name!r} exists already ({rdir}): continue it with "
+                                                   "{0}, choose another {1}, or archivist runs remove it")
             return None
         if not has_ckpt:
             raise ArchivistError(f"run {cfg.name!r} has no checkpoint to resume from ({rdir})")
@@ -231,10 +234,10 @@ class Trainer:
             hint = (f" (the run predates {', '.join(k.split(':')[0] for k in legacy)}: add "
                     f"{', '.join(legacy)} to its data section, or resume it by name without a config)"
                     if legacy else "")
-            raise ArchivistError(f"--resume refused: the config differs from run {cfg.name!r} in {', '.join(diff)}; "
-                                 "only train.total_iters, train.log_every, train.val_every, "
-                                 "train.checkpoint_every, train.keep_checkpoints, device and data.workers may change"
-                                 + hint)
+            raise Conflict(("resume",), f"{{0}} refused: the config differs from run {cfg.name!r} in "
+                                        f"{', '.join(diff)}; only train.total_iters, train.log_every, train.val_every, "
+                                        "train.checkpoint_every, train.keep_checkpoints, device and data.workers may "
+                                        "change" + hint)
         return stored
 
     def _create_run_dir(self) -> None:
@@ -459,7 +462,7 @@ class Trainer:
         total = cfg.train.total_iters
         end = min(total, self.stop_at) if self.stop_at is not None else total
         if self.stop_at is not None and self.stop_at <= self.iteration:
-            raise ArchivistError(f"--stop-at {self.stop_at} is not after the run's iteration {self.iteration}")
+            raise Conflict(("stop_at",), f"{{0}} {self.stop_at} is not after the run's iteration {self.iteration}")
         self._update_state("running", self.iteration)
         self._install_signals()
         guard = self.guard = NanGuard(cfg.train.nan_tolerance)
@@ -498,12 +501,12 @@ class Trainer:
                 self.validate()
         except Diverged as exc:
             self._record_failure()
-            raise ArchivistError(f"{exc}; {self._recovery_advice()}") from None
+            raise Conflict(("resume",), f"{exc}; {self._recovery_advice()}") from None
         except torch.OutOfMemoryError:
-            raise ArchivistError(
+            raise Conflict(("resume",),
                 f"out of GPU memory on {self.device} at batch {cfg.data.batch_size} × {cfg.data.patch_size}²: "
                 "lower data.batch_size or data.patch_size, use precision bf16/fp16, or free the GPU; "
-                "then --resume (the last checkpoint is intact)") from None
+                "then {0} (the last checkpoint is intact)") from None
         except BaseException:
             self._record_failure()
             raise
@@ -519,11 +522,12 @@ class Trainer:
             log.info("could not record the failure in run.json: %s", exc)
 
     def _recovery_advice(self) -> str:
-        """What to do after a divergence: resume from the last checkpoint, or start again if none."""
+        """What to do after a divergence: resume from the last checkpoint, or start again if none.
+        Words of a :class:`Conflict` on ``resume``: ``{0}`` is the key, or the command line's flag."""
         fixes = "lower optim.g.lr, use precision fp32 or enable optim.grad_clip"
         ckpts = runs.list_checkpoints(self.rdir)
         if ckpts:
-            return f"the last checkpoint (iteration {ckpts[-1][0]}) is intact: {fixes}, then --resume"
+            return f"the last checkpoint (iteration {ckpts[-1][0]}) is intact: {fixes}, then {{0}}"
         return (f"no checkpoint was written yet: {fixes}, then start the run again "
                 f"(archivist runs remove {self.cfg.name} first)")
 

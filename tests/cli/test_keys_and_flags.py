@@ -320,3 +320,68 @@ def test_a_chain_that_overflows_in_half_precision_names_precision_as_flag_or_key
     assert "--" not in str(caught.value)
     assert not out.exists() or list(out.iterdir()) == []
 
+
+# -- training: ``resume``, ``name``, ``stop_at`` (a train job's keys) ------------------------------
+
+def _train_config(folder, **overrides):
+    """A tiny config (nf 8, nc 2, 32 px) over a tiny paired dataset; four iterations by default."""
+    import yaml
+
+    from tests.train.trainkit import tiny_config, write_pairs
+
+    write_pairs(folder / "pairs")
+    path = folder / "cfg.yaml"
+    path.write_text(yaml.safe_dump(tiny_config(**{"train.total_iters": 4, "train.checkpoint_every": 2,
+                                                   "train.val_every": 4, "train.log_every": 2, **overrides})))
+    return path
+
+
+@pytest.fixture
+def train_config(tmp_path):
+    return _train_config(tmp_path)
+
+
+def test_training_refusals_name_the_flags_or_the_keys(train_config, capsys):
+    import yaml
+
+    from engine.train import run_training
+
+    assert main(["train", str(train_config), "--stop-at", "2", "--device", "cpu"]) == 0
+    capsys.readouterr()
+    # The run exists: continue it, or another name.
+    line = _one_line(capsys, ["train", str(train_config), "--device", "cpu"])
+    assert line.startswith("run 'tiny' exists already (") and line.endswith(
+        "): continue it with --resume, choose another --name, or archivist runs remove it"), line
+    with pytest.raises(Conflict, match=r"\): continue it with resume, choose another name, or archivist runs "
+                                       r"remove it$"):
+        run_training(train_config, device="cpu")
+    # A stop before where the run is.
+    line = _one_line(capsys, ["train", "--resume", "--name", "tiny", "--stop-at", "1", "--device", "cpu"])
+    assert line == "--stop-at 1 is not after the run's iteration 2"
+    with pytest.raises(Conflict, match=r"^stop_at 1 is not after the run's iteration 2$"):
+        run_training(None, name="tiny", resume=True, stop_at=1, device="cpu")
+    # A resume with a config that changed what may not change.
+    doc = yaml.safe_load(train_config.read_text())
+    doc["optim"]["g"]["lr"] = 1e-3
+    changed = train_config.with_name("changed.yaml")
+    changed.write_text(yaml.safe_dump(doc))
+    line = _one_line(capsys, ["train", str(changed), "--resume", "--device", "cpu"])
+    assert line.startswith("--resume refused: the config differs from run 'tiny' in optim.g.lr;"), line
+    with pytest.raises(Conflict, match=r"^resume refused: the config differs from run 'tiny' in optim.g.lr;"):
+        run_training(changed, resume=True, device="cpu")
+
+
+def test_divergence_advice_names_resume_as_flag_or_key(tmp_path, capsys, monkeypatch):
+    from engine.train import run_training
+    from engine.train import trainer as trainer_mod
+
+    train_config = _train_config(tmp_path, **{"train.total_iters": 8, "train.nan_tolerance": 2})
+    monkeypatch.setattr(trainer_mod, "_FAULT_NAN_ITERS", set(range(3, 100)))  # every step from 3 on is NaN
+    line = _one_line(capsys, ["train", str(train_config), "--device", "cpu"])
+    assert "diverged:" in line and line.endswith("is intact: lower optim.g.lr, use precision fp32 or enable "
+                                                 "optim.grad_clip, then --resume"), line
+    with pytest.raises(Conflict) as caught:
+        run_training(train_config, name="tiny2", device="cpu")
+    said = str(caught.value)
+    assert "diverged:" in said and said.endswith("optim.grad_clip, then resume") and "--" not in said, said
+

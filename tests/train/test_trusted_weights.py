@@ -53,7 +53,7 @@ def test_a_checkpoint_is_never_written_with_non_finite_weights(make_config):
 
 
 def test_after_divergence_the_advice_works(make_config, monkeypatch):
-    """'the last checkpoint is intact ... then --resume' is true: the resume runs to the end."""
+    """'the last checkpoint is intact ... then resume' is true: the resume runs to the end."""
     monkeypatch.setattr(trainer_mod, "_FAULT_NAN_ITERS", set(range(5, 100)))
     cfg = make_config(**{"train.total_iters": 12, "train.checkpoint_every": 2, "train.nan_tolerance": 3})
     with pytest.raises(ArchivistError) as err:
@@ -61,7 +61,7 @@ def test_after_divergence_the_advice_works(make_config, monkeypatch):
     msg = str(err.value)
     assert "diverged: 3 non-finite steps in a row" in msg
     last = list_checkpoints(run_dir("tiny"))[-1]
-    assert f"the last checkpoint (iteration {last[0]}) is intact" in msg and msg.endswith("then --resume")
+    assert f"the last checkpoint (iteration {last[0]}) is intact" in msg and msg.endswith("then resume")
     ckpt = torch.load(str(last[1]), weights_only=True)
     assert all(torch.isfinite(t).all() for t in ckpt["g"].values())
     monkeypatch.setattr(trainer_mod, "_FAULT_NAN_ITERS", set())
