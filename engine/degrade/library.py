@@ -10,6 +10,7 @@ import yaml
 
 from engine.atomic import atomic_write
 from engine.degrade.schema import NAME_PATTERN, Mix, Profile, validate_mix, validate_profile
+from engine.document import Conflict
 from engine.errors import ArchivistError, not_a_file
 from engine.paths import shipped_profiles_dir, state_subdir
 
@@ -144,7 +145,8 @@ def new_profile(name: str, template: str = "normal") -> Path:
         raise ArchivistError(f"{path}: already exists")
     source = load_profile(template)
     if isinstance(source, Mix):
-        raise ArchivistError(f"{template!r} is a mix; 'profiles new --from' takes a profile")
+        # The key ``template`` is what ``profiles new --from`` sets: the command line shows the flag.
+        raise Conflict(("template",), f"{template!r} is a mix; {{0}} takes a profile")
     doc = source.to_document()
     doc["name"] = name
     doc["description"] = f"Made from {source.name}. {source.description}".strip()

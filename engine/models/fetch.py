@@ -21,6 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from engine.document import Conflict
 from engine.errors import ArchivistError
 from engine.models.catalog import CatalogEntry, find_entry, load_catalog
 from engine.models.library import Library, ModelEntry
@@ -250,9 +251,9 @@ def fetch(name: str | CatalogEntry, *, library: Library | None = None, force: bo
     library = library if library is not None else Library()
     existing = library.find(entry.name)
     if existing is not None and (existing.builtin or not force):
-        raise ArchivistError(
-            f"a model named {entry.name!r} is in the library already"
-            + ("" if existing.builtin else "; use --force to download and replace it"))
+        # Named by the key ``force``; the command line shows its flag (``--force``).
+        raise Conflict(("force",), f"a model named {entry.name!r} is in the library already"
+                                   + ("" if existing.builtin else "; use {0} to download and replace it"))
     part = part_path(entry, library)
     resumed_from = download(entry, part, progress=progress, timeout=timeout)
     actual = verify(entry, part)

@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from engine.document import Conflict
 from engine.errors import ArchivistError
 from engine.models.names import NAME_RE, ROLES, check_name, check_role  # noqa: F401 - ROLES: the faces read it here
 from engine.models.spec import Hints
@@ -190,13 +191,17 @@ class Library:
         return self.get(name_or_path).path  # raises with the list of names
 
     # -- writing -----------------------------------------------------------------------------
-    def _target(self, name: str, force: bool) -> Path:
+    def _target(self, name: str, force: bool, replaceable: bool = True) -> Path:
+        """The file a new model ``name`` takes. The refusals name the keys ``name`` and ``force``, which
+        the command line shows as its flags; ``replaceable`` False (a rename) offers no ``force``."""
         check_name(name)
         if name in self._builtin_files():
-            raise ArchivistError(f"{name!r} is a built-in model and cannot be replaced; choose another --name")
+            raise Conflict(("name",), f"{name!r} is a built-in model and cannot be replaced; choose another {{0}}")
         target = self.root / f"{name}.safetensors"
         if target.exists() and not force:
-            raise ArchivistError(f"a model named {name!r} exists already; use --force to replace it or --name")
+            if not replaceable:
+                raise ArchivistError(f"a model named {name!r} exists already; choose another name, or remove it first")
+            raise Conflict(("force", "name"), f"a model named {name!r} exists already; use {{0}} to replace it or {{1}}")
         return target
 
     def import_file(self, path: str | os.PathLike, name: str | None = None, role: str | None = None,
@@ -236,7 +241,7 @@ class Library:
     def rename(self, old: str, new: str) -> ModelEntry:
         """Rename a user model (the file and its metadata)."""
         entry = self._user_entry(old, "renamed")
-        target = self._target(new, force=False)
+        target = self._target(new, force=False, replaceable=False)
         self._rewrite(entry, target, name=new)
         entry.path.unlink()
         return entry_from_file(target)

@@ -233,7 +233,8 @@ class QueueClient:
             raise ArchivistError(f"job #{job_id} is running: cancel it first")
         waiting = [j.id for j in self.store.jobs() if j.after_id == job_id and j.status not in FINAL_STATUSES]
         if waiting:
-            raise ArchivistError(f"job #{job_id} cannot be removed: job #{waiting[0]} waits on it (--after)")
+            # No flag named: the job was made to wait by ``--after`` or by a spec's ``after`` alike.
+            raise ArchivistError(f"job #{job_id} cannot be removed: job #{waiting[0]} waits on it (it runs after it)")
         with self.store.transaction() as conn:
             if conn.execute("DELETE FROM jobs WHERE id = ? AND status != 'running'", (job_id,)).rowcount == 0:
                 raise ArchivistError(f"job #{job_id} started running meanwhile: cancel it first")

@@ -385,3 +385,65 @@ def test_divergence_advice_names_resume_as_flag_or_key(tmp_path, capsys, monkeyp
     said = str(caught.value)
     assert "diverged:" in said and said.endswith("optim.grad_clip, then resume") and "--" not in said, said
 
+
+# -- the model library and profiles: ``name``, ``force``, ``template`` ----------------------------
+
+def test_a_model_name_taken_names_force_and_name_as_flags_or_keys(tiny_compact, tmp_path, capsys):
+    from engine.models.library import Library
+
+    path, _ = tiny_compact
+    assert main(["models", "import", str(path), "--name", "m"]) == 0
+    capsys.readouterr()
+    line = _one_line(capsys, ["models", "import", str(path), "--name", "m"])
+    assert line == "a model named 'm' exists already; use --force to replace it or --name"
+    with pytest.raises(Conflict, match=r"^a model named 'm' exists already; use force to replace it or name$"):
+        Library().import_file(path, name="m")
+    line = _one_line(capsys, ["models", "import", str(path), "--name", MODEL])
+    assert line == f"'{MODEL}' is a built-in model and cannot be replaced; choose another --name"
+    with pytest.raises(Conflict, match=rf"^'{MODEL}' is a built-in model and cannot be replaced; choose another "
+                                       r"name$"):
+        Library().import_file(path, name=MODEL)
+    # A rename has neither flag: its words name none.
+    assert main(["models", "import", str(path), "--name", "n"]) == 0
+    capsys.readouterr()
+    line = _one_line(capsys, ["models", "rename", "n", "m"])
+    assert line == "a model named 'm' exists already; choose another name, or remove it first"
+
+
+def test_a_fetch_over_a_library_model_names_force_as_flag_or_key(tiny_compact, capsys):
+    from engine.models.catalog import load_catalog
+    from engine.models.fetch import fetch
+
+    path, _ = tiny_compact
+    name = load_catalog()[0].name
+    assert main(["models", "import", str(path), "--name", name]) == 0
+    capsys.readouterr()
+    line = _one_line(capsys, ["models", "fetch", name])  # refused before anything is downloaded
+    assert line == f"a model named '{name}' is in the library already; use --force to download and replace it"
+    with pytest.raises(Conflict, match=rf"^a model named '{name}' is in the library already; use force to "
+                                       r"download and replace it$"):
+        fetch(name)
+
+
+def test_a_new_profile_from_a_mix_names_from_or_template(capsys):
+    from engine.degrade.library import new_profile
+
+    line = _one_line(capsys, ["profiles", "new", "mine", "--from", "default"])
+    assert line == "'default' is a mix; --from takes a profile"
+    with pytest.raises(Conflict, match=r"^'default' is a mix; template takes a profile$"):
+        new_profile("mine", "default")
+
+
+def test_a_job_another_waits_on_is_kept_in_words_both_faces_share(tmp_path, capsys):
+    from engine.queue import QueueClient
+
+    src = _image(tmp_path / "in.png")
+    spec = {"input": str(src), "models": [MODEL]}
+    with QueueClient() as q:
+        first = q.submit("restore", {**spec, "output": str(tmp_path / "a.png")})
+        second = q.submit("restore", {**spec, "output": str(tmp_path / "b.png")}, after=first)
+        with pytest.raises(ArchivistError) as caught:
+            q.remove(first)
+    said = f"job #{first} cannot be removed: job #{second} waits on it (it runs after it)"
+    assert str(caught.value) == said
+    assert _one_line(capsys, ["queue", "remove", str(first)]) == said

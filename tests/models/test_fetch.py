@@ -324,7 +324,7 @@ def test_fetch_all_engine(tmp_path, monkeypatch, server, tiny_pth):
 
 def test_existing_name_needs_force(catalog):
     fetcher.fetch("tiny")
-    with pytest.raises(ArchivistError, match="--force"):
+    with pytest.raises(ArchivistError, match="; use force to download and replace it$"):
         fetcher.fetch("tiny")
     assert fetcher.fetch("tiny", force=True).model.name == "tiny"
 

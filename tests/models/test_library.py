@@ -107,7 +107,7 @@ def test_force_semantics(lib, pth, tmp_path):
     lib.import_file(path, name="m", role="medium")
     other = make_net(5)
     torch.save({"params": other.state_dict()}, tmp_path / "other.pth")
-    with pytest.raises(ArchivistError, match=r"a model named 'm' exists already; use --force"):
+    with pytest.raises(ArchivistError, match=r"a model named 'm' exists already; use force to replace it or name$"):
         lib.import_file(tmp_path / "other.pth", name="m")
     assert torch.equal(out(load_model(lib.get("m").path).module), out(net))  # untouched
     replaced = lib.import_file(tmp_path / "other.pth", name="m", force=True, role="soft")
