@@ -447,3 +447,13 @@ def test_a_job_another_waits_on_is_kept_in_words_both_faces_share(tmp_path, caps
     said = f"job #{first} cannot be removed: job #{second} waits on it (it runs after it)"
     assert str(caught.value) == said
     assert _one_line(capsys, ["queue", "remove", str(first)]) == said
+
+
+@pytest.mark.xfail(strict=True, reason="engine/queue/kinds/restore.py _check_installed re-raises the backend's "
+                   "Conflict as a plain ArchivistError ('restore job: ...'), so main() cannot show --backend")
+def test_a_queued_backend_that_cannot_run_here_names_the_flag_on_the_command_line(tmp_path, capsys, monkeypatch):
+    monkeypatch.setitem(__import__("sys").modules, "tensorrt", None)  # as on a machine without TensorRT
+    src = _image(tmp_path / "in.png")
+    line = _one_line(capsys, ["restore", str(src), "-o", str(tmp_path / "o.png"), "-m", MODEL, "--backend",
+                              "tensorrt", "--queue"])
+    assert line.endswith("or use --backend compile"), line
