@@ -4,6 +4,9 @@ validation names the spec key. Each case goes through ``main([...])`` and throug
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import pytest
 
 from archivist_tui.cli import main
@@ -384,6 +387,30 @@ def test_divergence_advice_names_resume_as_flag_or_key(tmp_path, capsys, monkeyp
         run_training(train_config, name="tiny2", device="cpu")
     said = str(caught.value)
     assert "diverged:" in said and said.endswith("optim.grad_clip, then resume") and "--" not in said, said
+
+
+@pytest.mark.slow
+def test_a_queued_train_job_records_the_refusal_by_key(train_config, capsys, monkeypatch):
+    """A real daemon and worker run a train job whose stop is before where its run stands: the job's
+    error names the spec's key (``stop_at``), as the engine does, never the command line's flag."""
+    from engine.queue import QueueClient, Store
+    from engine.queue.daemon import start_daemon
+    from tests.queue.conftest import _stop_everything, _wait_for, write_config
+
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")  # the daemon's slots: the CPU only
+    write_config(Path(os.environ["ARCHIVIST_HOME"]))
+    assert main(["train", str(train_config), "--stop-at", "2", "--device", "cpu"]) == 0
+    capsys.readouterr()
+    with QueueClient() as q:
+        jid = q.submit("train", {"name": "tiny", "resume": True, "stop_at": 1})
+    try:
+        start_daemon()
+        _wait_for(lambda: Store().get(jid).status in ("done", "failed"), timeout=120, what="the train job to end")
+    finally:
+        _stop_everything()
+    job = Store().get(jid)
+    assert job.status == "failed" and job.error.endswith("stop_at 1 is not after the run's iteration 2"), job.error
+    assert "--" not in job.error
 
 
 # -- the model library and profiles: ``name``, ``force``, ``template`` ----------------------------
