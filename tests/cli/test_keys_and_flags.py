@@ -476,8 +476,6 @@ def test_a_job_another_waits_on_is_kept_in_words_both_faces_share(tmp_path, caps
     assert _one_line(capsys, ["queue", "remove", str(first)]) == said
 
 
-@pytest.mark.xfail(strict=True, reason="engine/queue/kinds/restore.py _check_installed re-raises the backend's "
-                   "Conflict as a plain ArchivistError ('restore job: ...'), so main() cannot show --backend")
 def test_a_queued_backend_that_cannot_run_here_names_the_flag_on_the_command_line(tmp_path, capsys, monkeypatch):
     monkeypatch.setitem(__import__("sys").modules, "tensorrt", None)  # as on a machine without TensorRT
     src = _image(tmp_path / "in.png")

@@ -140,7 +140,7 @@ def test_job_spec_backend_is_validated_by_the_same_code(tmp_path, hidden_tensorr
     assert validate({**base, "backend": "compile"})["backend"] == "compile"
     with pytest.raises(ArchivistError, match="^backend = 'fast' invalid: allowed one of auto, eager, compile, tensorrt$"):
         validate({**base, "backend": "fast"})
-    with pytest.raises(ArchivistError, match="restore job: backend tensorrt needs the tensorrt package.*pip install"):
+    with pytest.raises(ArchivistError, match="^backend tensorrt needs the tensorrt package.*pip install"):
         validate({**base, "backend": "tensorrt"})
     with pytest.raises(ArchivistError, match="^backend = 3 invalid: allowed one of auto, eager"):
         validate({**base, "backend": 3})

@@ -136,20 +136,22 @@ def _absolute_models(models: list[str]) -> list[str]:
 
 
 def _check_installed(doc: RestoreSpec) -> None:
-    """What the job needs installed where it is added: the backend's packages, Ray for a cluster."""
+    """What the job needs installed where it is added: the backend's packages, Ray for a cluster.
+
+    A refusal that names its keys (``backend``, ``cluster``) passes as it is, so the command line
+    can name the flags instead; any other is said to be the restore job's."""
     from engine.inference.backends import check_backend
 
     try:
         check_backend(doc.backend)  # tensorrt must be importable here, as for --backend
+        if doc.cluster is not None:
+            from engine.cluster import check_address
+
+            check_address(doc.cluster)  # the address's form, and Ray installed here (the one-line hint)
+    except (InvalidValue, Conflict):
+        raise
     except ArchivistError as exc:
         raise ArchivistError(f"restore job: {exc}") from None
-    if doc.cluster is not None:
-        from engine.cluster import check_address
-
-        try:
-            check_address(doc.cluster)  # the address's form, and Ray installed here (the one-line hint)
-        except ArchivistError as exc:
-            raise ArchivistError(f"restore job: {exc}") from None
 
 
 def _video_options(video: dict, **queue_owned):
