@@ -21,7 +21,8 @@ def add_video_options(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--crf", type=float, default=None, metavar="Q", help="x264/x265 quality (default 18/20)")
     g.add_argument("--preset", default=None, metavar="NAME", help="x264/x265 speed preset (default medium)")
     g.add_argument("--encoder-opt", dest="encoder_opts", action="append", default=[], metavar="KEY=VALUE",
-                   help="option passed to the encoder, repeatable (e.g. tune=grain, profile=4 for ProRes 4444)")
+                   help="option passed to the video encoder, repeatable (e.g. tune=grain, profile=4 for ProRes 4444); "
+                   "one the encoder does not have is refused")
     g.add_argument("--segment-frames", type=int_arg("--segment-frames"), default=500, metavar="N",
                    help="frames per segment: the unit of resume (default 500)")
     g.add_argument("--resume", action="store_true",

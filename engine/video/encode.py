@@ -16,7 +16,7 @@ import numpy as np
 
 from engine.document import Conflict, InvalidValue
 from engine.errors import ArchivistError
-from engine.video.codecs import CODECS, CRF_CODECS, CRF_RANGE, PRESETS
+from engine.video.codecs import CODECS, CRF_CODECS, CRF_RANGE, IMAGE_CODECS, PRESETS, VIDEO_CODECS
 from engine.video.frames import CS_RGB, CS_UNSPECIFIED, RANGE_FULL, from_float, rgb_to_frame
 
 log = logging.getLogger(__name__)
@@ -39,6 +39,9 @@ class EncoderSettings:
         for key in ("crf", "preset"):
             if getattr(self, key) is not None and self.codec not in CRF_CODECS:
                 raise Conflict((key, "codec"), f"{{0}} applies to {' and '.join(CRF_CODECS)}, not to {{1}} {self.codec}")
+        if self.options and self.codec in IMAGE_CODECS:  # image files are written without an FFmpeg encoder
+            raise Conflict(("encoder_opts", "codec"), f"{{0}} applies to the video codecs ({', '.join(VIDEO_CODECS)}), "
+                           f"not to image sequences ({{1}} {self.codec})")
         if self.crf is not None and not CRF_RANGE[0] <= self.crf <= CRF_RANGE[1]:
             raise InvalidValue("crf", self.crf, f"a number {CRF_RANGE[0]} to {CRF_RANGE[1]}")
         if self.preset is not None and self.preset not in PRESETS:

@@ -221,7 +221,7 @@ def plan_restore(input_path: str | Path, output: str | Path, options: VideoOptio
                                                                "convert", video_to, video_why)])
     if sequence is None:
         check_plan(streams, input_path if src.info is not None else None, output_path,
-                   lambda out: _add_encoder_stream(out, encoder, layout))
+                   lambda out: _add_encoder_stream(out, encoder, layout), settings.options)
     return RestorePlan(input_path, output_path, src.info, src.files, codec, settings, encoder, layout, streams,
                        src.total, src.rate, src.high_bit_depth, src.width, src.height, src.input_id, sequence,
                        src.tone)

@@ -393,11 +393,15 @@ def add_planned_streams(out, src, plan: StreamPlan) -> dict[int, tuple]:
     return added
 
 
-def check_plan(plan: StreamPlan, source: str | Path | None, output: Path, add_video) -> None:
+def check_plan(plan: StreamPlan, source: str | Path | None, output: Path, add_video,
+               encoder_opts: dict[str, str] | None = None) -> None:
     """Open ``output``'s container in memory with the planned streams and write its header.
 
     ``add_video(out)`` adds the video stream as the encoder will write it (opening the encoder
-    too, so its options are checked). Raises one :class:`ArchivistError` naming what was refused.
+    too, so its options are checked). ``encoder_opts`` are the user's own encoder options
+    (``--encoder-opt``): one the encoder does not know is refused (FFmpeg would leave it unused
+    without a word), and an encoder that refuses to open with them names them. Raises one
+    :class:`ArchivistError` naming what was refused.
     """
     import av
 
@@ -406,14 +410,27 @@ def check_plan(plan: StreamPlan, source: str | Path | None, output: Path, add_vi
     rules = rules_for(output)
     # The encoder alone first: an encoder that refuses its size or options is named as such, not
     # blamed on the audio.
+    encoder_opts = encoder_opts or {}
     alone = av.open(io.BytesIO(), "w", format=rules.format)
     try:
         add_video(alone)
         alone.start_encoding()
+        # avcodec_open2 hands back the options nobody consumed: the encoder does not have them.
+        context = alone.streams.video[0].codec_context
+        unused, encoder = [key for key in context.options if key in encoder_opts], context.name
     except (ValueError, av.error.FFmpegError) as exc:
+        if encoder_opts:
+            given = " ".join(f"{k}={v}" for k, v in encoder_opts.items())
+            raise Conflict(("encoder_opts",), f"{output}: the video encoder cannot be opened with {{0}} {given} "
+                           f"({_reason(exc)}): check the option names and values") from None
         raise ArchivistError(f"{output}: the video encoder cannot be opened: {_reason(exc)}") from None
     finally:
         _close_quietly(alone)
+    if unused:
+        key = unused[0]
+        raise InvalidValue("encoder_opts", f"{key}={encoder_opts[key]}",
+                           f"options that the {encoder} encoder has ({key} is not one of them; "
+                           f"'ffmpeg -h encoder={encoder}' lists them)")
     out = av.open(io.BytesIO(), "w", format=rules.format)
     src = open_input(source) if source is not None else None
     try:

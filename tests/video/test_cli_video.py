@@ -239,3 +239,23 @@ def test_read_only_output_folder(clip, model, tmp_path, capsys):
         if mounted:
             subprocess.run(["umount", str(folder)], check=False)
         folder.chmod(0o700)
+
+
+def test_an_encoder_option_is_applied_or_refused_never_dropped(clip, model, tmp_path, capfd):
+    """``--encoder-opt foo=bar`` used to be handed to FFmpeg, which left it unused without a word."""
+    src = clip("e.mkv", frames=3)
+    base = ["restore", str(src), "-m", model, "--device", "cpu"]
+    for output, encoder in (("o.mp4", "libx264"), ("o.mkv", "ffv1"), ("o.mov", "prores_ks")):
+        assert main([*base, "-o", str(tmp_path / output), "--encoder-opt", "foo=bar"]) == 1
+        err = capfd.readouterr().err.strip().splitlines()
+        assert err == [f"archivist: error: --encoder-opt 'foo=bar' invalid: allowed options that the {encoder} "
+                       f"encoder has (foo is not one of them; 'ffmpeg -h encoder={encoder}' lists them)"], err
+    # Image files are written without an FFmpeg encoder: there is nothing to apply the option to.
+    assert main([*base, "-o", f"{tmp_path / 'frames'}/", "--encoder-opt", "compression_level=3"]) == 1
+    err = capfd.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--encoder-opt applies to the video codecs" in err[0] and "--codec png" in err[0], err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["e.mkv", "tiny.safetensors"]
+    # An option the encoder has is applied: x264 records its settings in the stream.
+    out = tmp_path / "grain.mp4"
+    assert main([*base, "-o", str(out), "--encoder-opt", "tune=grain"]) == 0
+    assert b"deblock=1:-2:-2" in out.read_bytes()
