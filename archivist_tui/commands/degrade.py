@@ -37,7 +37,8 @@ def register(subparsers) -> None:
     parser.add_argument("--count", type=_positive, default=1, metavar="N", help="pairs per image (default 1)")
     parser.add_argument("--seed", type=int_arg("--seed"), default=0, metavar="S", help="master seed (default 0)")
     parser.add_argument("--crop", type=_positive, default=None, metavar="N",
-                        help="random N×N crop of each pair, cut from the damaged image (default: whole image)")
+                        help="random N×N crop of each pair, cut from the damaged image (default: whole image); for a "
+                        "dataset, also from a video's frames (an aged clip is never cropped: refused there)")
     parser.add_argument("--workers", type=_positive, default=1, metavar="N", help="worker processes (default 1)")
     parser.add_argument("--clip-length", type=_positive, default=None, metavar="N",
                         help="make N-frame clips (frame folders) instead of single pairs")
@@ -62,7 +63,38 @@ def _is_video(path: str) -> bool:
     return is_video(path)
 
 
+# The options of each way to run (parser dest, flag, its default): one given where it has no meaning
+# is refused, never silently left out (an aged clip once came out whole despite --crop).
+_DATASET_ONLY = (("count", "--count", 1), ("crop", "--crop", None), ("workers", "--workers", 1),
+                 ("clip_length", "--clip-length", None))
+_CLIP_ONLY = (("codec", "--codec", None), ("crf", "--crf", None), ("start", "--start", None),
+              ("duration", "--duration", None), ("overwrite", "--overwrite", False))
+
+
+def check_mode_options(args: argparse.Namespace) -> None:
+    """Refuse an option that the chosen way (an aged clip, a dataset from a video or from images) ignores."""
+    from engine.errors import ArchivistError
+
+    video_in = _is_video(args.input)
+    if video_in and _is_video(args.output):
+        for dest, flag, default in (*_DATASET_ONLY, ("every", "--every", 1)):
+            if getattr(args, dest) != default:
+                raise ArchivistError(f"{flag} applies to a dataset (an OUTPUT folder of pairs), not to an aged clip "
+                                     f"(a video OUTPUT, {args.output}): leave out {flag}, or give a folder")
+        return
+    for dest, flag, default in _CLIP_ONLY:
+        if getattr(args, dest) != default:
+            if dest == "overwrite":
+                raise ArchivistError("--overwrite applies to an aged clip (a video OUTPUT); a dataset folder is "
+                                     "extended with the same settings, never overwritten")
+            raise ArchivistError(f"{flag} applies to an aged clip (a video INPUT and a video file OUTPUT), "
+                                 f"not to a dataset folder ({args.output}): leave out {flag}")
+    if not video_in and args.every != 1:
+        raise ArchivistError(f"--every applies to a video INPUT, not to {args.input}: leave out --every")
+
+
 def _degrade(args: argparse.Namespace) -> int:
+    check_mode_options(args)
     if args.queue:
         return _queue_degrade(args)
     from archivist_tui.output import Progress
@@ -70,11 +102,6 @@ def _degrade(args: argparse.Namespace) -> int:
     from engine.degrade.dataset import write_dataset
 
     profile = load_profile(args.profile or args.mix)
-    if args.overwrite and not (_is_video(args.input) and _is_video(args.output)):
-        from engine.errors import ArchivistError
-
-        raise ArchivistError("--overwrite applies to an aged clip (a video OUTPUT); a dataset folder is extended "
-                             "with the same settings, never overwritten")
     if _is_video(args.input):
         if _is_video(args.output):
             return _age_clip(args, profile)

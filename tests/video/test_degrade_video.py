@@ -59,3 +59,34 @@ def test_bad_video_input_is_one_line(tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("archivist: error: ")
     assert not (tmp_path / "out.mkv").exists()
+
+
+def test_crop_cuts_pairs_from_a_video_and_is_refused_for_an_aged_clip(tmp_path, clip, capsys):
+    """``degrade VIDEO --crop N`` once gave uncropped output: pairs are cropped like an image's, and
+    the options of one way (a dataset, an aged clip) are refused in the other, never dropped."""
+    import cv2
+
+    src = clip("clean.mkv", frames=6, width=64, height=48)
+    pairs = tmp_path / "pairs"
+    assert main(["degrade", str(src), "-o", str(pairs), "--profile", "normal", "--every", "3", "--crop", "16"]) == 0
+    for side in ("gt", "lq"):
+        shapes = {cv2.imread(str(p)).shape for p in (pairs / side).iterdir()}
+        assert shapes == {(16, 16, 3)}, (side, shapes)
+    assert all(json.loads(line)["crop"][2] == 16 for line in (pairs / "manifest.jsonl").read_text().splitlines())
+    capsys.readouterr()
+    aged, dataset = str(tmp_path / "aged.mkv"), str(tmp_path / "set")
+    for output, extra, flag in ((aged, ["--crop", "16"], "--crop"), (aged, ["--count", "2"], "--count"),
+                                (aged, ["--every", "2"], "--every"), (aged, ["--workers", "2"], "--workers"),
+                                (aged, ["--clip-length", "3"], "--clip-length"),
+                                (dataset, ["--codec", "x264"], "--codec"), (dataset, ["--start", "1"], "--start"),
+                                (dataset, ["--duration", "1"], "--duration"), (dataset, ["--crf", "20"], "--crf")):
+        assert main(["degrade", str(src), "-o", output, "--profile", "normal", *extra]) == 1, extra
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and err[0].startswith(f"archivist: error: {flag} applies to "), err
+        assert ("not to an aged clip" if output == aged else "not to a dataset folder") in err[0]
+    image = tmp_path / "still.png"
+    cv2.imwrite(str(image), np.zeros((32, 32, 3), np.uint8))
+    assert main(["degrade", str(image), "-o", dataset, "--profile", "normal", "--every", "2"]) == 1
+    assert capsys.readouterr().err.strip() == (f"archivist: error: --every applies to a video INPUT, not to {image}: "
+                                               "leave out --every")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["clean.mkv", "pairs", "still.png"]
