@@ -9,14 +9,14 @@ from pathlib import Path
 
 from archivist_tui.commands._common import int_arg
 from engine.media import is_video
-from engine.video.codecs import AUDIO_CHOICES, CODECS
+from engine.video.codecs import AUDIO_CHOICES, CODECS, DEFAULT_CODEC_WORDS
 
 
 def add_video_options(parser: argparse.ArgumentParser) -> None:
     """Options that apply when INPUT is a video or an image sequence (``--fps``)."""
     g = parser.add_argument_group("video", "used when INPUT is a video file, or an image sequence with --fps")
     g.add_argument("--codec", choices=CODECS, default=None,
-                   help="encoder (default by output: .mkv ffv1 lossless, .mp4 x264, .mov prores, folder png); "
+                   help=f"encoder (default by output: {DEFAULT_CODEC_WORDS}, a folder png); ffv1 is lossless; "
                    "x265 and ffv1 keep >8-bit sources at 10/16 bits")
     g.add_argument("--crf", type=float, default=None, metavar="Q", help="x264/x265 quality (default 18/20)")
     g.add_argument("--preset", default=None, metavar="NAME", help="x264/x265 speed preset (default medium)")

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from archivist_tui.commands._common import int_arg
 from archivist_tui.commands._queue_opts import add_queue_options
-from engine.video.codecs import VIDEO_CODECS
+from engine.video.codecs import CONTAINERS_WORDS, DEFAULT_CODEC_WORDS, VIDEO_CODECS
 
 
 def _positive(text: str) -> int:
@@ -25,7 +25,7 @@ def register(subparsers) -> None:
         "degrade", help="make (GT, LQ) pairs from clean images or video, or age a whole clip",
         description="Degrade an image, a folder of images or a video's frames into OUTDIR/gt, OUTDIR/lq and "
                     "OUTDIR/manifest.jsonl (re-running with the same arguments skips finished pairs). "
-                    "With a video INPUT and a video OUTPUT (.mkv, .mp4, .mov) the whole clip is aged in clip "
+                    f"With a video INPUT and a video OUTPUT ({CONTAINERS_WORDS}) the whole clip is aged in clip "
                     "mode instead: persistent drifting scratches, fresh grain every frame, flicker and gate "
                     "weave, with audio and subtitles kept.")
     parser.add_argument("input", metavar="INPUT", help="an image, a folder of images, or a video file")
@@ -46,7 +46,7 @@ def register(subparsers) -> None:
     video.add_argument("--every", type=_positive, default=1, metavar="N",
                        help="dataset from a video: use every N-th frame (default 1)")
     video.add_argument("--codec", choices=VIDEO_CODECS, default=None,
-                       help="aged clip: encoder (default by suffix: .mkv ffv1, .mp4 x264, .mov prores)")
+                       help=f"aged clip: encoder (default by suffix: {DEFAULT_CODEC_WORDS})")
     video.add_argument("--crf", type=float, default=None, metavar="Q", help="aged clip: x264/x265 quality")
     video.add_argument("--start", default=None, metavar="T", help="aged clip: start at time T")
     video.add_argument("--duration", default=None, metavar="D", help="aged clip: only D seconds")

@@ -15,6 +15,12 @@ from archivist_tui.commands._video_opts import (
     video_options_for,
 )
 from engine.inference.backends import BACKENDS
+from engine.video.codecs import CONTAINER_CODECS, CONTAINERS_WORDS, VIDEO_CODECS
+
+# Which codecs each container holds, said next to the list of containers.
+_CONTAINER_LIMITS = "holding " + ", ".join(
+    f"{suffix} {'any' if set(codecs) == set(VIDEO_CODECS) else '/'.join(codecs)}"
+    for suffix, codecs in CONTAINER_CODECS.items())
 
 
 def register(sub) -> None:
@@ -30,7 +36,8 @@ def register(sub) -> None:
                    "%%06d.png pattern) with --fps")
     p.add_argument("-o", "--output", required=True, metavar="OUTPUT",
                    help="output image (or folder, for a folder input or a path ending in /); for a video: a "
-                   ".mkv/.mp4/.mov file, or a folder ending in / or a %%06d.png pattern for an image sequence")
+                   f"{CONTAINERS_WORDS} file ({_CONTAINER_LIMITS}), or a folder ending in / or a %%06d.png pattern "
+                   "for an image sequence")
     p.add_argument("-m", "--model", action="append", required=True, metavar="MODEL",
                    help="MODEL[:strength[:sigma]]; repeat to chain, e.g. -m archivist-medium -m drunet-color:0.5:5")
     p.add_argument("--tile", type=tiling_arg("--tile", "tile"), default=0, metavar="N",

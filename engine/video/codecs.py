@@ -24,6 +24,11 @@ CONTAINER_CODECS = {
     ".avi": ("ffv1",),
 }
 DEFAULT_CODEC = {".mkv": "ffv1", ".mp4": "x264", ".mov": "prores", ".nut": "ffv1", ".avi": "ffv1"}
+# The video files a restore (or an aged clip) writes, in the words every help text and refusal uses:
+# the faces read these, so what --help offers and what is accepted are one list.
+OUTPUT_CONTAINERS = tuple(CONTAINER_CODECS)
+CONTAINERS_WORDS = "/".join(OUTPUT_CONTAINERS)  # .mkv/.mp4/.mov/.nut/.avi
+DEFAULT_CODEC_WORDS = ", ".join(f"{suffix} {codec}" for suffix, codec in DEFAULT_CODEC.items())
 
 # What may happen to audio streams: copied, converted to one codec, or dropped (None: by container).
 AUDIO_CHOICES = ("copy", "aac", "opus", "flac", "drop")

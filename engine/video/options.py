@@ -17,7 +17,7 @@ from pathlib import Path
 from engine import document
 from engine.document import Conflict, InvalidValue
 from engine.inference.tone import TONES
-from engine.video.codecs import AUDIO_CHOICES, CODECS, CRF_RANGE, PRESETS
+from engine.video.codecs import AUDIO_CHOICES, CODECS, CRF_RANGE, DEFAULT_CODEC_WORDS, PRESETS
 
 DEFAULT_SEGMENT_FRAMES = 500
 DEINTERLACE_FILTER = "bwdif=mode=send_frame:parity=auto:deint=all"
@@ -51,7 +51,7 @@ class VideoOptions:
     """How to read, encode and segment a video restoration (the CLI's video options, a job's ``video``)."""
 
     codec: str | None = document.choice(
-        None, CODECS, "encoder; None: by the output (.mkv ffv1, .mp4 x264, .mov prores, a folder png)", optional=True)
+        None, CODECS, f"encoder; None: by the output ({DEFAULT_CODEC_WORDS}, a folder png)", optional=True)
     crf: float | None = document.number(None, *CRF_RANGE, "x264/x265 quality (None: 18/20)", optional=True)
     preset: str | None = document.choice(None, PRESETS, "x264/x265 speed preset (None: medium)", optional=True)
     encoder_opts: dict[str, str] = document.value({}, "options passed to the encoder", allowed="a mapping of text",

@@ -209,7 +209,7 @@ def plan_restore(input_path: str | Path, output: str | Path, options: VideoOptio
 
     if output_path.suffix.lower() == ".avi" and src.info is not None and src.info.variable_frame_rate:
         raise ArchivistError(f"{output_path}: .avi holds a constant frame rate only and {input_path} is variable-rate: "
-                             "choose .mkv, .mp4 or .mov")
+                             f"choose {', '.join(s for s in CONTAINER_CODECS if s != '.avi')}")
 
     encoder, layout, video_to, video_why = _plan_video(src, output_path, codec, settings, sequence is not None,
                                                        scale, options.pad_even)

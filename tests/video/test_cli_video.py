@@ -259,3 +259,27 @@ def test_an_encoder_option_is_applied_or_refused_never_dropped(clip, model, tmp_
     out = tmp_path / "grain.mp4"
     assert main([*base, "-o", str(out), "--encoder-opt", "tune=grain"]) == 0
     assert b"deblock=1:-2:-2" in out.read_bytes()
+
+
+def test_the_containers_restore_help_offers_are_the_ones_it_writes(clip, tmp_path, capsys):
+    """``-o x.avi`` was written although ``restore --help`` offered only .mkv/.mp4/.mov: both now read
+    engine.video.codecs, and docs/cli.md (generated from the parser) says the same."""
+    import re
+
+    assert main(["restore", "--help"]) == 0
+    text = " ".join(capsys.readouterr().out.split())
+    offered = set(re.search(r"for a video: a (\S+) file", text).group(1).split("/"))
+    assert offered >= {".mkv", ".mp4", ".mov"}
+    src = clip("c.mkv", frames=2)
+    for suffix in sorted(offered | {".avi", ".nut", ".webm", ".m4v", ".ts", ".mpg"}):
+        code = main(["restore", str(src), "-o", str(tmp_path / f"o{suffix}"), "-m", "unused", "--plan"])
+        captured = capsys.readouterr()
+        if suffix in offered:
+            assert code == 0 and "restored frames" in captured.out, (suffix, captured.err)
+        else:
+            assert code == 1, suffix
+            assert captured.err.strip() == (f"archivist: error: {tmp_path / f'o{suffix}'}: unsupported output type "
+                                            f"{suffix}: allowed are {', '.join(sorted(offered, key=text.index))}, "
+                                            "or a folder ending in / for an image sequence")
+    assert " ".join((ROOT / "docs" / "cli.md").read_text().split()).count(
+        f"for a video: a {'/'.join(sorted(offered, key=text.index))} file") == 1
