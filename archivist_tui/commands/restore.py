@@ -122,6 +122,7 @@ def queue_restore(args: argparse.Namespace) -> int:
         spec["tone"] = args.tone
     if args.backend != "auto":
         spec["backend"] = args.backend
+    plan = None
     if is_video_job(args):
         from engine.errors import ArchivistError
         from engine.video.encode import parse_encoder_opts
@@ -134,7 +135,6 @@ def queue_restore(args: argparse.Namespace) -> int:
 
         # The stream plan is checked now, so a job that could not write its streams is never queued.
         plan = plan_restore(args.input, args.output, video_options_for(args))
-        print_plan(plan, False, file=sys.stderr)
         spec["video"] = {
             "codec": args.codec, "crf": args.crf, "preset": args.preset,
             "encoder_opts": parse_encoder_opts(args.encoder_opts), "segment_frames": args.segment_frames,
@@ -149,4 +149,7 @@ def queue_restore(args: argparse.Namespace) -> int:
             spec["video"]["audio"] = args.audio
     if args.cluster is not None:
         spec["cluster"] = args.cluster
-    return submit_from_args(args, "restore", spec)
+    code = submit_from_args(args, "restore", spec)
+    if plan is not None:  # shown once the job is queued: a refused submission is its one error line
+        print_plan(plan, False, file=sys.stderr)
+    return code

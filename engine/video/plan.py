@@ -10,12 +10,13 @@ container in memory; it writes nothing (``archivist restore --plan`` prints it).
 from __future__ import annotations
 
 import logging
+import math
 import os
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
 
-from engine.document import InvalidValue
+from engine.document import Conflict, InvalidValue
 from engine.errors import ArchivistError
 from engine.ownership import check_absent, check_not_input
 from engine.video.codecs import CONTAINER_CODECS, DEFAULT_CODEC, IMAGE_CODECS
@@ -122,10 +123,19 @@ def _source(input_path: Path, options: VideoOptions) -> _Source:
         log.warning("%s is interlaced (field order %s): consider --deinterlace or --ivtc", input_path,
                     info.field_order)
     total = info.frame_count
+    if options.start and total:
+        # The frames before the start: those whose time is below it (the first at the stream's start).
+        skipped = math.ceil((options.start - info.start_time) * float(info.rate) - 1e-6)
+        total = max(0, total - max(0, skipped))
+    end = info.start_time + info.duration if info.duration is not None else None
+    if options.start and end is not None and options.start >= end:
+        # Known from the headers, before a frame is decoded (the run would end with nothing to
+        # assemble). Only past the stated end: a start inside the last frame is found by the run.
+        raise Conflict(("start",), f"{input_path}: no frames to restore in the range {{0}} {options.start:g}: the "
+                       f"video ends at {end:g} s; allowed: {{0}} below that")
     if options.duration is not None:
-        total = int(round(options.duration * float(info.rate)))
-    elif options.start and total:
-        total = max(0, total - int(options.start * float(info.rate)))
+        wanted = int(round(options.duration * float(info.rate)))
+        total = min(wanted, total) if total else wanted  # a range past the end holds only what is there
     if options.ivtc and total:
         total = total * 4 // 5
     return _Source(info, [], info.width, info.height, info.high_bit_depth, total,

@@ -280,9 +280,11 @@ def restore_video(input_path: str | Path, output: str | Path, chain, options: Vi
     plan = plan_restore(input_path, output, options, scale, mine)
     if cluster is not None:
         _check_cluster_plan(plan, options)
+    key, job_dir = _check_job(plan, chain, options)
+    # Only a run that goes ahead shows its plan: a refusal is its one error line and nothing else.
     if on_plan is not None:
         on_plan(plan)
-    run = _prepare_run(plan, chain, options, progress, should_stop, on_segment, ledger)
+    run = _prepare_run(plan, key, job_dir, options, progress, should_stop, on_segment, ledger)
     try:
         if cluster is not None:
             return _restore_on_cluster(plan, run, chain, options, started, cluster)
@@ -351,13 +353,22 @@ def _conclude(plan: RestorePlan, run: _Run, options: VideoOptions, started: floa
                        run.job_dir, elapsed, done_frames)
 
 
-def _prepare_run(plan: RestorePlan, chain, options: VideoOptions, progress, should_stop, on_segment,
-                 ledger: Ledger | None) -> _Run:
-    """The job folder (space checked first), and the segments an earlier run finished (with --resume)."""
+def _check_job(plan: RestorePlan, chain, options: VideoOptions) -> tuple[str, Path]:
+    """The job's key and folder, the work folder and the free space checked; creates nothing."""
     key = job_key(plan.input_id, plan.output_path, chain.identity(), _job_settings(plan, options))
     job_dir = _job_dir(key, options)
     if options.check_space:  # before anything is created, so a refused run leaves nothing behind
         _check_run_space(plan, options, job_dir, int(getattr(chain, "scale", 1) or 1))
+    return key, job_dir
+
+
+def _prepare_run(plan: RestorePlan, key: str, job_dir: Path, options: VideoOptions, progress, should_stop,
+                 on_segment, ledger: Ledger | None) -> _Run:
+    """The job folder (checked by :func:`_check_job`), and the segments an earlier run finished (with --resume)."""
+    if options.work_dir is None:
+        from engine.paths import state_subdir
+
+        state_subdir("jobs")  # made here, not while checking: with its own mode (0700)
     job_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
 
     run = _Run(job_dir, key, options, progress, should_stop, on_segment)
@@ -395,7 +406,7 @@ def _job_dir(key: str, options: VideoOptions) -> Path:
         return Path(options.work_dir) / key
     from engine.paths import state_subdir
 
-    return state_subdir("jobs") / key
+    return state_subdir("jobs", create=False) / key
 
 
 def _check_run_space(plan: RestorePlan, options: VideoOptions, job_dir: Path, scale: int) -> None:
@@ -407,11 +418,19 @@ def _check_run_space(plan: RestorePlan, options: VideoOptions, job_dir: Path, sc
     raw = (plan.total or 0) * plan.width * scale * plan.height * scale * bpp
     need = tuple(int(raw * factor) for factor in _SIZE_FACTOR[codec])
     written = sum(p.stat().st_size for p in job_dir.glob("segment-*")) if options.resume else 0
-    work_parent = job_dir.parent if job_dir.parent.exists() else parent
+    work_parent = _nearest_existing(job_dir.parent)  # the jobs folder is made only once the run goes ahead
     if plan.sequence_out is not None:
         _check_space([(parent, need)])
     else:
         _check_space([(work_parent, tuple(max(0, n - written) for n in need)), (parent, need)])
+
+
+def _nearest_existing(folder: Path) -> Path:
+    """``folder`` or its nearest existing parent: the file system a folder not made yet will be on."""
+    folder = folder.absolute()
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    return folder
 
 
 def _open_output(plan: RestorePlan, run: _Run, resumed: bool) -> bool:

@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+from fractions import Fraction
 from pathlib import Path
 
 import pytest
@@ -283,3 +284,55 @@ def test_the_containers_restore_help_offers_are_the_ones_it_writes(clip, tmp_pat
                                             "or a folder ending in / for an image sequence")
     assert " ".join((ROOT / "docs" / "cli.md").read_text().split()).count(
         f"for a video: a {'/'.join(sorted(offered, key=text.index))} file") == 1
+
+
+def _only_line(capsys, code) -> str:
+    """A refusal: exit 1 and exactly one line on stderr (no stream plan before it), nothing on stdout."""
+    assert code == 1
+    captured = capsys.readouterr()
+    err = captured.err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("archivist: error: ") and not captured.out, (err, captured.out)
+    return err[0]
+
+
+def test_a_refused_video_restore_prints_no_plan(clip, model, tmp_path, capsys, archivist_home):
+    """The stream plan came before refusals found after planning (a start past the end, a missing
+    --work-dir, too little space): checks first, the plan only for a run that goes ahead."""
+    src = clip("two.mkv", frames=12, rate=Fraction(6))  # 2 seconds
+    out = tmp_path / "out.mkv"
+    base = ["restore", str(src), "-o", str(out), "-m", model, "--device", "cpu"]
+    line = _only_line(capsys, main([*base, "--start", "99"]))
+    assert line.endswith("no frames to restore in the range --start 99: the video ends at 2 s; allowed: --start "
+                         "below that")
+    assert "--start 99" in _only_line(capsys, main([*base, "--start", "99", "--queue"]))
+    missing = tmp_path / "no-such-folder"
+    assert _only_line(capsys, main([*base, "--work-dir", str(missing)])).endswith(
+        f"{missing}: work folder does not exist")
+    assert not out.exists() and not missing.exists() and not (archivist_home / "jobs").exists()
+    # A run that goes ahead still shows its plan, then its segments.
+    assert main([*base, "--start", "1.5"]) == 0
+    err = capsys.readouterr().err.splitlines()
+    assert err[0].startswith("stream 0 video") and err[1:] == ["segment 1/1 done"], err
+    assert len(read_video(out)[2]) == 3
+
+
+@pytest.mark.slow
+def test_work_and_output_on_one_small_disk_count_twice(clip, model, tmp_path, capsys):
+    """The segments and the final file are both on the disk while the file is assembled: on one file
+    system the least estimate of each adds up, and a run that cannot fit both is refused before
+    anything is written (and before the plan is shown)."""
+    from tests.disks import tmpfs
+
+    src = clip("t.mkv", frames=80, width=160, height=96)
+    # FFV1's least estimate: 0.03 × 80 × 160 × 96 × 3 = 110.6 KB each for the segments and the file.
+    with tmpfs(tmp_path / "small", "160k") as mnt:
+        out = mnt / "o.mkv"
+        base = ["restore", str(src), "-m", model, "-o", str(out), "--device", "cpu"]
+        line = _only_line(capsys, main([*base, "--work-dir", str(mnt)]))
+        assert f"{mnt}: not enough free space: the output needs at least about 221.2 KB" in line, line
+        assert not list(mnt.iterdir())
+        # The work folder elsewhere: the file alone fits the least estimate (a warning, not a refusal).
+        work = tmp_path / "work"
+        work.mkdir()
+        line = _one_error_line(capsys, main([*base, "--work-dir", str(work)]))
+        assert "no space left" in line.lower() and not out.exists()

@@ -289,7 +289,7 @@ def test_without_ray_cluster_gives_the_install_hint(clip, tiny_compact, tmp_path
 
 @needs_ray
 @pytest.mark.parametrize("options,output,words", [
-    ({"start": 0.2}, "o.mkv", "cluster does not combine with start"),  # keys: the CLI shows --cluster, --start
+    ({"start": 0.1}, "o.mkv", "cluster does not combine with start"),  # keys: the CLI shows --cluster, --start
     ({"deinterlace": True}, "o.mkv", "cluster does not combine with deinterlace"),
     ({}, "frames/", "image sequences"),
 ])
