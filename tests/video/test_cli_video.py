@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from archivist_tui.cli import main
+from tests.disks import tmpfs
 from tests.video.conftest import packets, read_video
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -163,15 +164,10 @@ def test_disk_full_keeps_finished_segments(clip, model, tmp_path, capsys, monkey
 
 @pytest.mark.slow
 def test_disk_full_on_a_real_tmpfs(clip, model, tmp_path, capsys):
-    mnt = tmp_path / "small"
-    mnt.mkdir()
-    if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", "size=160k", "tmpfs", str(mnt)],
-                                           capture_output=True).returncode != 0:
-        pytest.skip("cannot mount a tmpfs here (the injected variant covers this)")
-    try:
-        # Even the least an FFV1 of 80 frames can take (segments and final file together) is more than
-        # the 160 KB there: refused up front. (A run that only might not fit is not refused.)
-        src = clip("t.mkv", frames=80, width=160, height=96)
+    # Even the least an FFV1 of 80 frames can take (segments and final file together) is more than
+    # the 160 KB there: refused up front. (A run that only might not fit is not refused.)
+    src = clip("t.mkv", frames=80, width=160, height=96)
+    with tmpfs(tmp_path / "small", "160k") as mnt:
         out = mnt / "o.mkv"
         base = ["restore", str(src), "-m", model, "-o", str(out), "--device", "cpu", "--segment-frames", "3",
                 "--work-dir", str(mnt)]
@@ -182,8 +178,6 @@ def test_disk_full_on_a_real_tmpfs(clip, model, tmp_path, capsys):
         assert not out.exists() and not list(mnt.glob(".o.partial*"))
         job = next(p for p in mnt.iterdir() if p.is_dir())
         assert list(job.glob("segment-00000.nut")) and not list(job.glob("*.partial"))
-    finally:
-        subprocess.run(["umount", str(mnt)], check=False)
 
 
 def _write_audio_only(path):
@@ -220,25 +214,24 @@ def test_cli_sequences_and_option_errors(clip, model, tmp_path, capsys):
 
 
 def test_read_only_output_folder(clip, model, tmp_path, capsys):
-    """Where permissions bind (not root) a chmod does it; as root a read-only tmpfs, if mounting works."""
+    """Where permissions bind (not root) a chmod does it; as root a read-only tmpfs."""
     src = clip("ro.mkv", frames=3)
     folder = tmp_path / "ro"
     folder.mkdir()
-    mounted = False
-    if os.geteuid() == 0:
-        mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=64k", "tmpfs", str(folder)],
-                                 capture_output=True).returncode == 0
-        if not mounted:
-            pytest.skip("running as root without mount: permissions cannot make a folder unwritable")
-    else:
-        folder.chmod(0o500)
-    try:
+
+    def refused() -> None:
         code = main(["restore", str(src), "-m", model, "-o", str(folder / "o.mkv"), "--device", "cpu"])
         assert "not writable" in _one_error_line(capsys, code)
         assert not list(folder.iterdir())
+
+    if os.geteuid() == 0:
+        with tmpfs(folder, "64k", "ro"):
+            refused()
+        return
+    folder.chmod(0o500)
+    try:
+        refused()
     finally:
-        if mounted:
-            subprocess.run(["umount", str(folder)], check=False)
         folder.chmod(0o700)
 
 
@@ -321,8 +314,6 @@ def test_work_and_output_on_one_small_disk_count_twice(clip, model, tmp_path, ca
     """The segments and the final file are both on the disk while the file is assembled: on one file
     system the least estimate of each adds up, and a run that cannot fit both is refused before
     anything is written (and before the plan is shown)."""
-    from tests.disks import tmpfs
-
     src = clip("t.mkv", frames=80, width=160, height=96)
     # FFV1's least estimate: 0.03 × 80 × 160 × 96 × 3 = 110.6 KB each for the segments and the file.
     with tmpfs(tmp_path / "small", "160k") as mnt:

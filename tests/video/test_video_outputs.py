@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -14,6 +13,7 @@ import pytest
 from archivist_tui.cli import main
 from engine.video.options import VideoOptions
 from engine.video.restore import restore_video
+from tests.disks import tmpfs
 from tests.video.conftest import read_video
 
 
@@ -124,31 +124,19 @@ def test_the_space_check_refuses_only_what_cannot_fit():
     assert space_verdict(least=int(2.1 * mb), typical=int(30 * mb), free=2 * mb) == "refuse"
 
 
-def _tmpfs(folder: Path, size: str) -> None:
-    folder.mkdir()
-    if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(folder)],
-                                           capture_output=True).returncode != 0:
-        pytest.skip("cannot mount a tmpfs here (test_the_space_check_refuses_only_what_cannot_fit covers the rule)")
-
-
 @pytest.mark.slow
 def test_a_small_output_fits_a_small_disk_and_sizes_are_said_in_fitting_units(clip, model, tmp_path, capsys):
     """A 1.8 MB output on a file system with 2 MB free: written (the check used to refuse it as
     'needs about 0.0 GB, 0.0 GB free')."""
-    mnt = tmp_path / "small"
-    _tmpfs(mnt, "2m")
-    try:
-        src = clip("a.mkv", frames=24, width=320, height=240)
+    src = clip("a.mkv", frames=24, width=320, height=240)
+    big = clip("big.mkv", frames=240, width=320, height=240)
+    with tmpfs(tmp_path / "small", "2m") as mnt:
         out = mnt / "restored.mkv"
         assert main(["restore", str(src), "-o", str(out), "-m", model, "--device", "cpu"]) == 0
         assert 1.5e6 < out.stat().st_size < 2.0e6
         assert len(read_video(out)[2]) == 24
-        # Far too big for what is left: refused up front, in units a person reads.
-        big = clip("big.mkv", frames=240, width=320, height=240)
+        # Far too big for what is left: refused up front, in units a person reads, and alone.
         capsys.readouterr()
-        assert main(["restore", str(big), "-o", str(mnt / "big.mkv"), "-m", model, "--device", "cpu"]) == 1
-        line = capsys.readouterr().err.strip().splitlines()[-1]  # after the stream plan
+        line = _refused(capsys, ["restore", str(big), "-o", str(mnt / "big.mkv"), "-m", model, "--device", "cpu"])
         assert "not enough free space" in line and " KB free" in line and "0.0 GB" not in line
         assert sorted(p.name for p in mnt.iterdir()) == ["restored.mkv"]
-    finally:
-        subprocess.run(["umount", str(mnt)], check=False)
