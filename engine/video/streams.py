@@ -18,6 +18,10 @@ from __future__ import annotations
 
 import io
 import logging
+import os
+import sys
+import tempfile
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -412,18 +416,22 @@ def check_plan(plan: StreamPlan, source: str | Path | None, output: Path, add_vi
     # blamed on the audio.
     encoder_opts = encoder_opts or {}
     alone = av.open(io.BytesIO(), "w", format=rules.format)
+    said: list[str] = []
     try:
-        add_video(alone)
-        alone.start_encoding()
+        with _encoder_messages(said):
+            add_video(alone)
+            alone.start_encoding()
         # avcodec_open2 hands back the options nobody consumed: the encoder does not have them.
         context = alone.streams.video[0].codec_context
         unused, encoder = [key for key in context.options if key in encoder_opts], context.name
     except (ValueError, av.error.FFmpegError) as exc:
+        # The encoder's own words (x264: "invalid preset 'fast2'") say more than FFmpeg's error code.
+        reason = said[-1] if said else _reason(exc)
         if encoder_opts:
             given = " ".join(f"{k}={v}" for k, v in encoder_opts.items())
             raise Conflict(("encoder_opts",), f"{output}: the video encoder cannot be opened with {{0}} {given} "
-                           f"({_reason(exc)}): check the option names and values") from None
-        raise ArchivistError(f"{output}: the video encoder cannot be opened: {_reason(exc)}") from None
+                           f"({reason}): check the option names and values") from None
+        raise ArchivistError(f"{output}: the video encoder cannot be opened: {reason}") from None
     finally:
         _close_quietly(alone)
     if unused:
@@ -431,6 +439,14 @@ def check_plan(plan: StreamPlan, source: str | Path | None, output: Path, add_vi
         raise InvalidValue("encoder_opts", f"{key}={encoder_opts[key]}",
                            f"options that the {encoder} encoder has ({key} is not one of them; "
                            f"'ffmpeg -h encoder={encoder}' lists them)")
+    # x264-params/x265-params entries the library does not know are warned about and skipped.
+    skipped = [line for line in said if "option" in line.lower()]
+    if skipped and encoder_opts:
+        given = " ".join(f"{k}={v}" for k, v in encoder_opts.items())
+        raise Conflict(("encoder_opts",), f"{output}: {{0}} {given}: the {encoder} encoder would skip a part of it "
+                       f"({skipped[0]}); allowed: the options and parameters the encoder has")
+    for line in said:
+        log.info("%s encoder: %s", encoder, line)
     out = av.open(io.BytesIO(), "w", format=rules.format)
     src = open_input(source) if source is not None else None
     try:
@@ -448,6 +464,36 @@ def check_plan(plan: StreamPlan, source: str | Path | None, output: Path, add_vi
         _close_quietly(out)
         if src is not None:
             src.close()
+
+
+@contextmanager
+def _encoder_messages(said: list[str]):
+    """Collect what an encoder says while it is opened, instead of letting it reach the terminal.
+
+    FFmpeg's own warnings come through its log (off by default in PyAV), and x264 prints a refused
+    preset, tune or profile straight to file descriptor 2 before FFmpeg's log is in place: both are
+    caught here, so a refusal is one line that quotes them. Used only for the in-memory trial open,
+    which runs before any frame (no other thread of this process is writing then).
+    """
+    import av.logging
+
+    sys.stderr.flush()
+    saved_fd = os.dup(2)
+    level = av.logging.get_level()
+    with tempfile.TemporaryFile() as caught:
+        os.dup2(caught.fileno(), 2)
+        av.logging.set_level(av.logging.WARNING)
+        try:
+            with av.logging.Capture() as logs:
+                yield said
+        finally:
+            av.logging.set_level(level)
+            os.dup2(saved_fd, 2)
+            os.close(saved_fd)
+            caught.seek(0)
+            printed = caught.read().decode("utf-8", "replace").splitlines()
+            said.extend(line.strip() for line in printed if line.strip())
+            said.extend(f"{name}: {text.strip()}" for _lvl, name, text in logs if text.strip())
 
 
 def _refused_stream(plan: StreamPlan, src, rules: ContainerRules) -> StreamDecision | None:

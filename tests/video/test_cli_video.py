@@ -244,6 +244,13 @@ def test_an_encoder_option_is_applied_or_refused_never_dropped(clip, model, tmp_
         err = capfd.readouterr().err.strip().splitlines()
         assert err == [f"archivist: error: --encoder-opt 'foo=bar' invalid: allowed options that the {encoder} "
                        f"encoder has (foo is not one of them; 'ffmpeg -h encoder={encoder}' lists them)"], err
+    # A value the encoder refuses, and a parameter x264/x265 would skip with a warning: one line each
+    # (x264 used to print its own "x264 [error]: invalid preset" line before ours).
+    for opt, said in (("preset=fast2", "Error setting preset/tune fast2"), ("x264-params=bogus=1", "bogus = 1")):
+        assert main([*base, "-o", str(tmp_path / "o.mp4"), "--encoder-opt", opt]) == 1
+        err = capfd.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and err[0].startswith("archivist: error: ") and f"--encoder-opt {opt}" in err[0], err
+        assert said in err[0], err
     # Image files are written without an FFmpeg encoder: there is nothing to apply the option to.
     assert main([*base, "-o", f"{tmp_path / 'frames'}/", "--encoder-opt", "compression_level=3"]) == 1
     err = capfd.readouterr().err.strip().splitlines()
