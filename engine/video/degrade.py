@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from engine.atomic import atomic_write
 from engine.document import InvalidValue
 from engine.errors import ArchivistError
 from engine.video.options import VideoOptions
@@ -87,9 +88,9 @@ def extract_frames(input_path: str | Path, folder: str | Path, every: int = 1, l
             ok, buf = cv2.imencode(".png", np.ascontiguousarray(rgb[..., ::-1]))
             if not ok:
                 raise ArchivistError(f"{target}: could not encode frame {frame.index}")
-            partial = target.with_name(target.name + ".partial")
-            buf.tofile(str(partial))
-            partial.replace(target)
+            # A fixed partial name: the next extraction writes over what a killed one left.
+            atomic_write(target, lambda tmp, buf=buf: buf.tofile(str(tmp)),
+                         temp=target.with_name(target.name + ".partial"))
         written.append(target)
         if limit is not None and len(written) >= limit:
             break
