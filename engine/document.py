@@ -184,6 +184,12 @@ def _declare(key: Key, default: Any):
     return field(default=default, metadata={"key": key})
 
 
+def declared(key: Key, default: Any, *, optional: bool | None = None):
+    """A field declared by a :class:`Key` shared with another document or function (one rule, one
+    place); ``optional`` overrides the key's own."""
+    return _declare(key if optional is None else dataclasses.replace(key, optional=optional), default)
+
+
 def integer(default: int | None, lo: int | None, hi: int | None, doc: str, *, unit: str = "",
             optional: bool = False):
     """A whole number within ``[lo, hi]`` (None: no bound on that side)."""

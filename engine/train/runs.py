@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from engine.document import Key
 from engine.errors import ArchivistError
 from engine.paths import state_subdir
 
@@ -25,6 +26,21 @@ CHECKPOINT_RE = re.compile(r"^iter_(\d{9})\.pt$")
 CONTROL_ACTIONS = ("pause", "stop")
 
 log = logging.getLogger(__name__)
+
+def check_new_run(name: str) -> None:
+    """Refuse to start run ``name`` afresh where it exists already: the same words for a command
+    and a queued job (at submit, so a queued job never takes over an earlier run). Named by the
+    keys ``resume`` and ``name`` (a train job's spec); the command line shows its flags."""
+    from engine.document import Conflict
+
+    rdir = run_dir(name, must_exist=False)
+    if (rdir / "config.yaml").exists():
+        raise Conflict(("resume", "name"), f"run {name!r} exists already ({rdir}): continue it with "
+                                           "{0}, choose another {1}, or archivist runs remove it")
+
+
+# The one rule for where a run may stop: ``--stop-at``, a train job's ``stop_at``, run_training's.
+STOP_AT = Key("integer", "stop (resumably) at this iteration", lo=1, unit="iterations")
 
 
 def check_run_name(name: str) -> str:

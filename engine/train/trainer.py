@@ -161,6 +161,8 @@ def run_training(config: str | os.PathLike | TrainConfig | dict | None, name: st
             returns with that status (the job queue's hook).
         device, precision: override the config's ``device``/``precision``.
     """
+    if stop_at is not None:  # before anything is made: a refused run leaves no folder behind
+        runs.STOP_AT.check("stop_at", stop_at)
     cfg = _as_config(config, name)
     if name is not None:
         cfg.name = runs.check_run_name(name)
@@ -213,11 +215,7 @@ class Trainer:
         cfg, rdir = self.cfg, self.rdir
         has_ckpt = bool(runs.list_checkpoints(rdir))
         if not self.resume:
-            if (rdir / "config.yaml").exists():
-                # Named by the keys (``resume``, ``name``: a train job's spec); the command line
-                # shows them as its flags (``--resume``, ``--name``).
-                raise Conflict(("resume", "name"), f"run {cfg.name!r} exists already ({rdir}): continue it with "
-                                                   "{0}, choose another {1}, or archivist runs remove it")
+            runs.check_new_run(cfg.name)
             return None
         if not has_ckpt:
             raise ArchivistError(f"run {cfg.name!r} has no checkpoint to resume from ({rdir})")

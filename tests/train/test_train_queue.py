@@ -68,3 +68,57 @@ def test_a_queued_run_paused_with_runs_pause_pauses_its_job(make_config, capsys)
         ctx = JobContext(job_id=job_id, device="cpu", work_dir=Path(cfg).parent, progress=progress,
                          should_stop=lambda: False)
         assert kind.run(job["spec"], ctx) == outcome
+
+
+def _one_error(capsys) -> str:
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("archivist: error: "), err
+    return err[0]
+
+
+def test_a_queued_new_run_whose_name_exists_is_refused_at_submit(make_config, capsys):
+    """Queued, a new config under a used run name would continue that run with the old settings:
+    refused when it is added, in the words the direct command uses."""
+    from engine.queue import QueueClient
+    from engine.train.runs import run_dir
+
+    cfg = make_config()
+    assert main(["train", str(cfg), "--stop-at", "2", "--device", "cpu"]) == 0
+    capsys.readouterr()
+    before = sorted(p.name for p in run_dir("tiny").rglob("*"))
+    assert main(["train", str(cfg), "--queue"]) == 1
+    line = _one_error(capsys)
+    assert "run 'tiny' exists already" in line and "--resume" in line and "--name" in line
+    with QueueClient() as q:
+        with pytest.raises(Exception, match="run 'tiny' exists already.*continue it with resume") as caught:
+            q.submit("train", {"config": str(cfg)})
+        assert "--" not in str(caught.value)
+        assert q.list_jobs() == []
+        # resuming it, or a name alone, is still queued
+        assert q.submit("train", {"name": "tiny", "resume": True})
+    assert sorted(p.name for p in run_dir("tiny").rglob("*")) == before
+
+
+@pytest.mark.parametrize("stop_at", ["0", "-1"])
+def test_a_stop_at_before_the_first_iteration_writes_no_run(make_config, capsys, stop_at):
+    from engine.train.runs import run_dir
+
+    cfg = make_config()
+    assert main(["train", str(cfg), "--name", "nn", "--stop-at", stop_at, "--device", "cpu"]) == 1
+    assert _one_error(capsys) == (f"archivist: error: --stop-at {stop_at} invalid: allowed an integer 1 or more "
+                                  "(iterations)")
+    assert not run_dir("nn", must_exist=False).exists()
+    assert main(["train", str(cfg), "--name", "nn", "--stop-at", "1", "--device", "cpu"]) == 0  # the name is free
+
+
+def test_a_job_that_stops_at_an_iteration_reports_its_own_end_as_the_total(make_config, capsys):
+    from pathlib import Path
+
+    from engine.queue.kinds import JobContext, get_kind
+
+    cfg = make_config()
+    seen = []
+    ctx = JobContext(job_id=1, device="cpu", work_dir=Path(cfg).parent, progress=lambda d, t: seen.append((d, t)),
+                     should_stop=lambda: False)
+    assert get_kind("train").run({"config": str(cfg), "name": "part", "stop_at": 5}, ctx) is True
+    assert seen[-1] == (5, 5) and all(t == 5 for _, t in seen)

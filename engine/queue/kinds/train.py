@@ -8,9 +8,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from engine.devices import PRECISIONS
-from engine.document import boolean, choice, integer, text
+from engine.document import boolean, choice, declared, text
 from engine.errors import ArchivistError
 from engine.queue.kinds.common import JobContext, JobKind, read_spec
+from engine.train.runs import STOP_AT
 
 log = logging.getLogger(__name__)
 
@@ -22,8 +23,7 @@ class TrainSpec:
     config: str | None = text(None, "the training config (YAML)", allowed="a path", optional=True)
     name: str | None = text(None, "the run's name (default: the config's)", optional=True)
     resume: bool = boolean(False, "continue the run from its latest checkpoint")
-    stop_at: int | None = integer(None, 1, None, "stop (resumably) at this iteration", unit="iterations",
-                                  optional=True)
+    stop_at: int | None = declared(STOP_AT, None, optional=True)
     precision: str | None = choice(None, PRECISIONS, "the precision to train in (null: the config's)",
                                    optional=True)
 
@@ -39,6 +39,10 @@ def validate(spec: dict) -> dict:
 
         name = load_config(spec["config"]).name
         spec["name"] = spec.get("name") or name
+    if spec.get("config") and not spec.get("resume"):  # a new run (a name alone resumes one)
+        from engine.train.runs import check_new_run, check_run_name
+
+        check_new_run(check_run_name(spec["name"]))
     return spec
 
 
@@ -53,8 +57,14 @@ def _run(spec: dict, ctx: JobContext) -> bool:
         if spec.get("config") and spec["resume"]:
             spec["config"] = None
     device = ctx.device if ctx.device not in (None, "any") else None
+    stop_at = spec.get("stop_at")
+
+    def progress(iteration: int, total: int) -> None:
+        # A job that stops at an iteration is whole there: "done" at 5/5, not at 5 of the run's 20.
+        ctx.progress(iteration, min(total, stop_at) if stop_at else total)
+
     result = run_training(spec.get("config"), name=spec["name"], resume=spec.get("resume", False),
-                          stop_at=spec.get("stop_at"), progress=ctx.progress, should_stop=ctx.should_stop,
+                          stop_at=spec.get("stop_at"), progress=progress, should_stop=ctx.should_stop,
                           device=device, precision=spec.get("precision"))
     if result.status in ("done", "stop_at"):
         return True
