@@ -134,7 +134,7 @@ def test_job_spec_backend_is_validated_by_the_same_code(tmp_path, hidden_tensorr
     from engine.queue.kinds import get_kind
 
     validate = get_kind("restore").validate
-    base = {"input": str(_scans(tmp_path)), "output": str(tmp_path / "o") + "/", "models": ["m"]}
+    base = {"input": str(_scans(tmp_path)), "output": str(tmp_path / "o") + "/", "models": ["archivist-starter"]}
     assert "backend" not in validate(dict(base))  # auto: the spec of an ordinary job stays as it was
     assert "backend" not in validate({**base, "backend": "auto"})
     assert validate({**base, "backend": "compile"})["backend"] == "compile"

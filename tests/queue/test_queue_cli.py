@@ -13,7 +13,7 @@ def test_queue_commands_work_without_a_daemon(queue_home, tmp_path, capsys):
 
     cv2.imwrite(str(tmp_path / "scan.png"), np.zeros((8, 8, 3), np.uint8))  # a folder with no image is refused
     for i in range(3):
-        assert main(["restore", str(tmp_path), "-o", str(tmp_path / f"o{i}") + "/", "-m", "medium", "--queue",
+        assert main(["restore", str(tmp_path), "-o", str(tmp_path / f"o{i}") + "/", "-m", "archivist-starter", "--queue",
                      *(["--after", "1"] if i == 2 else [])]) == 0
     assert capsys.readouterr().out.split() == ["1", "2", "3"]
 
@@ -30,7 +30,7 @@ def test_queue_commands_work_without_a_daemon(queue_home, tmp_path, capsys):
     assert main(["queue", "show", "2", "--json"]) == 0
     shown = json.loads(capsys.readouterr().out.split("\n", 1)[1])
     assert shown["priority"] == 7 and shown["status"] == "queued" and shown["device"] == "any"
-    assert shown["spec"]["models"] == ["medium"] and shown["spec"]["input"] == str(tmp_path)
+    assert shown["spec"]["models"] == ["archivist-starter"] and shown["spec"]["input"] == str(tmp_path)
     assert [e["message"] for e in shown["events"]][-1] == "priority 7"
 
     assert main(["queue", "remove", "1"]) == 1
@@ -50,7 +50,7 @@ def test_queue_commands_work_without_a_daemon(queue_home, tmp_path, capsys):
 
 
 def test_restore_queue_rejects_a_bad_device(queue_home, tmp_path, capsys):
-    assert main(["restore", str(tmp_path), "-o", "x/", "-m", "medium", "--queue", "--device", "tpu"]) == 1
+    assert main(["restore", str(tmp_path), "-o", "x/", "-m", "archivist-starter", "--queue", "--device", "tpu"]) == 1
     assert "invalid queue device 'tpu': allowed are any, cpu or cuda:N" in capsys.readouterr().err
 
 

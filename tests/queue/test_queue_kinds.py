@@ -406,3 +406,32 @@ def test_a_train_job_follows_runs_pause_and_stop(queue_home, tmp_path, wait_for,
     assert main(["runs", "stop", "tiny"]) == 0
     wait_for(lambda: Store().get(jid).status == "cancelled", timeout=60, what="the job ended with its run")
     assert list((run / "checkpoints").glob("iter_*.pt"))
+
+
+@pytest.mark.parametrize("model, words", [("nosuch", "no model named 'nosuch'"),
+                                          ("archivist-starter:0.5:10", "sigma given but compact takes no noise level"),
+                                          ("nosuch:", "no model named 'nosuch:'")])
+def test_a_chain_the_job_could_not_load_is_refused_at_submit(queue_home, tmp_path, capsys, model, words):
+    """Queued, a missing model or a noise level on a Compact failed three attempts later; now at once."""
+    cv2.imwrite(str(tmp_path / "in.png"), np.zeros((16, 16, 3), np.uint8))
+    assert main(["restore", str(tmp_path / "in.png"), "-o", str(tmp_path / "o.png"), "-m", model, "--queue"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and words in err[0], err
+    with QueueClient() as q:
+        assert q.list_jobs() == []
+
+
+def test_a_video_options_refusal_made_by_the_plan_names_its_key_in_the_video_section(queue_home, tmp_path):
+    """The plan's refusals (the codec a container holds, a frame rate) read ``video.codec`` in a spec,
+    like the options' own (``video.crf``)."""
+    from engine.video.synthetic import write_test_clip
+
+    clip_for_kinds = write_test_clip(tmp_path / "clip.mkv", frames=6)
+    with QueueClient() as q:
+        with pytest.raises(ArchivistError, match=r"^video\.codec = 'png' invalid: allowed"):
+            q.submit("restore", {"input": str(clip_for_kinds), "output": str(clip_for_kinds.parent / "o.mkv"),
+                                 "models": ["archivist-starter"], "video": {"codec": "png"}})
+        with pytest.raises(ArchivistError, match=r"^video\.fps = 'abc' invalid"):
+            q.submit("restore", {"input": str(clip_for_kinds), "output": str(clip_for_kinds.parent / "o.mkv"),
+                                 "models": ["archivist-starter"], "video": {"fps": "abc"}})
+        assert q.list_jobs() == []

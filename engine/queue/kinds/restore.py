@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -102,7 +103,8 @@ def validate(spec: dict) -> dict:
     if video or is_video(src):
         from engine.video.plan import check_output
 
-        check_output(src, out_abs, _video_options(video, overwrite=doc.overwrite))
+        with _named_in_video(video):
+            check_output(src, out_abs, _video_options(video, overwrite=doc.overwrite))
     else:
         from engine.inference.restore import check_outputs, plan_images
 
@@ -124,13 +126,20 @@ def _absolute_models(models: list[str]) -> list[str]:
     """Each stage parsed (strength and sigma checked); a model file's path made absolute, since the
     worker runs in another folder (a library name is kept, and resolved when the job runs)."""
     from engine.inference.chain import parse_stage
+    from engine.models.library import Library
 
+    library = None
     absolute = []
     for m in models:
         stage = parse_stage(m)
         path = Path(stage.model).expanduser()
         if path.is_file():
             m = str(path.resolve()) + m[len(stage.model):]
+        else:  # a library name must name a model now, not three failed attempts later
+            library = library or Library()
+            entry = library.get(stage.model)  # raises with the names there are
+            if stage.sigma is not None and entry.arch != "drunet":
+                raise ArchivistError(f"stage {m!r}: sigma given but {entry.arch} takes no noise level")
         absolute.append(m)
     return absolute
 
@@ -154,6 +163,27 @@ def _check_installed(doc: RestoreSpec) -> None:
         raise ArchivistError(f"restore job: {exc}") from None
 
 
+@contextmanager
+def _named_in_video(video: dict):
+    """Refusals of the video options name them as the spec does: ``video.codec``, ``video.fps``
+    (the spec's own keys, such as ``overwrite``, keep their names)."""
+    import dataclasses
+
+    from engine.video.options import VideoOptions
+
+    section = {f.name for f in dataclasses.fields(VideoOptions)} - {"overwrite"}
+
+    def name(key: str) -> str:
+        return f"video.{key}" if key in section else key
+
+    try:
+        yield
+    except InvalidValue as exc:
+        raise InvalidValue(name(exc.key), exc.value, exc.allowed) from None
+    except Conflict as exc:
+        raise Conflict([name(k) for k in exc.keys], exc.why) from None
+
+
 def _video_options(video: dict, **queue_owned):
     """``VideoOptions`` from a job's ``video`` document (``fps`` as a string such as ``24000/1001``)."""
     from engine.video.options import VideoOptions, parse_fps
@@ -162,16 +192,13 @@ def _video_options(video: dict, **queue_owned):
         if isinstance(option, float) and not math.isfinite(option):
             raise InvalidValue(f"video.{key}", option, "a finite number")
     values = dict(video)
-    if values.get("fps") is not None:
-        values["fps"] = parse_fps(str(values["fps"]))
-    try:
-        return VideoOptions(**values, **queue_owned)
-    except TypeError as exc:
-        raise ArchivistError(f"restore job: video options: {exc}") from None
-    except InvalidValue as exc:  # the options are the spec's ``video`` section: named as such
-        raise InvalidValue(f"video.{exc.key}", exc.value, exc.allowed) from None
-    except Conflict as exc:
-        raise Conflict([f"video.{k}" for k in exc.keys], exc.why) from None
+    with _named_in_video(video):
+        if values.get("fps") is not None:
+            values["fps"] = parse_fps(str(values["fps"]))
+        try:
+            return VideoOptions(**values, **queue_owned)
+        except TypeError as exc:
+            raise ArchivistError(f"restore job: video options: {exc}") from None
 
 
 def _run(spec: dict, ctx: JobContext) -> bool:
