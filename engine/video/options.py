@@ -110,8 +110,8 @@ def parse_time(text: str, key: str = "time") -> float:
     """Seconds from ``12.5``, ``1:02.5`` (minutes:seconds) or ``1:02:03.5`` (hours:minutes:seconds).
 
     The fields after the first are minutes and seconds of a clock: 0 up to (not including) 60, so
-    ``1:99`` is refused rather than read as 159 s. A ``duration`` must be more than 0, any other
-    key 0 or more. A refusal is an :class:`InvalidValue` naming ``key`` (``start``, ``duration``)."""
+    ``1:99`` is refused rather than read as 159 s. A negative time is refused in the words of its
+    key (a ``duration`` more than 0, which VideoOptions checks; any other key 0 or more). A refusal is an :class:`InvalidValue` naming ``key`` (``start``, ``duration``)."""
     words = time_words(key)
     parts = str(text).strip().split(":")
     try:
@@ -126,7 +126,8 @@ def parse_time(text: str, key: str = "time") -> float:
     seconds = 0.0
     for field in fields:
         seconds = seconds * 60 + field
-    if not math.isfinite(seconds) or seconds < 0 or (key == "duration" and seconds == 0):
+    # A duration of 0 passes here: VideoOptions refuses it in the words of its own key (a number > 0).
+    if not math.isfinite(seconds) or seconds < 0:
         raise InvalidValue(key, text, words)
     return seconds
 

@@ -362,7 +362,7 @@ def test_an_aged_clip_refuses_a_negative_seed_by_its_flag(clip, tmp_path, capsys
 def test_times_say_the_range_their_key_allows(clip, model, tmp_path, capsys):
     src = clip("t.mkv", frames=3)
     base = ["restore", str(src), "-o", str(tmp_path / "o.mkv"), "-m", model, "--device", "cpu"]
-    for bad, words in ((["--duration", "0"], ["--duration '0' invalid", "more than 0"]),
+    for bad, words in ((["--duration", "0"], ["--duration 0.0 invalid: allowed a number > 0 (seconds)"]),
                        (["--duration", "-2"], ["--duration '-2' invalid", "more than 0"]),
                        (["--start", "-1"], ["--start '-1' invalid", "0 or more"]),
                        (["--start", "1:99"], ["--start '1:99' invalid", "each field after a colon below 60"]),
@@ -373,7 +373,7 @@ def test_times_say_the_range_their_key_allows(clip, model, tmp_path, capsys):
         assert "0 or more" not in line or bad[0] == "--start"
     # The aged clip reads its times the same way.
     _refused(capsys, tmp_path, ["degrade", str(src), "-o", str(tmp_path / "aged.mkv"), "--profile", "subtle",
-                                "--duration", "0"], ["--duration '0' invalid", "more than 0"])
+                                "--duration", "-2"], ["--duration '-2' invalid", "more than 0"])
     from engine.video.options import parse_time
 
     assert parse_time("1:02:03.5", "start") == 3723.5 and parse_time("90:00", "start") == 5400
