@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -14,7 +15,8 @@ from engine.video.codecs import AUDIO_CHOICES, CODECS, DEFAULT_CODEC_WORDS
 
 def add_video_options(parser: argparse.ArgumentParser) -> None:
     """Options that apply when INPUT is a video or an image sequence (``--fps``)."""
-    g = parser.add_argument_group("video", "used when INPUT is a video file, or an image sequence with --fps")
+    g = _Recorded(parser.add_argument_group("video", "used when INPUT is a video file, or an image sequence with "
+                                            "--fps; refused with an image or a folder of images"))
     g.add_argument("--codec", choices=CODECS, default=None,
                    help=f"encoder (default by output: {DEFAULT_CODEC_WORDS}, a folder png); ffv1 is lossless; "
                    "x265 and ffv1 keep >8-bit sources at 10/16 bits")
@@ -48,6 +50,47 @@ def add_video_options(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--plan", action="store_true",
                    help="print the stream plan (each input stream copied, converted or dropped, and why) and "
                    "stop: nothing is restored or written")
+    # --fps is what makes a folder or a pattern a video input: every other flag here is video-only.
+    parser.set_defaults(video_only=tuple((a.dest, a.option_strings[-1], a.default) for a in g.actions
+                                         if a.dest != "fps"))
+
+
+class _Recorded:
+    """An argument group that remembers the actions added to it (the video-only flags)."""
+
+    def __init__(self, group):
+        self.group, self.actions = group, []
+
+    def add_argument(self, *names, **kwargs):
+        action = self.group.add_argument(*names, **kwargs)
+        self.actions.append(action)
+        return action
+
+
+# A printf frame-number pattern: %d, %06d.
+_PATTERN = re.compile(r"%0?\d*d")
+
+
+def check_video_only(args: argparse.Namespace) -> None:
+    """Refuse what would be silently ignored: an image sequence given without ``--fps`` (a ``%06d``
+    pattern, or a folder of images into a video file), and video-only flags with an image input."""
+    from engine.errors import ArchivistError
+
+    if not args.fps:
+        path = Path(args.input)
+        pattern = _PATTERN.search(path.name) and not path.exists()
+        if pattern or (path.is_dir() and is_video(args.output)):
+            what = "a %d pattern" if pattern else "a folder of images into a video file"
+            raise ArchivistError(f"{args.input}: an image sequence ({what}) needs --fps RATE "
+                                 "(24, 23.976, 24000/1001), as in: restore 'frames/%06d.png' --fps 24 -o out.mkv -m MODEL")
+    if is_video_job(args):
+        return
+    given = [flag for dest, flag, default in args.video_only if getattr(args, dest) != default]
+    if given:
+        words = given[0] if len(given) == 1 else ", ".join(given[:-1]) + " and " + given[-1]
+        verb = "applies" if len(given) == 1 else "apply"
+        raise ArchivistError(f"{args.input}: {words} {verb} to a video input (or an image sequence with --fps), "
+                             "not to an image or a folder of images: leave them out")
 
 
 def is_video_job(args: argparse.Namespace) -> bool:

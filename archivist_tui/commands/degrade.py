@@ -10,14 +10,11 @@ from archivist_tui.commands._queue_opts import add_queue_options
 from engine.video.codecs import CONTAINERS_WORDS, DEFAULT_CODEC_WORDS, VIDEO_CODECS
 
 
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{value} is not allowed; allowed: 1 or more")
-    return value
+# Counts of things: one at least, worded like every other range (engine.document.describe_range).
+# --seed is 0 or more (int_arg's 64-bit bound is engine.degrade.pipeline.MAX_SEED), --crop 8 or more:
+# the bounds that the engine and a queued job's spec check, said the same way.
+def _positive(flag: str):
+    return int_arg(flag, 1)
 
 
 def register(subparsers) -> None:
@@ -34,16 +31,16 @@ def register(subparsers) -> None:
     which = parser.add_mutually_exclusive_group(required=True)
     which.add_argument("--profile", metavar="NAME|PATH", help="a profile (name or YAML file)")
     which.add_argument("--mix", metavar="NAME|PATH", help="a mix (a profile name also works: a mix of one)")
-    parser.add_argument("--count", type=_positive, default=1, metavar="N", help="pairs per image (default 1)")
-    parser.add_argument("--seed", type=int_arg("--seed"), default=0, metavar="S", help="master seed (default 0)")
-    parser.add_argument("--crop", type=_positive, default=None, metavar="N",
+    parser.add_argument("--count", type=_positive("--count"), default=1, metavar="N", help="pairs per image (default 1)")
+    parser.add_argument("--seed", type=int_arg("--seed", 0), default=0, metavar="S", help="master seed (default 0)")
+    parser.add_argument("--crop", type=int_arg("--crop", 8), default=None, metavar="N",
                         help="random N×N crop of each pair, cut from the damaged image (default: whole image); for a "
                         "dataset, also from a video's frames (an aged clip is never cropped: refused there)")
-    parser.add_argument("--workers", type=_positive, default=1, metavar="N", help="worker processes (default 1)")
-    parser.add_argument("--clip-length", type=_positive, default=None, metavar="N",
+    parser.add_argument("--workers", type=_positive("--workers"), default=1, metavar="N", help="worker processes (default 1)")
+    parser.add_argument("--clip-length", type=_positive("--clip-length"), default=None, metavar="N",
                         help="make N-frame clips (frame folders) instead of single pairs")
     video = parser.add_argument_group("video input")
-    video.add_argument("--every", type=_positive, default=1, metavar="N",
+    video.add_argument("--every", type=_positive("--every"), default=1, metavar="N",
                        help="dataset from a video: use every N-th frame (default 1)")
     video.add_argument("--codec", choices=VIDEO_CODECS, default=None,
                        help=f"aged clip: encoder (default by suffix: {DEFAULT_CODEC_WORDS})")

@@ -9,6 +9,7 @@ from archivist_tui.commands._common import add_device_options, tiling_arg
 from archivist_tui.commands._queue_opts import add_queue_options, submit_from_args
 from archivist_tui.commands._video_opts import (
     add_video_options,
+    check_video_only,
     is_video_job,
     print_plan,
     run_video_restore,
@@ -78,10 +79,7 @@ def register(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    if (args.plan or args.audio) and not is_video_job(args):
-        from engine.errors import ArchivistError
-
-        raise ArchivistError(f"{args.input}: --plan and --audio apply to a video input (or an image sequence with --fps)")
+    check_video_only(args)  # before --queue: a queued image job would drop them as well
     if args.cluster is not None:
         from engine.cluster import check_address
 

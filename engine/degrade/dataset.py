@@ -32,7 +32,7 @@ import cv2
 import numpy as np
 
 from engine.atomic import atomic_write
-from engine.degrade.pipeline import MAX_SEED, ClipDegrader, degrade, degrade_window, stream
+from engine.degrade.pipeline import MAX_SEED, ClipDegrader, degrade, degrade_window, seed_words, stream
 from engine.degrade.schema import Mix, Profile, as_mix
 from engine.document import Conflict, InvalidValue
 from engine.errors import ArchivistError
@@ -331,7 +331,7 @@ def check_dataset(input_path: Path | str, outdir: Path | str, profile: Profile |
     if clip_length is not None and clip_length < 1:
         raise InvalidValue("clip_length", clip_length, "an integer 1 or more")
     if not 0 <= seed <= MAX_SEED:
-        raise InvalidValue("seed", seed, f"an integer 0 to {MAX_SEED}")
+        raise InvalidValue("seed", seed, seed_words(seed))
     input_path, outdir = Path(input_path), Path(outdir)
     root, files = list_inputs(input_path)
     _check_folders(input_path, outdir)

@@ -21,6 +21,7 @@ from engine.degrade.context import FrameContext
 from engine.degrade.ops import clip01, keep_freed_memory
 from engine.degrade.registry import EFFECTS, Effect
 from engine.degrade.schema import EffectSettings, Mix, Profile, as_mix
+from engine.document import InvalidValue, describe_range
 from engine.errors import ArchivistError
 
 log = logging.getLogger(__name__)
@@ -41,10 +42,19 @@ def stream(seed: int, name: str, *path: int) -> np.random.Generator:
 
 
 def check_seed(seed: Any) -> int:
-    """A master seed must be a whole number from 0 to 2**63 − 1."""
+    """A master seed must be a whole number from 0 to 2**63 − 1; a refusal is an
+    :class:`InvalidValue` naming ``seed`` (the command line shows ``--seed``)."""
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= int(seed) <= MAX_SEED:
-        raise ArchivistError(f"seed {seed!r} is not allowed; allowed: a whole number from 0 to {MAX_SEED}")
+        raise InvalidValue("seed", seed, seed_words(seed))
     return int(seed)
+
+
+def seed_words(seed: Any) -> str:
+    """What a seed may be, in the words of every other refusal: ``an integer 0 or more`` (as the
+    command line and a queued job's spec say it; the 64-bit top is named only to a seed above it)."""
+    if isinstance(seed, (int, np.integer)) and not isinstance(seed, bool) and int(seed) > MAX_SEED:
+        return describe_range(0, MAX_SEED, integer=True)
+    return describe_range(0, None, integer=True)
 
 
 def to_float(image: np.ndarray) -> tuple[np.ndarray, np.dtype]:

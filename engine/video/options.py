@@ -22,7 +22,8 @@ from engine.video.codecs import AUDIO_CHOICES, CODECS, CRF_RANGE, DEFAULT_CODEC_
 DEFAULT_SEGMENT_FRAMES = 500
 DEINTERLACE_FILTER = "bwdif=mode=send_frame:parity=auto:deint=all"
 IVTC_FILTER = "fieldmatch,yadif=deint=interlaced,decimate"
-TIME_WORDS = "seconds (12.5) or [HH:]MM:SS(.ms), 0 or more"
+# The forms of a time; time_words(key) adds the range that key allows.
+TIME_FORMS = "seconds (12.5) or [HH:]MM:SS(.ms), each field after a colon below 60"
 FPS_WORDS = "a number (24, 23.976) or a ratio (24000/1001), more than 0"
 
 
@@ -98,21 +99,36 @@ class VideoOptions:
         return None
 
 
+def time_words(key: str = "time") -> str:
+    """What a time ``key`` allows: its forms and the range that key really takes (a ``duration`` is
+    more than 0, a ``start`` or a preview ``time`` 0 or more)."""
+    low = "more than 0" if key == "duration" else "0 or more"
+    return f"{TIME_FORMS}, {low}"
+
+
 def parse_time(text: str, key: str = "time") -> float:
     """Seconds from ``12.5``, ``1:02.5`` (minutes:seconds) or ``1:02:03.5`` (hours:minutes:seconds).
 
-    A refusal is an :class:`InvalidValue` naming ``key`` (``start``, ``duration``)."""
+    The fields after the first are minutes and seconds of a clock: 0 up to (not including) 60, so
+    ``1:99`` is refused rather than read as 159 s. A negative time is refused in the words of its
+    key (a ``duration`` more than 0, which VideoOptions checks; any other key 0 or more). A refusal is an :class:`InvalidValue` naming ``key`` (``start``, ``duration``)."""
+    words = time_words(key)
     parts = str(text).strip().split(":")
     try:
         if len(parts) > 3 or any(p == "" for p in parts):
             raise ValueError
-        seconds = 0.0
-        for part in parts:
-            seconds = seconds * 60 + float(part)
+        fields = [float(p) for p in parts]
     except ValueError:
-        raise InvalidValue(key, text, TIME_WORDS) from None
+        raise InvalidValue(key, text, words) from None
+    # A sign or a value of 60 or more inside a clock field is a typo, never a carry into the next field.
+    if any(not 0 <= f < 60 or p.strip()[:1] in "+-" for f, p in zip(fields[1:], parts[1:], strict=True)):
+        raise InvalidValue(key, text, words)
+    seconds = 0.0
+    for field in fields:
+        seconds = seconds * 60 + field
+    # A duration of 0 passes here: VideoOptions refuses it in the words of its own key (a number > 0).
     if not math.isfinite(seconds) or seconds < 0:
-        raise InvalidValue(key, text, TIME_WORDS)
+        raise InvalidValue(key, text, words)
     return seconds
 
 

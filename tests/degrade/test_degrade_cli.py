@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import cv2
+import numpy as np
 import pytest
 import yaml
 
@@ -110,7 +111,43 @@ def test_degrade_command_usage_errors(cli, tmp_path):
     rc, _, err = cli("degrade", str(tmp_path / "nothing"), "-o", str(tmp_path / "o"), "--profile", "normal")
     assert rc == 1 and "no such file or folder" in err
     rc, _, err = cli("degrade", str(tmp_path), "-o", str(tmp_path / "o"), "--profile", "normal", "--count", "0")
-    assert rc == 2 and "allowed: 1 or more" in err
+    assert rc == 2 and "--count: 0 out of range: allowed an integer 1 or more" in err
+
+
+def _files(root):
+    return sorted(p for p in root.rglob("*"))
+
+
+# Every bound of degrade in the words restore uses (engine.document.describe_range), the flag named;
+# --seed the same with or without --queue (the queued spec's own check says "an integer 0 or more").
+@pytest.mark.parametrize("extra, line", [
+    (["--count", "0"], "argument --count: 0 out of range: allowed an integer 1 or more"),
+    (["--crop", "0"], "argument --crop: 0 out of range: allowed an integer 8 or more"),
+    (["--crop", "4", "--queue"], "argument --crop: 4 out of range: allowed an integer 8 or more"),
+    (["--workers", "0"], "argument --workers: 0 out of range: allowed an integer 1 or more"),
+    (["--clip-length", "0"], "argument --clip-length: 0 out of range: allowed an integer 1 or more"),
+    (["--every", "0"], "argument --every: 0 out of range: allowed an integer 1 or more"),
+    (["--seed", "-1"], "argument --seed: -1 out of range: allowed an integer 0 or more"),
+    (["--seed", "-1", "--queue"], "argument --seed: -1 out of range: allowed an integer 0 or more"),
+])
+def test_degrade_bounds_are_worded_like_restore(cli, tmp_path, extra, line):
+    cv2.imwrite(str(tmp_path / "a.png"), np.zeros((32, 32, 3), np.uint8))
+    before = _files(tmp_path)
+    rc, out, err = cli("degrade", str(tmp_path / "a.png"), "-o", str(tmp_path / "ds"), "--profile", "normal", *extra)
+    lines = err.strip().splitlines()
+    assert rc == 2 and len(lines) == 1 and lines[0].startswith("archivist: error: "), err
+    assert line in lines[0]
+    assert _files(tmp_path) == before
+
+
+def test_a_seed_out_of_range_names_the_seed_key_in_the_engine():
+    from engine.degrade.pipeline import MAX_SEED, check_seed
+    from engine.document import InvalidValue
+
+    for bad, allowed in ((-5, "an integer 0 or more"), (MAX_SEED + 1, f"an integer 0 to {MAX_SEED}")):
+        with pytest.raises(InvalidValue) as info:
+            check_seed(bad)
+        assert info.value.key == "seed" and info.value.line("--seed") == f"--seed {bad} invalid: allowed {allowed}"
 
 
 @pytest.mark.slow

@@ -334,3 +334,85 @@ def test_work_and_output_on_one_small_disk_count_twice(clip, model, tmp_path, ca
         work.mkdir()
         line = _one_error_line(capsys, main([*base, "--work-dir", str(work)]))
         assert "no space left" in line.lower() and not out.exists()
+
+
+def _tree(root: Path) -> list[Path]:
+    return sorted(root.rglob("*"))
+
+
+def _refused(capsys, tmp_path, argv, words, home=None):
+    """``main(argv)`` exits != 0 with one line naming ``words``, and nothing is written."""
+    before = _tree(tmp_path), _tree(home) if home else []
+    capsys.readouterr()
+    code = main(argv)
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code != 0 and len(err) == 1 and err[0].startswith("archivist: error: "), err
+    for word in words:
+        assert word in err[0], err[0]
+    assert (_tree(tmp_path), _tree(home) if home else []) == before
+    return err[0]
+
+
+def test_an_aged_clip_refuses_a_negative_seed_by_its_flag(clip, tmp_path, capsys):
+    src = clip("a.mkv", frames=3)
+    _refused(capsys, tmp_path, ["degrade", str(src), "-o", str(tmp_path / "aged.mkv"), "--profile", "subtle",
+                                "--seed", "-5"], ["argument --seed: -5 out of range: allowed an integer 0 or more"])
+
+
+def test_times_say_the_range_their_key_allows(clip, model, tmp_path, capsys):
+    src = clip("t.mkv", frames=3)
+    base = ["restore", str(src), "-o", str(tmp_path / "o.mkv"), "-m", model, "--device", "cpu"]
+    for bad, words in ((["--duration", "0"], ["--duration 0.0 invalid: allowed a number > 0 (seconds)"]),
+                       (["--duration", "-2"], ["--duration '-2' invalid", "more than 0"]),
+                       (["--start", "-1"], ["--start '-1' invalid", "0 or more"]),
+                       (["--start", "1:99"], ["--start '1:99' invalid", "each field after a colon below 60"]),
+                       (["--start", "1:60"], ["--start '1:60' invalid", "each field after a colon below 60"]),
+                       (["--duration", "0:01:75"], ["--duration '0:01:75' invalid", "below 60"]),
+                       (["--start", "1:-5"], ["--start '1:-5' invalid"])):
+        line = _refused(capsys, tmp_path, [*base, *bad], words)
+        assert "0 or more" not in line or bad[0] == "--start"
+    # The aged clip reads its times the same way.
+    _refused(capsys, tmp_path, ["degrade", str(src), "-o", str(tmp_path / "aged.mkv"), "--profile", "subtle",
+                                "--duration", "-2"], ["--duration '-2' invalid", "more than 0"])
+    from engine.video.options import parse_time
+
+    assert parse_time("1:02:03.5", "start") == 3723.5 and parse_time("90:00", "start") == 5400
+
+
+@pytest.mark.parametrize("queue", [False, True])
+def test_video_only_options_are_refused_with_an_image_input(model, tmp_path, capsys, queue, archivist_home):
+    import numpy as np
+
+    from engine.inference.imageio import write_picture
+
+    write_picture(tmp_path / "img.png", np.full((16, 16, 3), 0.5, np.float32))
+    (tmp_path / "imgs").mkdir()
+    write_picture(tmp_path / "imgs" / "a.png", np.full((16, 16, 3), 0.5, np.float32))
+    q = ["--queue"] if queue else []
+    for src, out, bad, words in (
+            ("img.png", "q.png", ["--crf", "100", "--segment-frames", "0", "--start", "5"],
+             ["--crf, --segment-frames and --start apply to a video input"]),
+            ("img.png", "q.png", ["--batch", "0"], ["--batch applies to a video input"]),
+            ("img.png", "q.png", ["--batch", "2"], ["--batch applies to a video input"]),
+            ("img.png", "q.png", ["--audio", "drop"], ["--audio applies to a video input"]),
+            ("img.png", "q.png", ["--plan"], ["--plan applies to a video input"]),
+            ("imgs", "outs/", ["--codec", "x264", "--deinterlace", "--resume"],
+             ["--codec, --resume and --deinterlace apply to a video input"]),
+            ("imgs", "outs/", ["--work-dir", str(tmp_path / "w"), "--no-space-check"],
+             ["--work-dir and --no-space-check apply"])):
+        _refused(capsys, tmp_path, ["restore", str(tmp_path / src), "-o", str(tmp_path / out), "-m", model,
+                                    "--device", "cpu", *bad, *q], [f"{tmp_path / src}: ", *words],
+                 home=archivist_home)
+
+
+def test_an_image_sequence_without_fps_is_told_it_needs_fps(model, tmp_path, capsys):
+    import numpy as np
+
+    from engine.inference.imageio import write_picture
+
+    (tmp_path / "seq").mkdir()
+    for i in range(2):
+        write_picture(tmp_path / "seq" / f"{i:06d}.png", np.full((16, 16, 3), 0.5, np.float32))
+    for src in ("seq/%06d.png", "seq/%d.png", "seq"):
+        _refused(capsys, tmp_path, ["restore", str(tmp_path / src), "-o", str(tmp_path / "x.mkv"), "-m", model],
+                 [f"{tmp_path / src}: an image sequence", "needs --fps RATE"])
