@@ -20,7 +20,9 @@ def check_device_name(name: str) -> str:
     name = name.strip().lower()
     if name in ("auto", "cpu", "cuda") or re.fullmatch(r"cuda:\d+", name):
         return name
-    raise ArchivistError(f"invalid device {name!r}: allowed are {DEVICE_CHOICES}")
+    from engine.document import InvalidValue
+
+    raise InvalidValue("device", name, DEVICE_CHOICES)  # a key of every document that has one, and --device
 
 
 def resolve_device(name: str = "auto") -> torch.device:

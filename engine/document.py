@@ -46,7 +46,10 @@ class InvalidValue(ArchivistError):
         """The refusal in one line; ``name`` (a flag such as ``--tile``) replaces the key."""
         name = name or self.key
         flag = name.startswith("-")
-        shown = f"{name} {self.value!r}" if flag else f"{name} = {self.value!r}"
+        value = self.value
+        if flag and isinstance(value, float) and value.is_integer():
+            value = int(value)  # as typed: --crf 52, not 52.0
+        shown = f"{name} {value!r}" if flag else f"{name} = {value!r}"
         prefix = f"{self.source}: " if self.source else ""
         # A flag left out is the document's null: given, it must be a value.
         allowed = self.allowed.removeprefix("null or ") if flag else self.allowed

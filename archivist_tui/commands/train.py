@@ -18,8 +18,8 @@ def register(sub) -> None:
     p.add_argument("--init", action="store_true", help="print a documented starting config and exit")
     p.add_argument("--name", metavar="RUN", help="run name (default: the config's name)")
     p.add_argument("--resume", action="store_true",
-                   help="continue the run from its latest checkpoint (only total_iters, the intervals and "
-                        "keep_checkpoints may change)")
+                   help="continue the run from its latest checkpoint (only train.total_iters, the intervals, "
+                        "train.keep_checkpoints, device and data.workers may change)")
     p.add_argument("--stop-at", type=int_arg("--stop-at"), metavar="N",
                    help="checkpoint and stop at iteration N without changing the schedule")
     add_device_options(p)

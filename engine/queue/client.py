@@ -13,6 +13,7 @@ import shutil
 import time
 from pathlib import Path
 
+from engine.document import InvalidValue
 from engine.errors import ArchivistError
 from engine.queue.kinds import get_kind
 from engine.queue.store import FINAL_STATUSES, Job, Store, add_events
@@ -31,7 +32,7 @@ def check_device_request(device: str) -> str:
         name = "cuda:0"
     if name in ("any", "cpu") or re.fullmatch(r"cuda:\d+", name):
         return name
-    raise ArchivistError(f"invalid queue device {device!r}: allowed are {DEVICE_REQUESTS}")
+    raise InvalidValue("device", device, DEVICE_REQUESTS)
 
 
 class QueueClient:

@@ -93,7 +93,7 @@ def load_config(path: str | os.PathLike | None = None, detect_gpus: bool = True)
         except (OSError, UnicodeDecodeError) as exc:
             raise ArchivistError(f"{path}: cannot read: {exc}") from None
         except yaml.YAMLError as exc:
-            raise ArchivistError(f"{path}: invalid YAML: {exc}") from None
+            raise ArchivistError(f"{path}: invalid YAML ({str(exc).splitlines()[0]})") from None
         if loaded is None:
             loaded = {}
         if not isinstance(loaded, dict):

@@ -38,10 +38,13 @@ class EncoderSettings:
             raise InvalidValue("codec", self.codec, f"one of {', '.join(CODECS)}")
         for key in ("crf", "preset"):
             if getattr(self, key) is not None and self.codec not in CRF_CODECS:
-                raise Conflict((key, "codec"), f"{{0}} applies to {' and '.join(CRF_CODECS)}, not to {{1}} {self.codec}")
+                # The codec may come from the output's name, not from a flag: said as the codec in
+                # use, then how to choose another.
+                raise Conflict((key, "codec"), f"{{0}} applies to {' and '.join(CRF_CODECS)}; this output is "
+                               f"encoded with {self.codec} (choose {{1}} {' or '.join(CRF_CODECS)})")
         if self.options and self.codec in IMAGE_CODECS:  # image files are written without an FFmpeg encoder
-            raise Conflict(("encoder_opts", "codec"), f"{{0}} applies to the video codecs ({', '.join(VIDEO_CODECS)}), "
-                           f"not to image sequences ({{1}} {self.codec})")
+            raise Conflict(("encoder_opts", "codec"), f"{{0}} applies to the video codecs ({', '.join(VIDEO_CODECS)}); "
+                           f"this output is an image sequence written as {self.codec} (choose a video file and {{1}})")
         if self.crf is not None and not CRF_RANGE[0] <= self.crf <= CRF_RANGE[1]:
             raise InvalidValue("crf", self.crf, f"a number {CRF_RANGE[0]} to {CRF_RANGE[1]}")
         if self.preset is not None and self.preset not in PRESETS:

@@ -36,9 +36,9 @@ def _one_line(capsys, argv, code=1) -> str:
 VIDEO_CASES = [
     (["--segment-frames", "0"], "o.mkv", "--segment-frames 0 invalid: allowed an integer 1 or more (frames)",
      {"segment_frames": 0}, "segment_frames = 0 invalid: allowed an integer 1 or more (frames)"),
-    (["--duration", "0"], "o.mkv", "--duration 0.0 invalid: allowed a number > 0 (seconds)",
+    (["--duration", "0"], "o.mkv", "--duration 0 invalid: allowed a number > 0 (seconds)",
      {"duration": 0.0}, "duration = 0.0 invalid: allowed null or a number > 0 (seconds)"),
-    (["--crf", "80", "--codec", "x264"], "o.mkv", "--crf 80.0 invalid: allowed a number 0 to 51",
+    (["--crf", "80", "--codec", "x264"], "o.mkv", "--crf 80 invalid: allowed a number 0 to 51",
      {"crf": 80.0, "codec": "x264"}, "crf = 80.0 invalid: allowed null or a number 0 to 51"),
     (["--batch", "0"], "o.mkv", "--batch 0 invalid: allowed an integer 1 or more (frames)",
      {"batch": 0}, "batch = 0 invalid: allowed an integer 1 or more (frames)"),
@@ -85,8 +85,8 @@ def test_a_refusal_that_depends_on_the_output_names_the_flag_or_the_key(clip, tm
         plan_restore(clip, tmp_path / "o.avi", VideoOptions(codec="x264"))
 
     line = _one_line(capsys, [*base, "-o", str(tmp_path / "o.mkv"), "--crf", "20"])
-    assert line == "--crf applies to x264 and x265, not to --codec ffv1"
-    with pytest.raises(Conflict, match="^crf applies to x264 and x265, not to codec ffv1$"):
+    assert line == "--crf applies to x264 and x265; this output is encoded with ffv1 (choose --codec x264 or x265)"
+    with pytest.raises(Conflict, match=r"^crf applies to x264 and x265; this output is encoded with ffv1 \(choose codec x264 or x265\)$"):
         plan_restore(clip, tmp_path / "o.mkv", VideoOptions(crf=20))
 
     line = _one_line(capsys, [*base, "-o", str(tmp_path / "o.mkv"), "--encoder-opt", "tune"])

@@ -51,7 +51,7 @@ def test_queue_commands_work_without_a_daemon(queue_home, tmp_path, capsys):
 
 def test_restore_queue_rejects_a_bad_device(queue_home, tmp_path, capsys):
     assert main(["restore", str(tmp_path), "-o", "x/", "-m", "archivist-starter", "--queue", "--device", "tpu"]) == 1
-    assert "invalid queue device 'tpu': allowed are any, cpu or cuda:N" in capsys.readouterr().err
+    assert "--device 'tpu' invalid: allowed any, cpu or cuda:N" in capsys.readouterr().err
 
 
 def test_queue_list_fits_an_80_or_60_column_terminal(queue_home, tmp_path, capsys, monkeypatch):

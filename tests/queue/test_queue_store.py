@@ -120,7 +120,7 @@ def test_client_validation(queue_home):
     with QueueClient() as q:
         with pytest.raises(ArchivistError, match="unknown job kind 'bake'"):
             q.submit("bake", {})
-        with pytest.raises(ArchivistError, match="invalid queue device 'gpu7'"):
+        with pytest.raises(ArchivistError, match="^device = 'gpu7' invalid: allowed any, cpu or cuda:N"):
             q.submit("selftest", {"output": "/tmp/a"}, device="gpu7")
         with pytest.raises(ArchivistError, match="^after 99: no job #99"):  # the key; the CLI shows --after
             q.submit("selftest", {"output": "/tmp/a"}, after=99)
