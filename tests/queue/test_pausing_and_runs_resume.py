@@ -61,7 +61,7 @@ def test_runs_resume_keeps_one_job_per_run(queue_home, tmp_path, capsys):
     assert "job #1 queued again" in capsys.readouterr().out
     assert train_jobs() == [(1, "queued")]
     # A job submitted the other way for the same run counts too.
-    assert main(["train", cfg, "--queue"]) == 0
+    assert main(["train", cfg, "--resume", "--queue"]) == 0
     capsys.readouterr()
     assert main(["queue", "cancel", "1"]) == 0
     assert main(["runs", "resume", "tiny"]) == 0
