@@ -440,7 +440,8 @@ class Trainer:
             import torch.distributed as dist
 
             codes = ("", "interrupted", "pause", "stop")
-            flag = torch.tensor([codes.index(request) if request in codes else 0], dtype=torch.int64)
+            flag = torch.tensor([codes.index(request) if request in codes else 0], dtype=torch.int64,
+                                device=self.device)  # NCCL reduces GPU tensors only
             dist.all_reduce(flag, op=dist.ReduceOp.MAX)
             request = codes[int(flag)] or None
         return request
@@ -537,6 +538,16 @@ class Trainer:
             dist.barrier()
         return path
 
+    def _agreed(self, value: float) -> float:
+        """``value``, or NaN where any rank's is not finite (under DDP: one small all-reduce)."""
+        if self.world == 1:
+            return value
+        import torch.distributed as dist
+
+        flag = torch.tensor([0 if math.isfinite(value) else 1], dtype=torch.int64, device=self.device)  # NCCL: on the GPU
+        dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+        return value if int(flag) == 0 else float("nan")
+
     def train_step(self, lq: torch.Tensor, gt: torch.Tensor, guard: NanGuard) -> dict[str, float] | None:
         """One generator step and one discriminator step; None when the NaN guard skipped it."""
         cfg, lo = self.cfg, self.cfg.losses
@@ -567,10 +578,12 @@ class Trainer:
                 l_gan = lo.gan.weight * gan_loss(d_eval(out).float(), 1.0)
                 values["l_g_gan"] = float(l_gan.detach())
                 loss_g = loss_g + l_gan
-        if _FAULT_NAN_ITERS and self.iteration in _FAULT_NAN_ITERS:
+        if _FAULT_NAN_ITERS and (self.iteration in _FAULT_NAN_ITERS or (self.iteration, self.rank) in _FAULT_NAN_ITERS):
             loss_g = loss_g * float("nan")
         values["l_g_total"] = float(loss_g.detach())
-        if not guard.check(self.iteration, {"loss_g": values["l_g_total"]}):
+        # Every rank skips or none does: a rank that skipped its backward would leave the others
+        # waiting in DDP's gradient all-reduce for ever.
+        if not guard.check(self.iteration, {"loss_g": self._agreed(values["l_g_total"])}):
             self._skip_step()
             return None
         self.scaler.scale(loss_g).backward()
@@ -605,7 +618,7 @@ class Trainer:
             values["d_skipped"] = float(skip_d)
             if skip_d:
                 self.d_skipped += 1
-            elif math.isfinite(values["l_d"]):
+            elif math.isfinite(self._agreed(values["l_d"])):
                 self.scaler.scale(l_d).backward()
                 self.scaler.unscale_(self.opt_d)
                 values["grad_norm_d"] = float(torch.nn.utils.clip_grad_norm_(self.d.parameters(), clip))
@@ -702,4 +715,7 @@ class Trainer:
 
 
 # Test hook: iterations whose generator loss is made NaN (``ARCHIVIST_TRAIN_FAULT_NAN=3,4,5``).
-_FAULT_NAN_ITERS = {int(x) for x in os.environ.get("ARCHIVIST_TRAIN_FAULT_NAN", "").split(",") if x.strip()}
+# Fault injection for the tests: ``3,7`` makes iterations 3 and 7 non-finite on every rank, ``2@1``
+# iteration 2 on rank 1 only.
+_FAULT_NAN_ITERS = {(int(x.split("@")[0]), int(x.split("@")[1])) if "@" in x else int(x)
+                    for x in os.environ.get("ARCHIVIST_TRAIN_FAULT_NAN", "").split(",") if x.strip()}

@@ -83,6 +83,32 @@ def test_ddp_two_processes_with_gloo(make_config):
     assert not any(k.startswith("module.") for k in ckpt["g"])
 
 
+@pytest.mark.slow
+@pytest.mark.timeout(400)
+def test_ddp_a_step_one_rank_finds_non_finite_is_skipped_by_every_rank(make_config):
+    """A rank that skipped its backward alone left the other waiting in DDP's all-reduce for ever."""
+    cfg = make_config(**{"train.total_iters": 4, "train.log_every": 1, "train.checkpoint_every": 4,
+                         "train.val_every": 4, "data.val_count": 1})
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
+           "-m", "archivist_tui.cli", "-v", "train", str(cfg), "--name", "ddpnan", "--device", "cpu"]
+    proc = subprocess.Popen(cmd, env={**_env(), "ARCHIVIST_TRAIN_FAULT_NAN": "2@1"}, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        _, err = proc.communicate(timeout=300)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        _, err = proc.communicate()
+        pytest.fail(f"DDP training hung (rank 1 alone non-finite at iteration 2); its stderr ends:\n{err[-3000:]}")
+    finally:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    assert proc.returncode == 0, err[-3000:]
+    assert err.count("iteration 2: non-finite loss_g, step skipped") == 2  # both ranks skipped it
+    assert [i for i, _ in list_checkpoints(run_dir("ddpnan"))] == [4]
+
+
 @pytest.mark.skipif(sys.platform != "linux", reason="fork-based loader processes")
 def test_loader_processes_give_the_same_batches(make_config):
     from engine.train import data as tdata
