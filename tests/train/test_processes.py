@@ -51,29 +51,37 @@ def test_sigint_checkpoints_exits_cleanly_and_resumes(make_config):
     assert result.iteration == stopped + 2 and result.status == "stop_at"
 
 
-@pytest.mark.slow
-@pytest.mark.timeout(400)  # the test's own guard (300 s) must fire first: it kills the whole group
-def test_ddp_two_processes_with_gloo(make_config):
-    cfg = make_config(**{"train.total_iters": 3, "train.log_every": 1, "train.checkpoint_every": 3,
-                         "train.val_every": 3, "data.val_count": 1})
+def _ddp_train(cfg, name: str, **env) -> tuple[int, str]:
+    """``archivist -v train`` under torchrun with two CPU ranks: (exit status, stderr).
+
+    A guard against a hang, not a verdict on speed (about 20 s when it works). The whole process
+    group goes on every path: killing torchrun alone once left a rank waiting for its peer for an
+    hour, and a rank left behind listens on every address in the tests that follow."""
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
-           "-m", "archivist_tui.cli", "-v", "train", str(cfg), "--name", "ddp", "--device", "cpu"]  # -v: a hang shows where
-    # A guard against a hang, not a verdict on speed. On a timeout the whole process group goes:
-    # killing torchrun alone once left a rank waiting for its peer for an hour.
-    proc = subprocess.Popen(cmd, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+           "-m", "archivist_tui.cli", "-v", "train", str(cfg), "--name", name, "--device", "cpu"]  # -v: a hang shows where
+    proc = subprocess.Popen(cmd, env={**_env(), **env}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             start_new_session=True)
     try:
         _, err = proc.communicate(timeout=300)
     except subprocess.TimeoutExpired:
         os.killpg(proc.pid, signal.SIGKILL)
         _, err = proc.communicate()
-        pytest.fail(f"DDP training did not finish in 300 s (about 20 s when it works); its stderr ends:\n{err[-3000:]}")
-    finally:  # never leave a rank behind for the tests that follow (one listening on every address)
+        pytest.fail(f"DDP training did not finish in 300 s; its stderr ends:\n{err[-3000:]}")
+    finally:
         try:
             os.killpg(proc.pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
-    assert proc.returncode == 0, err[-3000:]
+    return proc.returncode, err
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(400)  # the helper's own guard (300 s) must fire first: it kills the whole group
+def test_ddp_two_processes_with_gloo(make_config):
+    cfg = make_config(**{"train.total_iters": 3, "train.log_every": 1, "train.checkpoint_every": 3,
+                         "train.val_every": 3, "data.val_count": 1})
+    returncode, err = _ddp_train(cfg, "ddp")
+    assert returncode == 0, err[-3000:]
     rdir = run_dir("ddp")
     assert [i for i, _ in list_checkpoints(rdir)] == [3]
     assert read_state(rdir)["world_size"] == 2
@@ -89,22 +97,8 @@ def test_ddp_a_step_one_rank_finds_non_finite_is_skipped_by_every_rank(make_conf
     """A rank that skipped its backward alone left the other waiting in DDP's all-reduce for ever."""
     cfg = make_config(**{"train.total_iters": 4, "train.log_every": 1, "train.checkpoint_every": 4,
                          "train.val_every": 4, "data.val_count": 1})
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
-           "-m", "archivist_tui.cli", "-v", "train", str(cfg), "--name", "ddpnan", "--device", "cpu"]
-    proc = subprocess.Popen(cmd, env={**_env(), "ARCHIVIST_TRAIN_FAULT_NAN": "2@1"}, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, start_new_session=True)
-    try:
-        _, err = proc.communicate(timeout=300)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        _, err = proc.communicate()
-        pytest.fail(f"DDP training hung (rank 1 alone non-finite at iteration 2); its stderr ends:\n{err[-3000:]}")
-    finally:
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-    assert proc.returncode == 0, err[-3000:]
+    returncode, err = _ddp_train(cfg, "ddpnan", ARCHIVIST_TRAIN_FAULT_NAN="2@1")  # rank 1 alone, iteration 2
+    assert returncode == 0, err[-3000:]
     assert err.count("iteration 2: non-finite loss_g, step skipped") == 2  # both ranks skipped it
     assert [i for i, _ in list_checkpoints(run_dir("ddpnan"))] == [4]
 
