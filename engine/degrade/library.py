@@ -52,21 +52,10 @@ def shipped_names() -> set[str]:
 
 
 def read_document(path: Path) -> object:
-    """Parse a YAML file; any failure is one error line naming the file."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ArchivistError(f"{path}: cannot read: {exc.strerror}") from exc
-    except UnicodeDecodeError as exc:  # a Latin-1 file, or no text at all
-        raise ArchivistError(f"{path}: not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at offset {exc.start}); "
-                             "profiles are UTF-8 YAML") from None
-    try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise ArchivistError(f"{path}: not valid YAML{where}: {problem}") from exc
+    """Parse a YAML file; any failure (a key given twice included) is one error line naming the file."""
+    from engine.yamlfile import read_yaml
+
+    return read_yaml(path, "profile")
 
 
 def _find(name: str, kinds: tuple[str, ...]) -> Entry | None:

@@ -83,17 +83,12 @@ def load_config(path: str | os.PathLike | None = None, detect_gpus: bool = True)
 
     ``gpus: auto`` counts CUDA devices with torch (only when ``detect_gpus``).
     """
-    import yaml
+    from engine.yamlfile import read_yaml
 
     path = Path(path) if path is not None else config_path()
     doc: dict = {}
     if path.exists():
-        try:
-            loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError) as exc:
-            raise ArchivistError(f"{path}: cannot read: {exc}") from None
-        except yaml.YAMLError as exc:
-            raise ArchivistError(f"{path}: invalid YAML ({str(exc).splitlines()[0]})") from None
+        loaded = read_yaml(path, "config")
         if loaded is None:
             loaded = {}
         if not isinstance(loaded, dict):

@@ -12,8 +12,6 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from engine import document
 from engine.devices import DEVICE_CHOICES, PRECISIONS, check_device_name
 from engine.document import InvalidValue, boolean, choice, integer, number, section, text, value
@@ -402,10 +400,9 @@ def load_config(path: str | os.PathLike) -> TrainConfig:
     path = Path(path)
     if not path.is_file():
         raise ArchivistError(not_a_file(path, "config file"))
-    try:
-        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (yaml.YAMLError, UnicodeDecodeError) as exc:
-        raise ArchivistError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from None
+    from engine.yamlfile import read_yaml
+
+    doc = read_yaml(path, "config")
     return config_from_dict(doc if doc is not None else {}, str(path), path.resolve().parent)
 
 

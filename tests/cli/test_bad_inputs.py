@@ -174,6 +174,17 @@ ROWS = [
     Row("cli-unknown-command", lambda w: ["frobnicate"], "invalid choice", 2),
     Row("restore-missing-args", lambda w: ["restore"], "required", 2),
     Row("profiles-validate-latin1", lambda w: ["profiles", "validate", _latin1_profile(w)], "not UTF-8 text (byte 0xe9"),
+    # A key given twice: plain YAML loading kept the second value without a word.
+    Row("profiles-validate-duplicate-key",
+        lambda w: ["profiles", "validate", w.write("dup.yaml", "name: dup\ndescription: x\neffects: {}\nname: other\n")],
+        "key 'name' is given twice in one mapping (lines 1 and 4); keep one"),
+    Row("train-duplicate-key", lambda w: ["train", w.write("dup.yaml", "name: dup\ndata:\n  clean: [f/]\n"
+                                                             "  patch_size: 64\n  patch_size: 96\n")],
+        "not valid YAML at line 5: key 'patch_size' is given twice"),
+    Row("daemon-start-duplicate-key",
+        lambda w: [(w.home / "config.yaml").write_text("queue:\n  max_attempts: 2\n  max_attempts: 9\n"),
+                   "daemon", "start"][1:],
+        "config.yaml: not valid YAML at line 3: key 'max_attempts' is given twice"),
     Row("degrade-mix-latin1", lambda w: ["degrade", w.image(), "-o", w.p("d"), "--mix", _latin1_profile(w)],
         "not UTF-8 text"),
     # An unset shell variable ("-o $OUT") is an empty path: never the current folder.
