@@ -1,4 +1,4 @@
-"""``archivist models``: the model library (list, info, import, export, rename, role, remove, fetch)."""
+"""``archivist models``: the model library (list, info, import, export, rename, role, interpolate, remove, speed, fetch)."""
 
 from __future__ import annotations
 
@@ -53,6 +53,19 @@ def register(sub) -> None:
     q.add_argument("name", metavar="NAME")
     q.add_argument("role", metavar="ROLE", choices=ROLES)
     q.set_defaults(func=cmd_role)
+
+    q = msub.add_parser("interpolate", help="blend two models of the same network into a new one",
+                        description="Write a new model whose every weight is (1 - W) x A + W x B (network "
+                        "interpolation). It trades what B learned against what A keeps, with no training: "
+                        "meaningful when B was fine-tuned from A (or both from one parent).")
+    q.add_argument("a", metavar="A", help="the first model (weight 0 gives A itself)")
+    q.add_argument("b", metavar="B", help="the second model (weight 1 gives B itself)")
+    q.add_argument("--weight", required=True, type=float_arg("--weight", 0.0, 1.0), metavar="W",
+                   help="the share of B, from 0 to 1")
+    q.add_argument("--name", required=True, help="library name of the new model")
+    q.add_argument("--role", choices=ROLES, help="what the new model is for (default: B's role)")
+    q.add_argument("--force", action="store_true", help="replace a model of the same name")
+    q.set_defaults(func=cmd_interpolate)
 
     q = msub.add_parser("remove", help="delete a model from the library")
     q.add_argument("name", metavar="NAME")
@@ -193,6 +206,19 @@ def cmd_role(args: argparse.Namespace) -> int:
 
     entry = Library().set_role(args.name, args.role)
     print(f"{entry.name}: role {entry.role}")
+    return 0
+
+
+def cmd_interpolate(args: argparse.Namespace) -> int:
+    from engine.models.library import Library
+
+    lib = Library()
+    entry = lib.interpolate(args.a, args.b, args.weight, args.name, role=args.role, force=args.force)
+    print(f"wrote {entry.name}: {args.a} x {1 - args.weight:g} + {args.b} x {args.weight:g}, "
+          f"{entry.arch} {entry.size_label}, role {entry.role}")
+    if not lib.related(lib.get(args.a), lib.get(args.b)):
+        print(f"note: neither {args.a} nor {args.b} was fine-tuned from the other (or both from one parent); "
+              "networks trained apart rarely blend into a useful one: compare it before you use it")
     return 0
 
 

@@ -263,6 +263,61 @@ class Library:
         meta.update(changes)
         atomic_write(target, lambda tmp: save_file(tensors, str(tmp), metadata=encode_metadata(meta)))
 
+    def interpolate(self, a: str, b: str, weight: float, name: str, role: str | None = None,
+                    force: bool = False) -> ModelEntry:
+        """A new model whose every weight is ``(1 - weight) * a + weight * b`` (network interpolation).
+
+        Both models must be the same network (architecture, sizes, activation, every tensor's
+        shape); the blend is meaningful when one was fine-tuned from the other (or both from one
+        parent), as the built-in starter v2 was from v1. ``weight`` 0 is ``a``, 1 is ``b``. The new
+        file records both parents (name, sha256, weight) and both training mixes; the role is
+        ``b``'s unless given. Everything is checked before the file is written.
+        """
+        import math
+
+        import torch
+
+        from engine.document import InvalidValue
+        from engine.models.files import load_model, save_safetensors
+
+        if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not (
+                math.isfinite(weight) and 0.0 <= weight <= 1.0):
+            raise InvalidValue("weight", weight, "a number from 0 (all of the first model) to 1 (all of the second)")
+        first, second = self.get(a), self.get(b)
+        target = self._target(name, force)
+        role = check_role(role or second.role)
+        la, lb = load_model(first.path), load_model(second.path)
+        if la.spec != lb.spec:
+            raise ArchivistError(f"cannot interpolate {a!r} ({la.spec.describe()}) and {b!r} ({lb.spec.describe()}): "
+                                 "only two models of the same network can be blended")
+        sa, sb = la.module.state_dict(), lb.module.state_dict()
+        if sa.keys() != sb.keys() or any(sa[k].shape != sb[k].shape for k in sa):
+            raise ArchivistError(f"cannot interpolate {a!r} and {b!r}: their tensors differ in name or shape")
+        w = float(weight)
+        blended = {k: sa[k].to(torch.float64).mul(1.0 - w).add(sb[k].to(torch.float64), alpha=w).to(sa[k].dtype)
+                   if sa[k].is_floating_point() else sa[k].clone() for k in sa}
+        mixes = []
+        for entry in (first, second):
+            for mix in entry.profiles if isinstance(entry.profiles, list) else [entry.profiles]:
+                if mix and mix not in mixes:
+                    mixes.append(mix)
+        parents = {"a": {"name": first.name, "sha256": first.sha256, "weight": round(1.0 - w, 6)},
+                   "b": {"name": second.name, "sha256": second.sha256, "weight": round(w, 6)}}
+        save_safetensors(target, blended, la.spec, role=role, name=name,
+                         source=f"interpolation: {first.name} x {1.0 - w:g} + {second.name} x {w:g}",
+                         interpolated=parents, profiles=(mixes[0] if len(mixes) == 1 else mixes) or None)
+        return entry_from_file(target)
+
+    @staticmethod
+    def related(a: ModelEntry, b: ModelEntry) -> bool:
+        """Whether one of two models was fine-tuned from the other, or both from one parent."""
+        def parent(e: ModelEntry) -> str | None:
+            p = e.metadata.get("pretrained")
+            return p.get("sha256") if isinstance(p, dict) else None
+
+        pa, pb = parent(a), parent(b)
+        return bool(a.sha256 and (pb == a.sha256 or pa == b.sha256 or (pa and pa == pb)))
+
     def remove(self, name: str) -> None:
         """Delete a user model."""
         self._user_entry(name, "removed").path.unlink()
