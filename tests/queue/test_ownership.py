@@ -228,3 +228,37 @@ def test_a_finished_video_job_leaves_only_its_log_and_ledger(queue_home, tmp_pat
     assert out.is_file()
     assert sorted(p.name for p in Path(job.log_path).parent.iterdir()) == ["log", "owned.jsonl"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["reel.mkv", "restored.mkv", "tiny.safetensors"]
+
+
+def test_two_live_jobs_never_write_one_place_unless_one_waits_for_the_other(queue_home, tmp_path, tiny_compact,
+                                                                           capsys):
+    """Two queued jobs to one output used to both pass submit; the later one then took the earlier one's
+    file (with --overwrite) or failed halfway. Refused at submit, unless it is queued --after the writer."""
+    model, _ = tiny_compact
+    src = _images(tmp_path / "scans", n=1)[0]
+    out = tmp_path / "out.png"
+    restore = ["restore", str(src), "-m", str(model), "--queue", "--device", "cpu"]
+    assert main([*restore, "-o", str(out)]) == 0
+    first = _submitted(capsys)
+    for argv in ([*restore, "-o", str(out)], [*restore, "-o", str(out), "--overwrite"]):
+        assert main(argv) == 1
+        assert _one_error(capsys) == (f"archivist: error: {out}: job #{first} (queued) writes there already; queue "
+                                      f"this one after it (--after {first}), cancel #{first}, or write somewhere else")
+    # A folder is the same folder with or without its trailing slash, and a degrade job writes too.
+    folder = tmp_path / "restored"
+    assert main([*restore[:1], str(tmp_path / "scans"), *restore[2:], "-o", f"{folder}/"]) == 0
+    capsys.readouterr()
+    assert main(["degrade", str(tmp_path / "scans"), "-o", str(folder), "--profile", "normal", "--queue"]) == 1
+    assert "writes there already" in _one_error(capsys)
+    assert [j.id for j in Store().jobs()] == [first, first + 1]
+
+    # Queued after the writer (directly, or through a job that waits for it), it is taken.
+    assert main([*restore, "-o", str(out), "--overwrite", "--after", str(first)]) == 0
+    second = _submitted(capsys)
+    assert main([*restore, "-o", str(out), "--overwrite", "--after", str(first)]) == 1
+    assert f"job #{second} (queued) writes there already" in _one_error(capsys)
+    assert main([*restore, "-o", str(out), "--overwrite", "--after", str(second)]) == 0
+    # Once the writers have ended, the place is free again.
+    for job_id in (first, second, second + 1):
+        QueueClient().cancel(job_id)
+    assert main([*restore, "-o", str(out)]) == 0

@@ -60,10 +60,13 @@ def test_runs_resume_keeps_one_job_per_run(queue_home, tmp_path, capsys):
     assert main(["runs", "resume", "tiny"]) == 0
     assert "job #1 queued again" in capsys.readouterr().out
     assert train_jobs() == [(1, "queued")]
-    # A job submitted the other way for the same run counts too.
+    # A second job for the run while the first waits is refused (two workers would train one run)...
+    assert main(["train", cfg, "--resume", "--queue"]) == 1
+    assert "job #1 (queued) writes there already" in capsys.readouterr().err
+    # ...and once it is cancelled, a job submitted the other way for the same run counts too.
+    assert main(["queue", "cancel", "1"]) == 0
     assert main(["train", cfg, "--resume", "--queue"]) == 0
     capsys.readouterr()
-    assert main(["queue", "cancel", "1"]) == 0
     assert main(["runs", "resume", "tiny"]) == 0
     assert "job #2 is already queued" in capsys.readouterr().out
     assert [j for j in train_jobs() if j[1] != "cancelled"] == [(2, "queued")]
