@@ -16,7 +16,7 @@ from pathlib import Path
 from engine.document import InvalidValue
 from engine.errors import ArchivistError
 from engine.queue.kinds import get_kind
-from engine.queue.store import FINAL_STATUSES, Job, Store, add_events
+from engine.queue.store import FINAL_STATUSES, Job, Store, add_events, check_one_writer
 
 log = logging.getLogger(__name__)
 
@@ -212,12 +212,15 @@ class QueueClient:
         # its checkpoints and says where it stands again as it resumes); a failed job keeps its
         # finished units, and its retry continues from them.
         progress = ", done = NULL, total = NULL" if job.status == "cancelled" else ""
-        if not self.store.execute(
-            "UPDATE jobs SET status = 'queued', attempts = 0, error = NULL, finished_at = NULL, request = NULL,"
-            f" request_at = NULL, hook_pending = 0, rate = NULL, eta = NULL{progress}, updated_at = ?"
-            " WHERE id = ? AND status = ?", (time.time(), job_id, job.status)
-        ):
-            raise ArchivistError(f"job #{job_id} changed while retrying it; look again")
+        with self.store.transaction() as conn:
+            if job.output is not None:  # a job queued for the same place meanwhile writes it first
+                check_one_writer(conn, job.output, job.after_id, job_id)
+            if not conn.execute(
+                "UPDATE jobs SET status = 'queued', attempts = 0, error = NULL, finished_at = NULL, request = NULL,"
+                f" request_at = NULL, hook_pending = 0, rate = NULL, eta = NULL{progress}, updated_at = ?"
+                " WHERE id = ? AND status = ?", (time.time(), job_id, job.status)
+            ).rowcount:
+                raise ArchivistError(f"job #{job_id} changed while retrying it; look again")
         self.store.add_event(job_id, "client", "retried")
 
     def set_priority(self, job_id: int, priority: int) -> None:

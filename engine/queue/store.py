@@ -266,30 +266,37 @@ def store_error(path: Path, exc: BaseException) -> StoreError:
     return StoreError(f"{path}: queue database error ({detail}); the file was left untouched", "other")
 
 
-def _check_one_writer(conn: sqlite3.Connection, output: str, after_id: int | None) -> None:
-    """Refuse a job whose output (file, folder or run) a job that has not ended writes already, unless
-    the new one waits for it (``after``, directly or through the jobs it waits for): two jobs writing
-    one place at once would take each other's files, or fail each other halfway."""
+def _waits_for(conn: sqlite3.Connection, after_id: int | None) -> set[int]:
+    """The jobs a job queued ``--after after_id`` waits for: that one and, through it, the ones it waits for."""
+    chain: set[int] = set()
+    while after_id is not None and after_id not in chain:
+        chain.add(after_id)
+        row = conn.execute("SELECT after_id FROM jobs WHERE id = ?", (after_id,)).fetchone()
+        after_id = row[0] if row else None
+    return chain
+
+
+def check_one_writer(conn: sqlite3.Connection, output: str, after_id: int | None, job_id: int | None = None) -> None:
+    """Refuse a job (new, or ``job_id`` taken up again) whose output (file, folder or run) a job that has
+    not ended writes already, unless one of the two waits for the other (``after``, directly or through
+    the jobs it waits for): two jobs writing one place at once would take each other's files, or fail
+    each other halfway."""
     def same(path: str) -> str:
         return path.rstrip(os.sep) or os.sep
 
     target = same(output)
     placeholders = ", ".join("?" * len(FINAL_STATUSES))
-    writers = [(row[0], row[1]) for row in conn.execute(
-        f"SELECT id, status, output FROM jobs WHERE output IS NOT NULL AND status NOT IN ({placeholders}) ORDER BY id",
-        FINAL_STATUSES) if same(from_column(row[2])) == target]
+    rows = conn.execute(f"SELECT id, status, output, after_id FROM jobs WHERE output IS NOT NULL AND id IS NOT ? "
+                        f"AND status NOT IN ({placeholders}) ORDER BY id", (job_id, *FINAL_STATUSES)).fetchall()
+    writers = [(row[0], row[1], row[3]) for row in rows if same(from_column(row[2])) == target]
     if not writers:
         return
-    waits_for: set[int] = set()
-    current = after_id
-    while current is not None and current not in waits_for:
-        waits_for.add(current)
-        row = conn.execute("SELECT after_id FROM jobs WHERE id = ?", (current,)).fetchone()
-        current = row[0] if row else None
-    for job_id, status in writers:
-        if job_id not in waits_for:
-            raise Conflict(("after",), f"{output}: job #{job_id} ({status}) writes there already; queue this one "
-                                       f"after it ({{0}} {job_id}), cancel #{job_id}, or write somewhere else")
+    waits_for = _waits_for(conn, after_id)
+    for other, status, other_after in writers:
+        if other in waits_for or (job_id is not None and job_id in _waits_for(conn, other_after)):
+            continue
+        raise Conflict(("after",), f"{output}: job #{other} ({status}) writes there already; queue this one "
+                                   f"after it ({{0}} {other}), cancel #{other}, or write somewhere else")
 
 
 class Store:
@@ -489,7 +496,7 @@ class Store:
                 if conn.execute("SELECT 1 FROM jobs WHERE id = ?", (after_id,)).fetchone() is None:
                     raise Conflict(("after",), f"{{0}} {after_id}: no job #{after_id} in the queue")
             if output is not None and status not in FINAL_STATUSES:
-                _check_one_writer(conn, output, after_id)
+                check_one_writer(conn, output, after_id)
             cur = conn.execute(
                 "INSERT INTO jobs (kind, spec, status, priority, device, created_at, updated_at, after_id, output)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",

@@ -258,7 +258,15 @@ def test_two_live_jobs_never_write_one_place_unless_one_waits_for_the_other(queu
     assert main([*restore, "-o", str(out), "--overwrite", "--after", str(first)]) == 1
     assert f"job #{second} (queued) writes there already" in _one_error(capsys)
     assert main([*restore, "-o", str(out), "--overwrite", "--after", str(second)]) == 0
-    # Once the writers have ended, the place is free again.
+    # Once the writers have ended, the place is free again...
     for job_id in (first, second, second + 1):
         QueueClient().cancel(job_id)
     assert main([*restore, "-o", str(out)]) == 0
+    fresh = _submitted(capsys)
+    # ...and a retry of an ended writer is refused while the new one waits, as a new job would be.
+    assert main(["queue", "retry", str(first)]) == 1
+    assert f"job #{fresh} (queued) writes there already" in _one_error(capsys)
+    assert Store().get(first).status == "cancelled"
+    QueueClient().cancel(fresh)
+    assert main(["queue", "retry", str(first)]) == 0
+    assert Store().get(first).status == "queued"
