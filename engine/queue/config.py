@@ -103,6 +103,12 @@ def _resolved(cfg: QueueConfig, path: Path, detect_gpus: bool) -> QueueConfig:
     gpus = cfg.gpus
     if gpus == "auto":
         gpus = list(range(_count_cuda_devices())) if detect_gpus else []
+    elif gpus and detect_gpus:  # a slot on a GPU the machine lacks would fail every job it took
+        count = _count_cuda_devices()
+        if max(gpus) >= count:
+            allowed = (f"indices of this machine's CUDA GPUs, 0 to {count - 1}, or auto" if count else
+                       "[] or auto: this machine has no CUDA GPU that PyTorch can use")
+            raise InvalidValue("queue.gpus", cfg.gpus, allowed, str(path))
     cpu_slots = cfg.cpu_slots if cfg.cpu_slots is not None else (0 if gpus else 1)
     if not gpus and cpu_slots == 0:
         raise InvalidValue("queue.cpu_slots", 0, "an integer 1 to 64 when there is no GPU slot (else no job "

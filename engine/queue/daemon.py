@@ -147,7 +147,8 @@ def start_daemon(timeout: float = 30.0) -> int:
         raise ArchivistError(f"the daemon is already running (pid {running if running > 0 else '?'}, "
                              f"state directory {archivist_home()})")
     env = pinned_environment(dict(os.environ))  # before anything reads a path: cwd is "/" over there
-    load_config(detect_gpus=False)  # a broken config.yaml is reported here, not only in the log
+    if load_config(detect_gpus=False).gpus:  # a broken config.yaml is reported here, not only in the log,
+        load_config()  # and so is a listed GPU the machine lacks (asking means importing torch: only then)
     Store().close()  # and so is a damaged queue.db
     kinds()  # and a module in ARCHIVIST_TEST_KINDS that cannot be imported
     log_path = daemon_log_path()

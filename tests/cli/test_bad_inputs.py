@@ -185,6 +185,9 @@ ROWS = [
         lambda w: [(w.home / "config.yaml").write_text("queue:\n  max_attempts: 2\n  max_attempts: 9\n"),
                    "daemon", "start"][1:],
         "config.yaml: not valid YAML at line 3: key 'max_attempts' is given twice"),
+    Row("daemon-start-missing-gpu",
+        lambda w: [(w.home / "config.yaml").write_text("queue:\n  gpus: [0, 99]\n"), "daemon", "start"][1:],
+        "queue.gpus = [0, 99] invalid: allowed "),
     Row("degrade-mix-latin1", lambda w: ["degrade", w.image(), "-o", w.p("d"), "--mix", _latin1_profile(w)],
         "not UTF-8 text"),
     # An unset shell variable ("-o $OUT") is an empty path: never the current folder.

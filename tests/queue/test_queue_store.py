@@ -141,8 +141,12 @@ def test_config_validation(queue_home):
     with pytest.raises(ArchivistError, match=r"config.yaml: unknown key 'queue.slotz': allowed keys are gpus, cpu_slots, "):
         load_config()
     cfg.write_text("queue:\n  gpus: [0, 2]\n  hook: notify-send 'job done'\n")
-    c = load_config()
+    c = load_config(detect_gpus=False)  # as `daemon status` reads it: the machine is not asked
     assert c.slots == ["cuda:0", "cuda:2"] and c.hook == ["notify-send", "job done"] and c.max_attempts == 3
+    # The daemon asks the machine: a GPU it lacks would be a slot that fails every job it takes.
+    with pytest.raises(ArchivistError, match=r"config.yaml: queue.gpus = \[0, 2\] invalid: allowed \[\] or auto: "
+                                             r"this machine has no CUDA GPU that PyTorch can use$"):
+        load_config()
     cfg.write_text("queue:\n  gpus: []\n")
     assert load_config().slots == ["cpu:0"]
 
