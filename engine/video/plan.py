@@ -130,9 +130,14 @@ def _source(input_path: Path, options: VideoOptions) -> _Source:
     end = info.start_time + info.duration if info.duration is not None else None
     if options.start and end is not None and options.start >= end:
         # Known from the headers, before a frame is decoded (the run would end with nothing to
-        # assemble). Only past the stated end: a start inside the last frame is found by the run.
+        # assemble).
         raise Conflict(("start",), f"{input_path}: no frames to restore in the range {{0}} {options.start:g}: the "
                        f"video ends at {end:g} s; allowed: {{0}} below that")
+    last = info.last_frame_time
+    if options.start and last is not None and options.start > last + 1e-6:
+        # Inside the last frame's own duration: no frame starts at or after it (the probe read the end).
+        raise Conflict(("start",), f"{input_path}: no frames to restore in the range {{0}} {options.start:g}: the "
+                       f"last frame starts at {last:g} s; allowed: {{0}} {last:g} or below")
     if options.duration is not None:
         wanted = int(round(options.duration * float(info.rate)))
         total = min(wanted, total) if total else wanted  # a range past the end holds only what is there

@@ -67,6 +67,8 @@ class VideoInfo:
     rotation: int
     streams: list[SideStream] = field(default_factory=list)
     chapters: list[dict] = field(default_factory=list)
+    # The presentation time of the last frame, in seconds, where the end of the file could be read.
+    last_frame_time: float | None = None
 
     @property
     def high_bit_depth(self) -> bool:
@@ -189,6 +191,7 @@ def probe(path: str | Path) -> VideoInfo:
             rotation=rotation,
             streams=side,
             chapters=list(container.chapters()),
+            last_frame_time=float(last_pts * stream.time_base) if last_pts is not None and stream.time_base else None,
         )
     finally:
         container.close()

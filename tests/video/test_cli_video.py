@@ -305,6 +305,12 @@ def test_a_refused_video_restore_prints_no_plan(clip, model, tmp_path, capsys, a
     assert line.endswith("no frames to restore in the range --start 99: the video ends at 2 s; allowed: --start "
                          "below that")
     assert "--start 99" in _only_line(capsys, main([*base, "--start", "99", "--queue"]))
+    # Inside the last frame's own duration (at 1.833 s: Matroska counts milliseconds): no frame starts there either. This
+    # was refused only by the run, after the plan and a decode of the whole range.
+    for queued in ([], ["--queue"]):
+        line = _only_line(capsys, main([*base, "--start", "1.9", *queued]))
+        assert line.endswith("no frames to restore in the range --start 1.9: the last frame starts at 1.833 s; "
+                             "allowed: --start 1.833 or below"), line
     missing = tmp_path / "no-such-folder"
     assert _only_line(capsys, main([*base, "--work-dir", str(missing)])).endswith(
         f"{missing}: work folder does not exist")

@@ -133,5 +133,6 @@ def test_queued_restore_keeps_tone_and_pad_even(clip, tiny_compact, tmp_path, ca
     assert job.spec["tone"] == "color" and job.spec["video"]["pad_even"] is True
     options = _video_options(job.spec["video"], tone=job.spec["tone"])
     assert (options.tone, options.pad_even) == ("color", True)
-    assert main(["restore", str(src), "-o", str(out), "-m", str(tiny_compact[0]), "--queue", "--gray"]) == 0
+    assert main(["restore", str(src), "-o", str(tmp_path / "gray.mp4"), "-m", str(tiny_compact[0]), "--queue",
+                 "--gray"]) == 0
     assert Store().get(int(capsys.readouterr().out)).spec["tone"] == "gray"
