@@ -108,9 +108,10 @@ async def test_names_never_push_the_status_columns_away_nor_break_a_row(archivis
     names = ["reel-" + "x" * 190 + "-end.mkv", "two\nlines.mkv", "red\x1b[31m.mkv",
              os.fsdecode(b"scan\xff.mkv"), "宽字符的名字" * 6 + ".mkv"]
     with Store() as store:
-        for name in names:
-            store.insert_job("restore", {"input": str(tmp_path / name), "output": str(tmp_path / "out.mkv"),
-                                         "models": ["medium", "drunet:0.5:5"]}, output=str(tmp_path / "out.mkv"))
+        for i, name in enumerate(names):  # (two jobs that have not ended never write one output)
+            out = str(tmp_path / f"out{i}.mkv")
+            store.insert_job("restore", {"input": str(tmp_path / name), "output": out,
+                                         "models": ["medium", "drunet:0.5:5"]}, output=out)
     app = make_app()
     async with app.run_test(size=(120, 40)) as pilot:
         table = app.screen.query_one(DataTable)
