@@ -277,26 +277,36 @@ def _waits_for(conn: sqlite3.Connection, after_id: int | None) -> set[int]:
 
 
 def check_one_writer(conn: sqlite3.Connection, output: str, after_id: int | None, job_id: int | None = None) -> None:
-    """Refuse a job (new, or ``job_id`` taken up again) whose output (file, folder or run) a job that has
-    not ended writes already, unless one of the two waits for the other (``after``, directly or through
-    the jobs it waits for): two jobs writing one place at once would take each other's files, or fail
-    each other halfway."""
-    def same(path: str) -> str:
-        return path.rstrip(os.sep) or os.sep
+    """Refuse a job (new, or ``job_id`` retried) whose output (file, folder or run) is, holds or lies in
+    the output of a job that has not ended, unless one of the two waits for the other (``after``,
+    directly or through the jobs it waits for): two jobs writing one place at once would take each
+    other's files, or fail each other halfway."""
+    def parts(path: str) -> tuple[str, ...]:
+        return tuple(p for p in os.path.normpath(path).split(os.sep) if p)
 
-    target = same(output)
+    def overlap(a: tuple[str, ...], b: tuple[str, ...]) -> bool:  # the same place, or one inside the other
+        n = min(len(a), len(b))
+        return a[:n] == b[:n]
+
+    target = parts(output)
     placeholders = ", ".join("?" * len(FINAL_STATUSES))
     rows = conn.execute(f"SELECT id, status, output, after_id FROM jobs WHERE output IS NOT NULL AND id IS NOT ? "
                         f"AND status NOT IN ({placeholders}) ORDER BY id", (job_id, *FINAL_STATUSES)).fetchall()
-    writers = [(row[0], row[1], row[3]) for row in rows if same(from_column(row[2])) == target]
+    writers = [(row[0], row[1], from_column(row[2]), row[3]) for row in rows
+               if overlap(parts(from_column(row[2])), target)]
     if not writers:
         return
     waits_for = _waits_for(conn, after_id)
-    for other, status, other_after in writers:
+    for other, status, where, other_after in writers:
         if other in waits_for or (job_id is not None and job_id in _waits_for(conn, other_after)):
             continue
-        raise Conflict(("after",), f"{output}: job #{other} ({status}) writes there already; queue this one "
-                                   f"after it ({{0}} {other}), cancel #{other}, or write somewhere else")
+        place = ("writes there already" if parts(where) == target else
+                 f"writes {where}, which holds it" if len(parts(where)) < len(target) else f"writes {where} inside it")
+        if job_id is not None:  # a retry cannot be queued after anything: the other job must end first
+            raise ArchivistError(f"{output}: job #{other} ({status}) {place}; retry this one once #{other} "
+                                 f"has ended, or cancel #{other}")
+        raise Conflict(("after",), f"{output}: job #{other} ({status}) {place}; write somewhere else, cancel "
+                                   f"#{other}, or queue this one to run once it has ended ({{0}} {other})")
 
 
 class Store:

@@ -242,15 +242,24 @@ def test_two_live_jobs_never_write_one_place_unless_one_waits_for_the_other(queu
     first = _submitted(capsys)
     for argv in ([*restore, "-o", str(out)], [*restore, "-o", str(out), "--overwrite"]):
         assert main(argv) == 1
-        assert _one_error(capsys) == (f"archivist: error: {out}: job #{first} (queued) writes there already; queue "
-                                      f"this one after it (--after {first}), cancel #{first}, or write somewhere else")
+        assert _one_error(capsys) == (f"archivist: error: {out}: job #{first} (queued) writes there already; write "
+                                      f"somewhere else, cancel #{first}, or queue this one to run once it has ended "
+                                      f"(--after {first})")
     # A folder is the same folder with or without its trailing slash, and a degrade job writes too.
     folder = tmp_path / "restored"
     assert main([*restore[:1], str(tmp_path / "scans"), *restore[2:], "-o", f"{folder}/"]) == 0
     capsys.readouterr()
     assert main(["degrade", str(tmp_path / "scans"), "-o", str(folder), "--profile", "normal", "--queue"]) == 1
     assert "writes there already" in _one_error(capsys)
-    assert [j.id for j in Store().jobs()] == [first, first + 1]
+    # An output inside another job's output folder, or a folder that holds another job's output, too:
+    # a restore into a dataset's lq/ would leave unpaired files there.
+    for inside, words in ((f"{folder}/f000.png", f"writes {folder}/, which holds it"),
+                          (str(tmp_path), f"writes {out} inside it")):
+        assert main([*restore, "-o", inside]) == 1
+        assert f"job #{first + 1 if 'holds' in words else first} (queued) {words}" in _one_error(capsys)
+    assert main([*restore, "-o", f"{folder}-2/"]) == 0  # a name that only begins the same
+    QueueClient().cancel(_submitted(capsys))
+    assert [j.id for j in Store().jobs() if j.status == "queued"] == [first, first + 1]
 
     # Queued after the writer (directly, or through a job that waits for it), it is taken.
     assert main([*restore, "-o", str(out), "--overwrite", "--after", str(first)]) == 0
@@ -265,7 +274,8 @@ def test_two_live_jobs_never_write_one_place_unless_one_waits_for_the_other(queu
     fresh = _submitted(capsys)
     # ...and a retry of an ended writer is refused while the new one waits, as a new job would be.
     assert main(["queue", "retry", str(first)]) == 1
-    assert f"job #{fresh} (queued) writes there already" in _one_error(capsys)
+    assert _one_error(capsys) == (f"archivist: error: {out}: job #{fresh} (queued) writes there already; retry this "
+                                  f"one once #{fresh} has ended, or cancel #{fresh}")
     assert Store().get(first).status == "cancelled"
     QueueClient().cancel(fresh)
     assert main(["queue", "retry", str(first)]) == 0
