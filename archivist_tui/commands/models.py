@@ -144,6 +144,11 @@ def cmd_info(args: argparse.Namespace) -> int:
     for key in ("name", "arch", "role", "num_feat", "num_conv", "scale", "in_channels", "out_channels",
                 "params", "iterations", "sha256", "source", "builtin", "size_bytes", "path"):
         print(f"{key:13} {info.get(key) if info.get(key) is not None else '-'}")
+    parents = entry.metadata.get("interpolated")
+    if isinstance(parents, dict):
+        for i, part in enumerate(v for v in parents.values() if isinstance(v, dict)):
+            print(f"{'interpolated' if i == 0 else '':13} {part.get('name')} x {part.get('weight')}  "
+                  f"{str(part.get('sha256') or '')[:12]}")
     for i, line in enumerate(profile_lines(entry.profiles)):
         print(f"{'profiles' if i == 0 else '':13} {line}")
     return 0
@@ -214,11 +219,13 @@ def cmd_interpolate(args: argparse.Namespace) -> int:
 
     lib = Library()
     entry = lib.interpolate(args.a, args.b, args.weight, args.name, role=args.role, force=args.force)
-    print(f"wrote {entry.name}: {args.a} x {1 - args.weight:g} + {args.b} x {args.weight:g}, "
+    weight = args.weight + 0.0  # (-0.0 is 0)
+    print(f"wrote {entry.name}: {args.a} x {1 - weight:g} + {args.b} x {weight:g}, "
           f"{entry.arch} {entry.size_label}, role {entry.role}")
     if not lib.related(lib.get(args.a), lib.get(args.b)):
-        print(f"note: neither {args.a} nor {args.b} was fine-tuned from the other (or both from one parent); "
-              "networks trained apart rarely blend into a useful one: compare it before you use it")
+        print(f"note: {args.a} and {args.b} are not related (neither was fine-tuned or blended from the other, "
+              "nor both from one model): networks trained apart rarely blend into a useful one; compare it before "
+              "you use it")
     return 0
 
 

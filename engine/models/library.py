@@ -288,12 +288,18 @@ class Library:
         role = check_role(role or second.role)
         la, lb = load_model(first.path), load_model(second.path)
         if la.spec != lb.spec:
-            raise ArchivistError(f"cannot interpolate {a!r} ({la.spec.describe()}) and {b!r} ({lb.spec.describe()}): "
+            da, db = la.spec.describe(), lb.spec.describe()
+            if da == db:  # the same sizes: say what differs (an activation, the channels)
+                differ = sorted(k for k in set(la.spec.hyper) | set(lb.spec.hyper)
+                                if la.spec.hyper.get(k) != lb.spec.hyper.get(k))
+                da = ", ".join(f"{k} {la.spec.hyper.get(k)}" for k in differ) or da
+                db = ", ".join(f"{k} {lb.spec.hyper.get(k)}" for k in differ) or db
+            raise ArchivistError(f"cannot interpolate {a!r} ({da}) and {b!r} ({db}): "
                                  "only two models of the same network can be blended")
         sa, sb = la.module.state_dict(), lb.module.state_dict()
         if sa.keys() != sb.keys() or any(sa[k].shape != sb[k].shape for k in sa):
             raise ArchivistError(f"cannot interpolate {a!r} and {b!r}: their tensors differ in name or shape")
-        w = float(weight)
+        w = float(weight) + 0.0  # (-0.0 is 0)
         blended = {k: sa[k].to(torch.float64).mul(1.0 - w).add(sb[k].to(torch.float64), alpha=w).to(sa[k].dtype)
                    if sa[k].is_floating_point() else sa[k].clone() for k in sa}
         mixes = []
@@ -310,13 +316,19 @@ class Library:
 
     @staticmethod
     def related(a: ModelEntry, b: ModelEntry) -> bool:
-        """Whether one of two models was fine-tuned from the other, or both from one parent."""
-        def parent(e: ModelEntry) -> str | None:
+        """Whether two models share a line: one is the other, was fine-tuned or blended from it, or both
+        come from one model (each file records its ``pretrained`` parent and its ``interpolated`` ones)."""
+        def line(e: ModelEntry) -> set[str]:
+            shas = {e.sha256}
             p = e.metadata.get("pretrained")
-            return p.get("sha256") if isinstance(p, dict) else None
+            if isinstance(p, dict):
+                shas.add(p.get("sha256"))
+            parents = e.metadata.get("interpolated")
+            if isinstance(parents, dict):
+                shas.update(v.get("sha256") for v in parents.values() if isinstance(v, dict))
+            return {s for s in shas if isinstance(s, str) and s}
 
-        pa, pb = parent(a), parent(b)
-        return bool(a.sha256 and (pb == a.sha256 or pa == b.sha256 or (pa and pa == pb)))
+        return bool(line(a) & line(b))
 
     def remove(self, name: str) -> None:
         """Delete a user model."""

@@ -31,6 +31,8 @@ def lib(archivist_home):
     save_safetensors(lib.root / "child.safetensors", child.state_dict(), SPEC, role="soft", name="child",
                      profiles=MIX_B, pretrained={"model": "parent", "sha256": meta["sha256"]})
     save_safetensors(lib.root / "stranger.safetensors", _net(3).state_dict(), SPEC, role="custom", name="stranger")
+    relu = compact.spec_for(8, 2, 1, "relu")  # the same sizes, another activation
+    save_safetensors(lib.root / "relu.safetensors", _net(5, relu).state_dict(), relu, role="custom", name="relu")
     wide = compact.spec_for(16, 2, 1)
     save_safetensors(lib.root / "wide.safetensors", _net(4, wide).state_dict(), wide, role="custom", name="wide")
     return lib
@@ -68,6 +70,8 @@ def test_every_weight_is_the_weighted_sum_and_the_ends_are_the_parents(lib, caps
     (["parent", "child", "--weight", "1.5", "--name", "x"], "--weight: 1.5 out of range: allowed a number 0 to 1"),
     (["parent", "child", "--weight", "nan", "--name", "x"], "--weight: nan out of range"),
     (["parent", "wide", "--weight", "0.5", "--name", "x"], "only two models of the same network"),
+    (["parent", "relu", "--weight", "0.5", "--name", "x"],
+     "cannot interpolate 'parent' (act_type prelu) and 'relu' (act_type relu): only two models of the same network"),
     (["parent", "missing", "--weight", "0.5", "--name", "x"], "no model named 'missing'"),
     (["parent", "child", "--weight", "0.5", "--name", "child"], "a model named 'child' exists already"),
     (["parent", "child", "--weight", "0.5", "--name", "bad name"], "bad name"),
@@ -84,7 +88,15 @@ def test_refusals_are_one_line_and_write_nothing(lib, capsys, argv, says):
 
 def test_force_replaces_and_strangers_get_a_note(lib, capsys):
     assert main(["models", "interpolate", "parent", "stranger", "--weight", "0.5", "--name", "mixed"]) == 0
-    assert "note: neither parent nor stranger was fine-tuned from the other" in capsys.readouterr().out
+    assert "note: parent and stranger are not related" in capsys.readouterr().out
+    # A model with itself, or with a blend it is a parent of, is related: no note.
+    for a, b in (("stranger", "stranger"), ("mixed", "stranger"), ("mixed", "parent")):
+        assert main(["models", "interpolate", a, b, "--weight", "0.5", "--name", f"{a}-{b}"]) == 0
+        assert "note:" not in capsys.readouterr().out, (a, b)
+    assert main(["models", "info", "mixed"]) == 0
+    assert f"interpolated  parent x 0.5  {lib.get('parent').sha256[:12]}" in capsys.readouterr().out
+    assert main(["models", "interpolate", "parent", "stranger", "--weight", "-0", "--name", "zero"]) == 0
+    assert "parent x 1 + stranger x 0," in capsys.readouterr().out
     first = lib.get("mixed").sha256
     assert main(["models", "interpolate", "parent", "stranger", "--weight", "0.9", "--name", "mixed",
                  "--force"]) == 0
