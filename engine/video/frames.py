@@ -112,6 +112,42 @@ def rgb_to_frame(rgb: np.ndarray, pix_fmt: str, matrix: int, color_range: int):
     return out
 
 
+def _seek(container, stream, target: int):
+    """Decoded frames from a keyframe at or before ``target`` (a pts in the stream's time base).
+
+    A seek may land after the target: MPEG-TS is searched by bytes and timestamps, and FFmpeg can
+    come out a second or more late. The frames in between would be lost without a word (a trial range
+    a second short, a resumed segment with a gap), so when the first frame comes after the target,
+    the seek goes back further (1, 4, 16... seconds before it) until a frame at or before the target
+    comes first (or any frame at all, where it landed past the end), and at worst decodes from the start.
+    """
+    import itertools
+
+    import av
+
+    tb = Fraction(stream.time_base)
+    back = 0
+    while True:
+        aim = target - int(back / tb)
+        try:
+            if aim <= 0 and back:
+                container.seek(0, stream=stream)  # (the stream's own start: seeking to 0 is never late)
+            else:
+                container.seek(max(aim, 0), stream=stream, backward=True)
+        except av.error.FFmpegError:
+            container.seek(0, stream=stream)
+            aim = 0
+        frames = container.decode(stream)
+        first = next(frames, None)
+        if first is None and aim <= 0:
+            return iter(())
+        stamp = None if first is None else first.pts if first.pts is not None else first.dts
+        if first is not None and (stamp is None or stamp <= target or aim <= 0):
+            return itertools.chain([first], frames)
+        log.debug("seek to %d landed at %s: seeking %d s earlier", target, stamp if first else "the end", back or 1)
+        back = 1 if not back else back * 4
+
+
 class VideoSource:
     """Decoded frames of a video file in presentation order, as :class:`SourceFrame`.
 
@@ -158,14 +194,9 @@ class VideoSource:
                 seek_pts = self.resume_after_pts
             elif self.start > 0:
                 seek_pts = int(self.start / tb)
-            if seek_pts is not None:
-                try:
-                    container.seek(seek_pts, stream=stream, backward=True)
-                except av.error.FFmpegError:
-                    container.seek(0, stream=stream)
+            frames = _seek(container, stream, seek_pts) if seek_pts is not None else container.decode(stream)
             index = self.first_index
             end = self.start + self.duration if self.duration is not None else None
-            frames = container.decode(stream)
             if self.video_filter:
                 frames = _filtered(frames, stream, self.video_filter)
             timeline = None

@@ -132,23 +132,33 @@ def read_bundle(index: PacketIndex, segment: SegmentRange) -> list[tuple[bytes, 
     try:
         stream = pick_video_stream(container, index.path)
         want_pts = index.pts[segment.first_packet]
-        try:
-            container.seek(want_pts, stream=stream, backward=True)
-        except av.error.FFmpegError:
-            container.seek(0, stream=stream)
-        bundle = []
-        position = None
-        for packet in container.demux(stream):
-            if not packet.size:
-                continue
-            if position is None:
-                if not (packet.is_keyframe and packet.pts == want_pts):
-                    continue  # the seek landed earlier: skip to the segment's keyframe
-                position = segment.first_packet
-            bundle.append((bytes(packet), int(packet.pts), None if packet.dts is None else int(packet.dts),
-                           bool(packet.is_keyframe), int(packet.duration or 0)))
-            position += 1
-            if position >= segment.end_packet:
+        bundle: list = []
+        # A seek may land after the keyframe (MPEG-TS is searched by bytes): then seek 1, 4, 16... s earlier.
+        tb = Fraction(stream.time_base)
+        aims = [want_pts] + [want_pts - int(back / tb) for back in (1, 4, 16, 64, 256, 1024)
+                             if want_pts - int(back / tb) > 0] + [0]
+        for aim in aims:
+            try:
+                container.seek(aim, stream=stream, backward=True)
+            except av.error.FFmpegError:
+                container.seek(0, stream=stream)
+            bundle, position, late = [], None, False
+            for packet in container.demux(stream):
+                if not packet.size:
+                    continue
+                if position is None:
+                    if packet.pts is not None and packet.pts > want_pts and aim:
+                        late = True
+                        break
+                    if not (packet.is_keyframe and packet.pts == want_pts):
+                        continue  # the seek landed earlier: skip to the segment's keyframe
+                    position = segment.first_packet
+                bundle.append((bytes(packet), int(packet.pts), None if packet.dts is None else int(packet.dts),
+                               bool(packet.is_keyframe), int(packet.duration or 0)))
+                position += 1
+                if position >= segment.end_packet:
+                    break
+            if not late:
                 break
     finally:
         container.close()

@@ -26,6 +26,8 @@ SOURCES = {
     "variable frame rate": ("v.nut", {"codec": "ffv1", "pix_fmt": "bgr0", "pts": [0, 2, 4, 7, 8, 13, 14, 16, 30, 31],
                                       "time_base": Fraction(1, 48)}),
     "black and white": ("g.mkv", {"frames": 11, "gray": True}),
+    # searched by bytes: a seek to a keyframe can land a GOP or more after it
+    "MPEG-TS": ("c.ts", {"frames": 50, "rate": Fraction(25), "options": {"g": "12"}}),
 }
 
 

@@ -362,6 +362,32 @@ def test_start_and_duration(clip, identity_chain, tmp_path):
     assert abs(asec - 0.5) < 0.1
 
 
+def test_a_seek_that_lands_late_goes_back_so_no_frame_is_lost(clip, identity_chain, tmp_path):
+    """MPEG-TS is searched by bytes and timestamps: FFmpeg's seek to 0.5 s came out at 1.68 s and
+    `--start 0.5` restored 10 frames instead of 39, and a resumed segment would have a gap. The frames
+    start where asked (the first frame here is at 0.08 s: 2/25)."""
+    from engine.video.frames import VideoSource
+    from engine.video.probe import probe
+
+    src = clip("c.ts", frames=50, rate=Fraction(25), options={"g": "12"})
+    info = probe(src)
+    times = [round(float(f.pts * f.time_base), 2) for f in VideoSource(info)]
+    assert len(times) == 50 and times[0] == 0.08
+    for start in (0.5, 1.0, 1.9):
+        got = [round(float(f.pts * f.time_base), 2) for f in VideoSource(info, start=start)]
+        assert got == [t for t in times if t >= start], start
+    after = [f.pts for f in VideoSource(info)][30]  # a resumed segment continues after frame 30
+    assert [f.index for f in VideoSource(info, resume_after_pts=after, first_index=31)] == list(range(31, 50))
+    assert len([f for f in VideoSource(info, resume_after_pts=after)]) == 19
+
+    out = tmp_path / "trial.mkv"
+    restore_video(src, out, identity_chain, VideoOptions(start=0.5, segment_frames=8))
+    frames = read_video(out)[2]
+    assert len(frames) == 39
+    mean = [float(np.abs(frames[0].astype(np.float64) - pattern_frame(i, 64, 48)).mean()) for i in range(8, 15)]
+    assert int(np.argmin(mean)) + 8 == 11  # the frame at 0.52 s, the first at or after 0.5 s
+
+
 def test_image_sequence_out_and_in(clip, identity_chain, tmp_path):
     src = clip("seq.mkv", codec="ffv1", pix_fmt="bgr0", frames=7)
     restore_video(src, str(tmp_path / "frames") + "/", identity_chain, VideoOptions(segment_frames=3))
