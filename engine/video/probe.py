@@ -144,7 +144,7 @@ def probe(path: str | Path) -> VideoInfo:
         cc = stream.codec_context
         if not cc.width or not cc.height:
             raise ArchivistError(f"{path}: video stream has no frame size (damaged or truncated file)")
-        last_pts = _check_end(container, path, stream)
+        last_pts, counted_from_zero = _check_end(container, path, stream)
         vfr, scanned, first_pts = _scan_timestamps(container, stream)
         interlaced, rotation = _scan_frames(container, stream, path)
         frames = stream.frames or 0
@@ -153,6 +153,8 @@ def probe(path: str | Path) -> VideoInfo:
             duration = float(stream.duration * stream.time_base)
         elif container.duration:
             duration = container.duration / av.time_base
+            if counted_from_zero and container.start_time:
+                duration -= container.start_time / av.time_base
         estimated = False
         if frames <= 0:
             frames, estimated = _count_frames(stream, scanned, first_pts, last_pts, vfr, duration)
@@ -230,16 +232,17 @@ def _count_frames(stream, scanned: int | None, first_pts: int | None, last_pts: 
     return 0, True
 
 
-def _check_end(container, path, video) -> int | None:
+def _check_end(container, path, video) -> tuple[int | None, bool]:
     """A file whose packets stop well before its declared duration is truncated: seek near the end and look.
 
     All streams count (audio may legitimately run past the video), so only a real cut is caught.
-    Returns the largest presentation timestamp of the video stream seen there (None if none).
+    Returns the largest presentation timestamp of the video stream seen there (None if none), and
+    whether the container's duration counts from time 0 rather than from its first timestamp.
     """
     import av
 
     if not container.duration:
-        return None
+        return None, False
     start = (container.start_time or 0) / av.time_base
     end = start + container.duration / av.time_base
     last = None
@@ -261,10 +264,15 @@ def _check_end(container, path, video) -> int | None:
     except av.error.FFmpegError:
         pass
     tolerance = max(0.5, 0.02 * (end - start))
-    if last is not None and last < end - tolerance:
+    counted_from_zero = False
+    if last is not None and last < end - tolerance and start > 0 and abs(last - (end - start)) <= tolerance:
+        # The container's duration runs from time 0, not from its first timestamp (Matroska's does: a
+        # capture whose first frame is at 10 s and last at 12 s says 12 s). Its data ends where it says.
+        counted_from_zero = True
+    elif last is not None and last < end - tolerance:
         raise ArchivistError(f"{path}: truncated or damaged: its data stops at {last:.2f} s of the declared "
                              f"{end:.2f} s")
-    return last_video
+    return last_video, counted_from_zero
 
 
 def _int_or(value, default: int) -> int:

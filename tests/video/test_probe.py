@@ -73,3 +73,20 @@ def test_bad_inputs_give_one_line(tmp_path, clip):
     data = mp4.read_bytes()
     mp4.write_bytes(data[: len(data) // 2])  # the moov atom sits at the end: it is gone
     assert "not a readable video" in _error(mp4)
+
+
+def test_a_matroska_file_whose_first_frame_is_late_is_not_called_truncated(clip):
+    """Matroska's duration runs from time 0: a capture whose frames run from 10 s to 12 s says 12 s, and
+    adding its start to that read as a file cut at 12 of 22 s ("truncated or damaged"). Its duration is
+    its 2 s of frames, and --start picks frames by their time; a file really cut short is still refused."""
+    from engine.video.frames import VideoSource
+
+    late = clip("late.mkv", frames=48, rate=Fraction(24), pts=[240 + i for i in range(48)], time_base=Fraction(1, 24))
+    info = probe(late)
+    assert (info.start_time, info.duration, info.frame_count) == (10.0, 2.0, 48)
+    assert len(list(VideoSource(info, start=10.5))) == 36
+    whole = clip("long.mkv", frames=96, rate=Fraction(24), pts=[240 + i for i in range(96)],
+                 time_base=Fraction(1, 24), codec="ffv1", pix_fmt="bgr0")
+    data = whole.read_bytes()
+    whole.write_bytes(data[: len(data) // 2])
+    assert "truncated or damaged: its data stops at 11.96 s" in _error(whole)

@@ -104,15 +104,27 @@ def test_a_paused_run_leaves_the_old_file_and_resume_counts_only_its_segments(cl
 
 
 def test_a_failed_run_leaves_no_job_folder(clip, model, tmp_path, capsys, archivist_home):
-    src = clip("c.mkv", frames=3)  # frames at 0, 1/24 and 2/24 s; the file ends at 3/24 s
+    import torch
+
+    from engine.models import compact
+    from engine.models.files import save_safetensors
+
+    src = clip("c.mkv", frames=3)
+    # Finite weights that overflow on real frames: the plan allows the run, its first batch fails.
+    torch.manual_seed(0)
+    net = compact.build(compact.spec_for(8, 2, 1))
+    with torch.no_grad():
+        for name, param in net.named_parameters():
+            if name.endswith(".weight") and param.dim() == 4:
+                param.mul_(1e15)
+    overflow = tmp_path / "overflow.safetensors"
+    save_safetensors(overflow, net.state_dict(), compact.spec_for(8, 2, 1))
     for output in (str(tmp_path / "o.mkv"), str(tmp_path / "frames") + "/"):
-        # A start inside the last frame: the headers allow it, the run finds no frame (a start past
-        # the end is refused before the run: test_a_refused_video_restore_prints_no_plan).
-        assert main(["restore", str(src), "-m", model, "-o", output, "--device", "cpu", "--start", "0.1"]) == 1
+        assert main(["restore", str(src), "-m", str(overflow), "-o", output, "--device", "cpu"]) == 1
         line = capsys.readouterr().err.strip().splitlines()[-1]  # after the stream plan
-        assert "no frames to restore in the range --start 0.1" in line
+        assert "gave non-finite values" in line
     assert not any((archivist_home / "jobs").iterdir())
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["c.mkv", "tiny.safetensors"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["c.mkv", "overflow.safetensors", "tiny.safetensors"]
 
 
 def test_the_space_check_refuses_only_what_cannot_fit():
