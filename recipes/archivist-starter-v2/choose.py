@@ -10,8 +10,12 @@ v1 without meeting every goal:
 
 - on cels, at most 0.2 dB below v1 on every profile;
 - on every photograph row (``photos-val``; ``bw-val``, black-and-white photographs and cels shown
-  as gray input), above v1 and above the damaged input;
-- on gray input, output channels within 2 levels of each other.
+  as gray input), above v1 and above the damaged input.
+
+The network's own channel difference on gray input (``gray ±N``) is printed beside it: `archivist
+restore` makes a gray picture's output gray again (engine.inference.tone), so what a user gets
+from gray input is gray whatever the network does; the figure says how far the network alone is
+from that.
 
 Among the candidates that keep it, the one with the best mean PSNR over the photograph rows is
 chosen; with none, the one whose worst cel loss is smallest, named as not meeting the rule.
@@ -29,7 +33,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from engine.evaluate import rows_from_record  # noqa: E402
 
 CEL_LOSS = 0.2  # dB below v1 a cel row may lose
-GRAY_LEVELS = 2
 PHOTO_SETS = ("photos-val", "bw-val")
 TUNING_SETS = {"cels", *PHOTO_SETS}
 
@@ -53,10 +56,10 @@ def main(argv: list[str] | None = None) -> int:
         over_input = min(r.scores[name].psnr - r.scores["damaged"].psnr for r in photo_rows)
         gray = max((r.scores[name].gray or 0) for r in rows)
         mean_photo = sum(r.scores[name].psnr for r in photo_rows) / len(photo_rows)
-        keeps = cel >= -CEL_LOSS and over_v1 > 0 and over_input > 0 and gray <= GRAY_LEVELS
+        keeps = cel >= -CEL_LOSS and over_v1 > 0 and over_input > 0
         verdicts.append((keeps, mean_photo, cel, name))
         print(f"{name:>24}: cels worst {cel:+.2f} dB vs v1; photo rows worst {over_v1:+.2f} dB vs v1, "
-              f"{over_input:+.2f} dB vs input, mean {mean_photo:.2f} dB; gray ±{gray}: "
+              f"{over_input:+.2f} dB vs input, mean {mean_photo:.2f} dB; network alone gray ±{gray}: "
               f"{'keeps the rule' if keeps else 'does not keep the rule'}")
     kept = [v for v in verdicts if v[0]]
     if kept:
