@@ -81,3 +81,21 @@ def rgb_image():
     y, x = np.mgrid[0:48, 0:64].astype(np.float32)
     img = np.stack([x / 63, y / 47, ((x // 8 + y // 8) % 2).astype(np.float32)], axis=-1)
     return np.clip(img * 0.8 + 0.1 + rng.normal(0, 0.02, img.shape).astype(np.float32), 0, 1)
+
+
+def write_overflowing_compact(path: Path) -> Path:
+    """A tiny Compact whose weights are finite but overflow float32 on real input (every conv weight
+    ×1e15): a model file that loads, and a run that fails on its first batch."""
+    import torch
+
+    from engine.models import compact
+    from engine.models.files import save_safetensors
+
+    torch.manual_seed(0)
+    net = compact.build(compact.spec_for(8, 2, 1)).eval()
+    with torch.no_grad():
+        for name, param in net.named_parameters():
+            if name.endswith(".weight") and param.dim() == 4:
+                param.mul_(1e15)
+    save_safetensors(path, net.state_dict(), compact.spec_for(8, 2, 1))
+    return path

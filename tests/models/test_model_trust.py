@@ -196,14 +196,9 @@ def test_non_finite_weights_are_refused_at_import_and_at_load(tmp_path, archivis
 def test_a_restore_whose_output_becomes_non_finite_fails_and_writes_nothing(tmp_path, capsys, rgb_image):
     """Finite weights that overflow float32 on real input: once a black PNG and exit 0."""
     from engine.inference.imageio import write_picture
+    from tests.conftest import write_overflowing_compact
 
-    net = tiny()
-    with torch.no_grad():
-        for name, p in net.named_parameters():
-            if name.endswith(".weight") and p.dim() == 4:
-                p.mul_(1e15)
-    path = tmp_path / "overflow.safetensors"
-    save_safetensors(path, net.state_dict(), compact.spec_for(8, 2, 1))
+    path = write_overflowing_compact(tmp_path / "overflow.safetensors")
     load_model(path)  # the weights themselves are finite: the file is accepted
     folder = tmp_path / "frames"
     folder.mkdir()

@@ -104,21 +104,11 @@ def test_a_paused_run_leaves_the_old_file_and_resume_counts_only_its_segments(cl
 
 
 def test_a_failed_run_leaves_no_job_folder(clip, model, tmp_path, capsys, archivist_home):
-    import torch
-
-    from engine.models import compact
-    from engine.models.files import save_safetensors
+    from tests.conftest import write_overflowing_compact
 
     src = clip("c.mkv", frames=3)
     # Finite weights that overflow on real frames: the plan allows the run, its first batch fails.
-    torch.manual_seed(0)
-    net = compact.build(compact.spec_for(8, 2, 1))
-    with torch.no_grad():
-        for name, param in net.named_parameters():
-            if name.endswith(".weight") and param.dim() == 4:
-                param.mul_(1e15)
-    overflow = tmp_path / "overflow.safetensors"
-    save_safetensors(overflow, net.state_dict(), compact.spec_for(8, 2, 1))
+    overflow = write_overflowing_compact(tmp_path / "overflow.safetensors")
     for output in (str(tmp_path / "o.mkv"), str(tmp_path / "frames") + "/"):
         assert main(["restore", str(src), "-m", str(overflow), "-o", output, "--device", "cpu"]) == 1
         line = capsys.readouterr().err.strip().splitlines()[-1]  # after the stream plan
