@@ -304,13 +304,24 @@ def resolve_workers(workers: int | str) -> int:
     return int(workers)
 
 
+def _loader_process_signals(_worker_id: int) -> None:
+    """A loader process leaves SIGTERM to the trainer. ``timeout``, ``kill -- -PGID`` and a service
+    manager signal the whole process group; a loader process that died of it made the trainer fail
+    with a traceback instead of checkpointing. The trainer ends its loader processes itself, and
+    PyTorch's watchdog ends them if the trainer dies. (SIGINT, Ctrl-C's, PyTorch handles already.)"""
+    import signal
+
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+
+
 def make_loader(dataset: PairBatches, start: int, end: int, workers: int):
     """A DataLoader yielding the batches of iterations ``start+1 .. end`` in order (prefetched)."""
     import torch
 
     kwargs: dict[str, Any] = {}
     if workers > 0:
-        kwargs = dict(num_workers=workers, prefetch_factor=2, persistent_workers=False)
+        kwargs = dict(num_workers=workers, prefetch_factor=2, persistent_workers=False,
+                      worker_init_fn=_loader_process_signals)
     # Its own generator: creating a loader must not consume the global torch RNG (exact resume).
     return torch.utils.data.DataLoader(dataset, batch_size=None, sampler=range(start + 1, end + 1),
                                        generator=torch.Generator().manual_seed(dataset.seed), **kwargs)

@@ -51,6 +51,48 @@ def test_sigint_checkpoints_exits_cleanly_and_resumes(make_config):
     assert result.iteration == stopped + 2 and result.status == "stop_at"
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "timeout-or-systemd"])
+def test_a_signal_to_the_whole_process_group_checkpoints_too(make_config, signum):
+    """Ctrl-C in a terminal signals the whole foreground process group, and so do ``timeout`` and
+    ``systemctl stop``: the loader processes get the signal as well as the trainer. A loader process
+    that died of it made the trainer fail with a traceback instead of checkpointing."""
+    cfg = make_config(**{"train.total_iters": 100000, "train.log_every": 1, "train.checkpoint_every": 100000,
+                         "train.val_every": 100000, "data.workers": 2})
+    proc = subprocess.Popen([sys.executable, "-m", "archivist_tui.cli", "train", str(cfg), "--name", "group"],
+                            env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    try:
+        metrics = run_dir("group", must_exist=False) / "metrics.jsonl"
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and proc.poll() is None:
+            if metrics.is_file() and len(metrics.read_text().splitlines()) >= 3:
+                break
+            time.sleep(0.1)
+        assert proc.poll() is None, proc.communicate()
+        os.killpg(proc.pid, signum)
+        out, err = proc.communicate(timeout=60)
+        deadline = time.monotonic() + 20  # no loader process outlives the trainer
+        while time.monotonic() < deadline:
+            try:
+                os.killpg(proc.pid, 0)
+            except ProcessLookupError:
+                break
+            time.sleep(0.2)
+        else:
+            pytest.fail("a loader process was still running 20 s after the trainer exited")
+    finally:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    assert proc.returncode == 0, err
+    assert "Traceback" not in err and "interrupted at iteration" in out, err
+    ckpts = list_checkpoints(run_dir("group"))
+    assert len(ckpts) == 1 and ckpts[0][0] >= 3
+    assert read_state(run_dir("group"))["status"] == "interrupted"
+
+
 def _ddp_train(cfg, name: str, **env) -> tuple[int, str]:
     """``archivist -v train`` under torchrun with two CPU ranks: (exit status, stderr).
 
