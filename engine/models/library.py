@@ -226,7 +226,10 @@ class Library:
         if role is None:
             role = meta.get("role") or ("denoise" if spec.arch == "drunet" else "custom")
         check_role(role)
-        keep = {k: meta[k] for k in ("iterations", "profiles", "profile_hashes", "run", "trained_on") if k in meta}
+        # What the file says of its training and its parents (the model it was fine-tuned from, the two
+        # it was blended from) moves with it: lineage lost on import made related models look unrelated.
+        keep = {k: meta[k] for k in ("iterations", "profiles", "profile_hashes", "run", "trained_on", "pretrained",
+                                     "interpolated") if k in meta}
         keep.update(extra)
         save_safetensors(target, state_dict, spec, role=role, source=source or meta.get("source") or str(path.resolve()),
                          name=name, **keep)

@@ -108,3 +108,25 @@ def test_the_engine_names_the_key(lib):
         lib.interpolate("parent", "child", 2, "x")
     with pytest.raises(ArchivistError, match="is a built-in model"):
         Library(lib.root, builtin_dir=lib.root).interpolate("parent", "child", 0.5, "stranger")
+
+
+def test_models_import_keeps_the_lineage(lib, capsys, tmp_path):
+    """A model moved to another library (``models import`` on the machine it is copied to) keeps its
+    parents: `pretrained` and `interpolated`. It lost them, and blending the copies then said that a
+    fine-tune and the model it came from were not related."""
+    assert main(["models", "interpolate", "parent", "child", "--weight", "0.5", "--name", "blend"]) == 0
+    moved = tmp_path / "moved"
+    moved.mkdir()
+    for name in ("parent", "child", "blend"):
+        (moved / f"{name}.safetensors").write_bytes(lib.get(name).path.read_bytes())
+    capsys.readouterr()
+    for name in ("parent", "child", "blend"):
+        assert main(["models", "import", str(moved / f"{name}.safetensors"), "--name", f"copy-{name}"]) == 0
+    child, blend = lib.get("copy-child"), lib.get("copy-blend")
+    assert child.metadata["pretrained"] == lib.get("child").metadata["pretrained"]
+    assert blend.metadata["interpolated"] == lib.get("blend").metadata["interpolated"]
+    capsys.readouterr()
+    assert main(["models", "interpolate", "copy-parent", "copy-child", "--weight", "0.5", "--name", "again"]) == 0
+    assert "note:" not in capsys.readouterr().out
+    assert main(["models", "info", "copy-blend"]) == 0
+    assert f"interpolated  parent x 0.5  {lib.get('parent').sha256[:12]}" in capsys.readouterr().out
