@@ -13,8 +13,11 @@ from engine.models.library import BUILTIN_DIR, Library
 
 ROOT = Path(__file__).resolve().parents[2]
 STARTER = BUILTIN_DIR / "archivist-starter.safetensors"
-RECORD = ROOT / "recipes" / "archivist-starter" / "evaluation.json"
-RETRAIN = ("retrain archivist-starter with recipes/archivist-starter/ (or re-measure its table with "
+# The shipped model's record, and the name the built-in file was measured under in it (v2 was
+# measured beside v1 before it replaced it: docs/starter.md).
+RECORD = ROOT / "recipes" / "archivist-starter-v2" / "evaluation.json"
+MEASURED_AS = "starter-v2"
+RETRAIN = ("retrain archivist-starter with recipes/archivist-starter-v2/ (or re-measure its table with "
            "python -m engine.evaluate) and update docs/starter.md")
 
 
@@ -48,7 +51,7 @@ def test_starter_was_trained_on_the_shipped_profiles(starter):
 
 def test_the_measured_table_describes_this_model_and_these_profiles(starter):
     record = json.loads(RECORD.read_text())
-    assert record["models"]["archivist-starter"] == starter.sha256, f"the model changed: {RETRAIN}"
+    assert record["models"][MEASURED_AS] == starter.sha256, f"the model changed: {RETRAIN}"
     for name in shipped_profile_names():
         assert record["profiles"].get(name) == load_profile(name).hash, f"profile '{name}' changed: {RETRAIN}"
     table = markdown_table(rows_from_record(record))
@@ -62,6 +65,21 @@ def test_starter_beats_the_input_and_fastnlmeans_on_subtle_and_normal_cel_frames
     assert rows, "the record has no cel rows"
     for profile in ("subtle", "normal"):
         (row,) = [r for r in rows if r.profile == profile]
-        model = row.scores["archivist-starter"]
+        model = row.scores[MEASURED_AS]
         assert model.psnr > row.scores["damaged"].psnr + 3 and model.ssim > row.scores["damaged"].ssim, profile
         assert model.psnr > row.scores["nlm"].psnr + 1, profile
+
+
+def test_the_shipped_model_keeps_the_ship_rule_against_v1():
+    """v2 replaced v1 by the fallback rule of docs/starter.md: above v1 on every photograph row
+    (generated colour and black-and-white, held out by seed, and the real photographs) while losing
+    at most 0.2 dB on cels."""
+    rows = rows_from_record(json.loads(RECORD.read_text()))
+    photo_sets = {"photos-val", "bw-val", "photos-test", "bw-test", "real"}
+    assert {r.key for r in rows} == {"cels"} | photo_sets, "the record must hold every set (--sets final)"
+    for row in rows:
+        gain = row.scores[MEASURED_AS].psnr - row.scores["starter-v1"].psnr
+        if row.key == "cels":
+            assert gain >= -0.2, (row.key, row.profile, gain)
+        else:
+            assert gain > 0, (row.key, row.profile, gain)
