@@ -144,6 +144,9 @@ def cmd_info(args: argparse.Namespace) -> int:
     for key in ("name", "arch", "role", "num_feat", "num_conv", "scale", "in_channels", "out_channels",
                 "params", "iterations", "sha256", "source", "builtin", "size_bytes", "path"):
         print(f"{key:13} {info.get(key) if info.get(key) is not None else '-'}")
+    pretrained = entry.metadata.get("pretrained")
+    if isinstance(pretrained, dict):  # the model it was fine-tuned from
+        print(f"{'pretrained':13} {pretrained.get('model')}  {str(pretrained.get('sha256') or '')[:12]}")
     parents = entry.metadata.get("interpolated")
     if isinstance(parents, dict):
         for i, part in enumerate(v for v in parents.values() if isinstance(v, dict)):

@@ -318,18 +318,36 @@ class Library:
         return entry_from_file(target)
 
     @staticmethod
-    def related(a: ModelEntry, b: ModelEntry) -> bool:
-        """Whether two models share a line: one is the other, was fine-tuned or blended from it, or both
-        come from one model (each file records its ``pretrained`` parent and its ``interpolated`` ones)."""
+    def parents(e: ModelEntry) -> set[str]:
+        """The sha256 of the models a file records as its parents: the one it was fine-tuned from
+        (``pretrained``) and the two it was blended from (``interpolated``)."""
+        shas: set = set()
+        p = e.metadata.get("pretrained")
+        if isinstance(p, dict):
+            shas.add(p.get("sha256"))
+        blended = e.metadata.get("interpolated")
+        if isinstance(blended, dict):
+            shas.update(v.get("sha256") for v in blended.values() if isinstance(v, dict))
+        return {s for s in shas if isinstance(s, str) and s}
+
+    def related(self, a: ModelEntry, b: ModelEntry) -> bool:
+        """Whether two models share a line: one is the other or descends from it (fine-tuned or
+        blended, over any number of generations), or both descend from one model. Each file records
+        its own parents only; the generations before are followed through the models in this library."""
+        by_sha: dict[str, ModelEntry] = {}
+        for entry in self.list():
+            by_sha.setdefault(entry.sha256, entry)
+
         def line(e: ModelEntry) -> set[str]:
-            shas = {e.sha256}
-            p = e.metadata.get("pretrained")
-            if isinstance(p, dict):
-                shas.add(p.get("sha256"))
-            parents = e.metadata.get("interpolated")
-            if isinstance(parents, dict):
-                shas.update(v.get("sha256") for v in parents.values() if isinstance(v, dict))
-            return {s for s in shas if isinstance(s, str) and s}
+            seen, todo = {e.sha256}, list(self.parents(e))
+            while todo:
+                sha = todo.pop()
+                if sha in seen:
+                    continue
+                seen.add(sha)
+                if sha in by_sha:
+                    todo.extend(self.parents(by_sha[sha]))
+            return {s for s in seen if s}
 
         return bool(line(a) & line(b))
 

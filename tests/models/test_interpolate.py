@@ -130,3 +130,18 @@ def test_models_import_keeps_the_lineage(lib, capsys, tmp_path):
     assert "note:" not in capsys.readouterr().out
     assert main(["models", "info", "copy-blend"]) == 0
     assert f"interpolated  parent x 0.5  {lib.get('parent').sha256[:12]}" in capsys.readouterr().out
+
+
+def test_a_grandchild_is_related_and_info_names_the_parent(lib, capsys):
+    """A fine-tune of a fine-tune records only its own parent; the generation before is followed
+    through the library (the starter recipe's stage 2 against v1 got a false 'not related' note)."""
+    child = lib.get("child")
+    save_safetensors(lib.root / "grandchild.safetensors", _net(6).state_dict(), SPEC, role="soft", name="grandchild",
+                     pretrained={"model": "child", "sha256": child.sha256})
+    capsys.readouterr()
+    assert main(["models", "interpolate", "parent", "grandchild", "--weight", "0.5", "--name", "g"]) == 0
+    assert "note:" not in capsys.readouterr().out
+    assert main(["models", "interpolate", "stranger", "grandchild", "--weight", "0.5", "--name", "h"]) == 0
+    assert "note: stranger and grandchild are not related" in capsys.readouterr().out
+    assert main(["models", "info", "grandchild"]) == 0
+    assert f"pretrained    child  {child.sha256[:12]}" in capsys.readouterr().out
