@@ -35,6 +35,10 @@ def check_new_run(name: str) -> None:
 
     rdir = run_dir(name, must_exist=False)
     if (rdir / "config.yaml").exists():
+        if not list_checkpoints(rdir) and run_status(read_state(rdir)) != "running":  # nothing to continue
+            raise Conflict(("name",), f"run {name!r} exists already ({rdir}) but stopped before its first "
+                                      f"checkpoint: archivist runs remove {name} and start it again, or choose "
+                                      "another {0}")
         raise Conflict(("resume", "name"), f"run {name!r} exists already ({rdir}): continue it with "
                                            "{0}, choose another {1}, or archivist runs remove it")
 

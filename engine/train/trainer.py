@@ -218,7 +218,8 @@ class Trainer:
             runs.check_new_run(cfg.name)
             return None
         if not has_ckpt:
-            raise ArchivistError(f"run {cfg.name!r} has no checkpoint to resume from ({rdir})")
+            raise ArchivistError(f"run {cfg.name!r} has no checkpoint to resume from ({rdir}): it stopped before "
+                                 f"its first checkpoint; archivist runs remove {cfg.name} and start it again")
         raw = yaml.safe_load((rdir / "config.yaml").read_text()) or {}
         stored = with_legacy_values(raw)
         new = cfg.to_dict()

@@ -201,3 +201,23 @@ def test_fine_tune_from_a_pretrained_library_model(make_config, tiny_compact):
     assert entry.metadata["pretrained"] == {"model": str(path), "sha256": entry_from_file(path).sha256}
     with pytest.raises(ArchivistError, match="network.pretrained"):
         run_training(make_config("b.yaml", **{"network.pretrained": str(path), "network.num_feat": 16}), name="b")
+
+
+def test_a_run_stopped_before_its_first_checkpoint_says_how_to_start_again(make_config, capsys):
+    """A signal in the first instants of a new run leaves its folder with a config and no checkpoint.
+    Starting it again said 'continue it with --resume', and --resume said only 'no checkpoint'."""
+    from archivist_tui.cli import main
+
+    cfg = make_config()
+    rdir = run_dir("tiny", must_exist=False)
+    rdir.mkdir(parents=True)
+    (rdir / "config.yaml").write_text(cfg.read_text())  # what a run killed while it started leaves
+    assert main(["train", str(cfg)]) != 0
+    err = capsys.readouterr().err.strip()
+    assert "stopped before its first checkpoint: archivist runs remove tiny and start it again" in err, err
+    assert "--resume" not in err and len(err.splitlines()) == 1
+    assert main(["train", str(cfg), "--resume"]) != 0
+    err = capsys.readouterr().err.strip()
+    assert "has no checkpoint to resume from" in err and "archivist runs remove tiny" in err, err
+    assert main(["runs", "remove", "tiny"]) == 0
+    assert main(["train", str(cfg), "--stop-at", "2"]) == 0
