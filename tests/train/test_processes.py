@@ -26,19 +26,29 @@ def _env() -> dict[str, str]:
     return env
 
 
-@pytest.mark.slow
-def test_sigint_checkpoints_exits_cleanly_and_resumes(make_config):
-    cfg = make_config(**{"train.total_iters": 100000, "train.log_every": 1, "train.checkpoint_every": 100000,
-                         "train.val_every": 100000})
-    proc = subprocess.Popen([sys.executable, "-m", "archivist_tui.cli", "train", str(cfg), "--name", "sig"],
-                            env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    metrics = run_dir("sig", must_exist=False) / "metrics.jsonl"
+LONG_RUN = {"train.total_iters": 100000, "train.log_every": 1, "train.checkpoint_every": 100000,
+            "train.val_every": 100000}
+
+
+def _train_until_logged(cfg, name: str, **popen) -> subprocess.Popen:
+    """``archivist train`` in its own process, returned once it has logged three iterations."""
+    proc = subprocess.Popen([sys.executable, "-m", "archivist_tui.cli", "train", str(cfg), "--name", name],
+                            env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **popen)
+    metrics = run_dir(name, must_exist=False) / "metrics.jsonl"
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and proc.poll() is None:
         if metrics.is_file() and len(metrics.read_text().splitlines()) >= 3:
             break
         time.sleep(0.1)
-    assert proc.poll() is None, proc.communicate()
+    if proc.poll() is not None:
+        pytest.fail(f"training ended before it was signalled: {proc.communicate()}")
+    return proc
+
+
+@pytest.mark.slow
+def test_sigint_checkpoints_exits_cleanly_and_resumes(make_config):
+    cfg = make_config(**LONG_RUN)
+    proc = _train_until_logged(cfg, "sig")
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 0, err
@@ -57,19 +67,9 @@ def test_a_signal_to_the_whole_process_group_checkpoints_too(make_config, signum
     """Ctrl-C in a terminal signals the whole foreground process group, and so do ``timeout`` and
     ``systemctl stop``: the loader processes get the signal as well as the trainer. A loader process
     that died of it made the trainer fail with a traceback instead of checkpointing."""
-    cfg = make_config(**{"train.total_iters": 100000, "train.log_every": 1, "train.checkpoint_every": 100000,
-                         "train.val_every": 100000, "data.workers": 2})
-    proc = subprocess.Popen([sys.executable, "-m", "archivist_tui.cli", "train", str(cfg), "--name", "group"],
-                            env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True)
+    cfg = make_config(**LONG_RUN, **{"data.workers": 2})
+    proc = _train_until_logged(cfg, "group", start_new_session=True)
     try:
-        metrics = run_dir("group", must_exist=False) / "metrics.jsonl"
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and proc.poll() is None:
-            if metrics.is_file() and len(metrics.read_text().splitlines()) >= 3:
-                break
-            time.sleep(0.1)
-        assert proc.poll() is None, proc.communicate()
         os.killpg(proc.pid, signum)
         out, err = proc.communicate(timeout=60)
         deadline = time.monotonic() + 20  # no loader process outlives the trainer
