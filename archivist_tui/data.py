@@ -139,10 +139,11 @@ def run_archivist(args: list[str], timeout: float = 600, slot: str | None = None
     return CommandResult(args, proc.returncode, out, err)
 
 
-def tui_cache_dir() -> Path:
-    """``ARCHIVIST_HOME/cache/tui``: previews rendered for the TUI."""
+def tui_cache_dir(create: bool = True) -> Path:
+    """``ARCHIVIST_HOME/cache/tui``: previews rendered for the TUI (made unless ``create`` is false)."""
     path = archivist_home() / "cache" / "tui"
-    path.mkdir(parents=True, exist_ok=True)
+    if create:
+        path.mkdir(parents=True, exist_ok=True)
     return path
 
 

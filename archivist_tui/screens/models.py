@@ -246,8 +246,13 @@ class ModelsScreen(ArchivistScreen):
     @work(thread=True, exclusive=True, group="models-preview")
     def _render_preview(self, stages: list[str]) -> None:
         from archivist_tui.data import run_archivist, tui_cache_dir
+        from engine.errors import os_error_line
 
-        out = tui_cache_dir() / "models-preview.png"
+        try:
+            out = tui_cache_dir() / "models-preview.png"
+        except OSError as exc:  # no room for previews (a read-only home): say so, keep the app
+            self.app.post_message(ActionDone(f"preview not rendered: {os_error_line(exc)}", False))
+            return
         args = ["preview", *([str(self.frame)] if self.frame is not None else []), "-o", str(out),
                 "--layout", "split", "--overwrite"]
         for s in stages:

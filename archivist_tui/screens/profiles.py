@@ -739,9 +739,15 @@ class ProfilesScreen(ArchivistScreen):
 
         if self.current is None or self.doc is None:
             return
+        from engine.errors import os_error_line
+
         self.generation += 1
-        clean, damaged, source = self._render_files(self.generation)
-        source.write_text(yaml.safe_dump(self.doc, sort_keys=False, allow_unicode=True), encoding="utf-8")
+        try:
+            clean, damaged, source = self._render_files(self.generation)
+            source.write_text(yaml.safe_dump(self.doc, sort_keys=False, allow_unicode=True), encoding="utf-8")
+        except OSError as exc:  # a full disk, a read-only home: no preview, and the app and the edits stay
+            self.notify(f"preview not rendered: {os_error_line(exc)}", severity="warning", timeout=8)
+            return
         self._show_seed(rendering=True)
         self._render_worker(self.generation, str(source), clean, damaged, self.seed,
                             str(self.frame) if self.frame else None)
@@ -802,7 +808,10 @@ class ProfilesScreen(ArchivistScreen):
         from archivist_tui.data import tui_cache_dir
 
         prefix = f"profile-{os.getpid()}-"
-        for path in tui_cache_dir().glob(prefix + "*"):
+        folder = tui_cache_dir(create=False)
+        if not folder.is_dir():  # nothing rendered (or no cache folder to render into)
+            return
+        for path in folder.glob(prefix + "*"):
             number = path.name[len(prefix):].split("-")[0].split(".")[0]
             if not number.isdigit():
                 continue

@@ -99,3 +99,21 @@ async def test_models_screen_lists_and_manages_the_library(library_model, archiv
         await pilot.press("i")
         await type_and_enter(pilot, str(out / "tiny2.safetensors"))
         await wait_for(pilot, lambda: "tiny2" in _names(app), what="imported")
+
+
+async def test_a_preview_with_nowhere_to_go_says_so_and_keeps_the_app(archivist_home):
+    """A file where the TUI's cache folder should be (or a read-only home) made the preview's worker
+    fail, which ends a Textual app; now the refusal is a notice."""
+    import shutil
+
+    cache = archivist_home / "cache"
+    if cache.exists():
+        shutil.rmtree(cache)
+    cache.write_text("not a folder")
+    app = make_app(start="models")
+    async with app.run_test(size=(140, 36)) as pilot:
+        await wait_for(pilot, lambda: "archivist-starter" in _names(app), what="the library listed")
+        app.screen._render_preview(["archivist-starter:1.0"])
+        await wait_for(pilot, lambda: any("preview not rendered" in str(n.message) for n in app._notifications),
+                       what="the notice")
+        assert app.is_running

@@ -494,3 +494,39 @@ async def test_a_save_the_disk_refuses_says_so_and_keeps_the_profile_and_the_edi
         assert screen.doc["effects"]["grain"]["strength"] == [4.0, 6.0]  # the edits are still there
         await pilot.press("ctrl+s")  # room again: the same edits save
         await wait_for(pilot, lambda: path.read_text() != before, what="saved")
+
+
+@pytest.mark.parametrize("fault", ["file-size-limit", "cache-folder-blocked"])
+async def test_a_preview_that_cannot_be_written_says_so_and_keeps_the_app(archivist_home, fault):
+    """The preview writes the profile being edited to the TUI's cache before it renders it. A disk
+    that refused that write (full, a file-size limit, a file where the cache folder should be)
+    crashed the whole app with a traceback; CI once caught the preview's timer firing inside the
+    save test's file-size limit."""
+    import resource
+
+    from engine.degrade.library import new_profile
+
+    new_profile("mine", "normal")
+    app = make_app(start="profiles")
+    async with app.run_test(size=(160, 48)) as pilot:
+        screen = app.screen
+        await select(pilot, "profile:mine")
+        await wait_for(pilot, lambda: screen.doc is not None, what="the profile open")
+        soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+        if fault == "file-size-limit":
+            resource.setrlimit(resource.RLIMIT_FSIZE, (16, hard))
+        else:
+            cache = archivist_home / "cache"
+            if cache.exists():
+                import shutil
+
+                shutil.rmtree(cache)
+            cache.write_text("not a folder")
+        try:
+            screen._start_preview()
+        finally:
+            resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+        await pilot.pause()
+        notes = [str(n.message) for n in app._notifications if "preview not rendered" in str(n.message)]
+        assert notes and ("file too large" in notes[0] or "cache" in notes[0]), notes
+        assert app.is_running and app.screen is screen
