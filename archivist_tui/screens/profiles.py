@@ -680,7 +680,13 @@ class ProfilesScreen(ArchivistScreen):
                 return
             name, text = answer
             doc = dict(copy.deepcopy(self.doc), name=name, description=text)
-            folder = user_profiles_dir(create=True) / ("mixes" if kind == "mix" else "")
+            from engine.errors import os_error_line
+
+            try:
+                folder = user_profiles_dir(create=True) / ("mixes" if kind == "mix" else "")
+            except OSError as exc:  # a file where the folder should be, a read-only home
+                self.notify(f"not saved: {os_error_line(exc)}", severity="error", timeout=8)
+                return
             path = folder / f"{name}.yaml"
             if path.exists():  # made since the dialog opened
                 self.notify(f"not saved: {path} exists", severity="error")

@@ -530,3 +530,28 @@ async def test_a_preview_that_cannot_be_written_says_so_and_keeps_the_app(archiv
         notes = [str(n.message) for n in app._notifications if "preview not rendered" in str(n.message)]
         assert notes and ("file too large" in notes[0] or "cache" in notes[0]), notes
         assert app.is_running and app.screen is screen
+
+
+async def test_save_as_with_nowhere_to_save_says_so_and_keeps_the_app(archivist_home):
+    """A file where the profiles folder should be made Save as fail inside its dialog's callback,
+    which ended the app; now it is refused in a notice and the edits stay."""
+    from textual.widgets import Input
+
+    (archivist_home / "profiles").write_text("not a folder")
+    app = make_app(start="profiles")
+    async with app.run_test(size=(160, 48)) as pilot:
+        screen = app.screen
+        await select(pilot, "profile:normal")
+        form = await open_effect(pilot, "grain")
+        prob = await focus_field(pilot, form, "probability-value")
+        await type_into(pilot, prob, "0.25")
+        await wait_for(pilot, lambda: screen.doc["effects"]["grain"]["probability"] == 0.25)
+        await pilot.press("S")
+        await wait_for(pilot, lambda: app.screen.query("#save-name"), what="the save-as dialog")
+        name = app.screen.query_one("#save-name", Input)
+        name.value = "grainy"
+        name.focus()
+        await pilot.press("enter", "enter")
+        await wait_for(pilot, lambda: any("not saved" in str(n.message) for n in app._notifications),
+                       what="the refusal")
+        assert app.is_running and screen.doc["effects"]["grain"]["probability"] == 0.25
